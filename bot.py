@@ -1,0 +1,223 @@
+"""The Telegram bot process: long-polls for updates and hands each to services.chat.
+
+Run from the project root: `python bot.py` (`--check-config` only validates settings).
+"""
+import logging
+import signal
+import sys
+import time
+
+import requests
+import telebot
+from telebot import apihelper, types
+
+from models import bind, db
+from services import chat, team, updates
+from services.config import ConfigError, load_settings
+from services.texts import split_html
+
+log = logging.getLogger("leadgram.bot")
+POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open
+MAX_BACKOFF = 60
+SORRY = "Sorry, something went wrong on our side and nothing was changed. Please try again."
+NO_LINK_PREVIEW = types.LinkPreviewOptions(is_disabled=True)
+
+
+class LeadgramBot(telebot.TeleBot):
+    """A TeleBot whose updates are each handled once, inside one transaction."""
+
+    def __init__(self, settings, bot_username):
+        super().__init__(settings.bot_token, threaded=False, parse_mode=None)
+        self.ctx = chat.ChatContext(bot_username=bot_username,
+                                    admin_ids=settings.admin_telegram_ids,
+                                    open_team=settings.open_team)
+        self.message_handler(content_types=telebot.util.content_type_media)(self.on_message)
+        self.callback_query_handler(func=lambda call: True)(self.on_button)
+
+    def process_new_updates(self, new_updates):
+        for update in new_updates:
+            try:
+                # The update is marked handled in the same transaction as its
+                # effects: a crash in between means Telegram's redelivery is handled.
+                with db.atomic():
+                    if updates.first_time(update.update_id):
+                        super().process_new_updates([update])
+            except Exception:
+                log.exception("update %s failed", update.update_id)
+
+    # Handlers ------------------------------------------------------------
+
+    def on_message(self, message):
+        if message.chat.type != "private":
+            self.deliver(message.chat.id, [chat.Reply("Please talk to me in a private chat.")])
+            return
+        user = self._user(message.from_user)
+        if message.text is None:
+            replies = [chat.Reply("I can only read text messages. /help lists what I can do.")]
+        else:
+            replies = self._guarded(lambda: chat.on_text(self.ctx, user, message.text))
+        if message.text and message.text.startswith("/start"):
+            self.after_commit(lambda: self.publish_menu(user))
+        self.deliver(message.chat.id, replies)
+
+    def on_button(self, call):
+        user = self._user(call.from_user)
+        replies = self._guarded(lambda: chat.on_button(self.ctx, user, call.data or ""))
+        self.after_commit(lambda: self.answer_callback_query(call.id))
+        source = call.message if call.message and call.message.chat.type == "private" else None
+        if source is not None:
+            self.deliver(source.chat.id, replies, source_message_id=source.message_id)
+
+    def _user(self, tg_user):
+        return team.register(tg_user.id, tg_user.username, tg_user.first_name,
+                             tg_user.last_name, admin_ids=self.ctx.admin_ids)
+
+    def _guarded(self, handle):
+        """Run a service call in a savepoint: a failure undoes its writes only."""
+        try:
+            with db.atomic():
+                return handle()
+        except team.AccessDenied as exc:
+            return [chat.Reply(str(exc))]
+        except Exception:
+            log.exception("handler failed")
+            return [chat.Reply(SORRY)]
+
+    # Output --------------------------------------------------------------
+
+    def after_commit(self, send):
+        """Talk to Telegram only once the update's changes are committed."""
+        def run():
+            try:
+                send()
+            except Exception as exc:  # a reply lost to the network must not undo the work
+                log.warning("sending a reply failed: %s", exc)
+        db.after_commit(run)
+
+    def deliver(self, chat_id, replies, source_message_id=None):
+        for reply in replies:
+            self.after_commit(lambda reply=reply: self._send(chat_id, reply, source_message_id))
+
+    def _send(self, chat_id, reply, source_message_id):
+        markup = _keyboard(reply.buttons)
+        if reply.replace and source_message_id:
+            self.edit_message_text(reply.text, chat_id, source_message_id, parse_mode="HTML",
+                                   reply_markup=markup, link_preview_options=NO_LINK_PREVIEW)
+            return
+        if source_message_id:  # an old keyboard must not be pressed twice
+            self.edit_message_reply_markup(chat_id, source_message_id, reply_markup=None)
+        parts = split_html(reply.text)
+        for number, part in enumerate(parts, 1):
+            self.send_message(chat_id, part, parse_mode="HTML",
+                              reply_markup=markup if number == len(parts) else None,
+                              link_preview_options=NO_LINK_PREVIEW)
+
+    def publish_menu(self, user):
+        """The command menu: strangers see /start and /help, members what their role allows."""
+        commands = [types.BotCommand(name, desc[:256]) for name, desc in chat.menu(user.role)]
+        self.set_my_commands(commands, scope=types.BotCommandScopeChat(user.telegram_id))
+
+
+def _keyboard(rows):
+    if not rows:
+        return None
+    markup = types.InlineKeyboardMarkup()
+    for row in rows:
+        markup.row(*[types.InlineKeyboardButton(label, callback_data=data) for label, data in row])
+    return markup
+
+
+class Backoff:
+    def __init__(self, first=0.5, cap=MAX_BACKOFF):
+        self.first, self.cap, self.delay = first, cap, first
+
+    def next(self):
+        delay, self.delay = self.delay, min(self.delay * 2, self.cap)
+        return delay
+
+    def reset(self):
+        self.delay = self.first
+
+
+def connect(settings, stopping):
+    """getMe until Telegram answers: a network outage at start is waited out,
+    a rejected token is not."""
+    probe = telebot.TeleBot(settings.bot_token, threaded=False)
+    backoff = Backoff()
+    while not stopping():
+        try:
+            return probe.get_me().username
+        except apihelper.ApiTelegramException as exc:
+            if exc.error_code in (401, 404):
+                raise ConfigError(f"Telegram rejected TELEGRAM_BOT_TOKEN ({exc.description}). "
+                                  "Check the token with @BotFather.") from None
+            log.warning("getMe failed: %s", exc)
+        except requests.RequestException as exc:
+            log.warning("cannot reach Telegram at %s: %s", settings.telegram_api_url,
+                        type(exc).__name__)
+        time.sleep(backoff.next())
+    return None
+
+
+def poll(bot, stopping):
+    backoff = Backoff()
+    offset = None
+    while not stopping():
+        try:
+            batch = bot.get_updates(offset=offset, timeout=POLL_TIMEOUT + 10,
+                                    long_polling_timeout=POLL_TIMEOUT,
+                                    allowed_updates=["message", "callback_query"])
+        except (apihelper.ApiException, requests.RequestException) as exc:
+            delay = backoff.next()
+            log.warning("getUpdates failed (%s); retrying in %.1fs", exc, delay)
+            time.sleep(delay)
+            continue
+        backoff.reset()
+        bot.process_new_updates(batch)
+        if batch:
+            offset = batch[-1].update_id + 1
+            updates.forget_old()
+
+
+def _request_stop(stop):
+    """SIGTERM: leave at once while idle in a long poll, else after the current update."""
+    stop.append(True)
+    if db.obj is None or db.transaction_depth() == 0:
+        raise KeyboardInterrupt
+
+
+def main(argv):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s bot %(levelname)s %(message)s")
+    try:
+        settings = load_settings()
+        settings.require_bot_token()
+        if "--check-config" in argv:
+            return 0
+        apihelper.API_URL = settings.telegram_api_url + "/bot{0}/{1}"
+        apihelper.SESSION_TIME_TO_LIVE = 600
+        bind(settings.database_url)
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *_: _request_stop(stop))
+        username = connect(settings, lambda: bool(stop))
+    except KeyboardInterrupt:
+        return 0
+    except ConfigError as exc:
+        print(f"Leadgram bot cannot start:\n{exc}", file=sys.stderr)
+        return 2
+    if username is None:
+        return 0
+    bot = LeadgramBot(settings, username)
+    bot.set_my_commands([types.BotCommand(n, d) for n, d in chat.menu(None)])
+    for member in team.members():
+        bot.publish_menu(member)
+    log.info("@%s is running against %s", username, settings.telegram_api_url)
+    try:
+        poll(bot, lambda: bool(stop))
+    except KeyboardInterrupt:
+        pass
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

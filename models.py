@@ -1,0 +1,209 @@
+"""Schema, connection and query helpers shared by every Leadgram process.
+
+`python models.py migrate` brings the database named by DATABASE_URL up to date
+(every process also does this on start).
+"""
+import datetime
+import logging
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+from peewee import (
+    BigIntegerField, BooleanField, CharField, DatabaseProxy, DateTimeField,
+    ForeignKeyField, IntegerField, Model, PostgresqlDatabase, SqliteDatabase,
+    TextField,
+)
+from playhouse.db_url import connect as connect_url
+from playhouse.migrations import Runner
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# Any constant works; it only has to be the same in every process.
+MIGRATION_LOCK_ID = 0x1EAD6
+log = logging.getLogger("leadgram.models")
+
+db = DatabaseProxy()
+
+ROLES = ("admin", "dispatcher", "sales")
+
+
+def utcnow():
+    """Naive UTC: the same on SQLite and Postgres, whatever the host's zone."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def open_database(url):
+    """A peewee database for `url`; relative SQLite paths start at the project root."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///"):]
+        if path != ":memory:":
+            path = Path(path) if Path(path).is_absolute() else PROJECT_ROOT / path
+            path.parent.mkdir(parents=True, exist_ok=True)
+        # WAL lets the bot read while the scheduler writes; the busy timeout
+        # makes a writer wait for the lock instead of failing at once.
+        return SqliteDatabase(str(path), timeout=10, returning_clause=True, pragmas={
+            "journal_mode": "wal", "foreign_keys": 1,
+            "busy_timeout": 10000, "synchronous": "normal"})
+    if parsed.scheme in ("postgres", "postgresql"):
+        return connect_url(url)
+    raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}")
+
+
+def is_postgres():
+    return isinstance(db.obj, PostgresqlDatabase)
+
+
+def bind(url):
+    """Point the shared proxy at `url` and bring the schema up to date."""
+    database = open_database(url)
+    db.initialize(database)
+    migrate()
+    return database
+
+
+def migrate():
+    """Apply pending migrations; safe when several processes start at once.
+
+    The whole run happens under one lock (SQLite: an IMMEDIATE transaction,
+    Postgres: a transaction-scoped advisory lock), so the second process waits,
+    then finds nothing left to do. DDL is transactional on both.
+    """
+    runner = Runner(db.obj, str(MIGRATIONS_DIR))
+    if is_postgres():
+        with db.atomic():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+            applied = runner.up()
+    else:
+        with db.atomic("IMMEDIATE"):
+            applied = runner.up()
+    for name in applied:
+        log.info("applied migration %s", name)
+    return applied
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    """Everyone who has talked to the bot; `role` is set for team members only."""
+    telegram_id = BigIntegerField(unique=True)
+    username = CharField(null=True)
+    first_name = CharField(null=True)
+    last_name = CharField(null=True)
+    role = CharField(null=True)
+    notify = BooleanField(default=True)
+    unreachable = BooleanField(default=False)
+    unreachable_reason = TextField(null=True)
+    last_message_sent_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    joined_at = DateTimeField(null=True)
+
+    @property
+    def is_team(self):
+        return self.role is not None
+
+    @property
+    def display_name(self):
+        name = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return name or (f"@{self.username}" if self.username else f"user {self.telegram_id}")
+
+    @classmethod
+    def team(cls):
+        return cls.select().where(cls.role.is_null(False)).order_by(cls.id)
+
+    @classmethod
+    def lead_recipients(cls):
+        """Team members who want lead notifications and can be reached."""
+        return cls.team().where(cls.notify == True, cls.unreachable == False)  # noqa: E712
+
+
+class Invite(BaseModel):
+    token = CharField(unique=True)
+    role = CharField()
+    created_by = ForeignKeyField(User, backref="invites_created")
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    used_by = ForeignKeyField(User, null=True, backref="invites_used")
+    used_at = DateTimeField(null=True)
+
+
+class Lead(BaseModel):
+    email = CharField(unique=True)
+    phone = CharField(unique=True)
+    first_name = CharField()
+    last_name = CharField()
+    country = CharField(max_length=2)
+    created_by = ForeignKeyField(User, backref="leads")
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    @property
+    def full_name(self):
+        return f"{self.first_name} {self.last_name}"
+
+
+class OutboxMessage(BaseModel):
+    """One message to one recipient; the scheduler moves it
+    pending -> sending -> sent | failed (or back to pending to retry)."""
+    key = CharField(unique=True)
+    recipient = ForeignKeyField(User, backref="outbox")
+    text = TextField()
+    parse_mode = CharField(default="HTML")
+    status = CharField(default="pending")
+    attempts = IntegerField(default=0)
+    parts_sent = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow)
+    claimed_by = CharField(null=True)
+    claimed_at = DateTimeField(null=True)
+    sent_at = DateTimeField(null=True)
+    last_error = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "outbox"
+        indexes = ((("status", "next_attempt_at", "id"), False),)
+
+
+class Conversation(BaseModel):
+    """A user's unfinished multi-step dialogue (e.g. the lead wizard)."""
+    user = ForeignKeyField(User, unique=True, backref="conversation", on_delete="CASCADE")
+    flow = CharField()
+    step = CharField()
+    data = TextField(default="{}")
+    updated_at = DateTimeField(default=utcnow)
+
+
+class ProcessedUpdate(BaseModel):
+    """Telegram update ids already handled, so a redelivered update is skipped."""
+    update_id = BigIntegerField(primary_key=True)
+    processed_at = DateTimeField(default=utcnow, index=True)
+
+
+class Heartbeat(BaseModel):
+    name = CharField(primary_key=True)
+    beat_at = DateTimeField()
+    detail = TextField(null=True)
+
+
+def main(argv):
+    if argv[1:] != ["migrate"]:
+        print("usage: python models.py migrate", file=sys.stderr)
+        return 2
+    from services.config import ConfigError, load_settings
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        settings = load_settings()
+        bind(settings.database_url)
+    except (ConfigError, ValueError) as exc:
+        print(f"Cannot migrate: {exc}", file=sys.stderr)
+        return 2
+    print("database is up to date:", settings.database_url.split("@")[-1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

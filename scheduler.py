@@ -1,0 +1,83 @@
+"""The scheduler process: delivers the outbox on a `schedule` loop.
+
+Every SEND_INTERVAL_SECONDS it recovers abandoned claims and sends up to
+SEND_BATCH_SIZE due messages. Run from the project root: `python scheduler.py`.
+"""
+import logging
+import signal
+import sys
+import time
+
+import schedule
+
+from models import bind
+from services import heartbeat, outbox
+from services.config import ConfigError, load_settings
+from services.delivery import DeliveryPolicy, deliver_batch
+from services.telegram_transport import TelegramTransport
+
+log = logging.getLogger("leadgram.scheduler")
+HEARTBEAT = "scheduler"
+
+
+class Scheduler:
+    def __init__(self, settings, transport, policy=DeliveryPolicy()):
+        self.settings, self.transport, self.policy = settings, transport, policy
+        self.stopping = False
+        self.jobs = schedule.Scheduler()
+        self.jobs.every(settings.send_interval_seconds).seconds.do(self.guarded, self.send_outbox)
+
+    def guarded(self, job):
+        """A failing job is logged and tried again next time; the loop never dies."""
+        try:
+            job()
+        except Exception:
+            log.exception("job %s failed", job.__name__)
+
+    def send_outbox(self):
+        recovered = outbox.recover_stale(self.policy.lease_seconds)
+        if recovered:
+            log.warning("recovered %d messages abandoned mid-send", recovered)
+        result = deliver_batch(self.transport, self.settings.send_batch_size, self.policy,
+                               stop=lambda: self.stopping)
+        heartbeat.beat(HEARTBEAT, f"sent={result.sent} retrying={result.retrying} "
+                                  f"failed={result.failed}")
+        if result.claimed:
+            log.info("batch: %d claimed, %d sent, %d to retry, %d failed",
+                     result.claimed, result.sent, result.retrying, result.failed)
+
+    def run(self):
+        heartbeat.beat(HEARTBEAT, "started")
+        self.guarded(self.send_outbox)  # don't make a restart wait a whole interval
+        while not self.stopping:
+            self.jobs.run_pending()
+            idle = self.jobs.idle_seconds
+            time.sleep(min(max(idle if idle is not None else 1.0, 0.05), 1.0))
+        log.info("stopped")
+
+
+def main(argv):
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s scheduler %(levelname)s %(message)s")
+    try:
+        settings = load_settings()
+        settings.require_bot_token()
+        bind(settings.database_url)
+    except ConfigError as exc:
+        print(f"Leadgram scheduler cannot start:\n{exc}", file=sys.stderr)
+        return 2
+    scheduler = Scheduler(settings, TelegramTransport(settings.telegram_api_url,
+                                                      settings.bot_token))
+
+    def stop(*_):
+        scheduler.stopping = True  # finishes the message in hand, releases the rest
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("delivering every %ss, %d at a time", settings.send_interval_seconds,
+             settings.send_batch_size)
+    scheduler.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

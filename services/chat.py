@@ -1,0 +1,142 @@
+"""What the bot answers: commands, wizard answers and buttons, as Replies.
+
+The bot adapter turns a Telegram message into `on_text` and a button press
+into `on_button`; everything else about the conversation is decided here.
+"""
+from dataclasses import dataclass
+
+from services import chat_leads, chat_team, lead_wizard, team
+from services.replies import Reply
+from services.texts import h
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    bot_username: str
+    admin_ids: frozenset = frozenset()
+    open_team: bool = False
+
+
+STRANGER = ("This bot is used by a team to manage their leads, and you are not on it yet. "
+            "If you work with them, ask an admin for an invite link.")
+UNKNOWN = "I didn't understand that. /help lists what I can do."
+
+# (description for the menu and /help, who may use it)
+COMMANDS = {
+    "start": ("Start the bot", None),
+    "help": ("What I can do", None),
+    "createlead": ("Add a lead step by step", "team"),
+    "leads": ("Recent leads", "team"),
+    "lead": ("Show one lead: /lead 12", "team"),
+    "find": ("Search leads: /find smith", "team"),
+    "cancel": ("Stop what you are doing", "team"),
+    "back": ("Go back one step", "team"),
+    "notify": ("Lead notifications: /notify on or off", "team"),
+    "invite": ("Invite link for a new member: /invite [sales|dispatcher|admin]", "admin"),
+    "team": ("List and manage the team", "admin"),
+}
+ALIASES = {"newlead": "createlead"}
+
+
+def menu(role):
+    """(command, description) pairs this role can use, for the bot's command menu."""
+    allowed = {None} | ({"team"} if role else set()) | ({"admin"} if role == "admin" else set())
+    return [(name, desc) for name, (desc, who) in COMMANDS.items() if who in allowed]
+
+
+def parse_command(text, bot_username):
+    """('createlead', 'rest of the line') for '/createLead@bot rest', else (None, text)."""
+    if not text.startswith("/"):
+        return None, text
+    head, _, rest = text[1:].partition(" ")
+    name, _, addressee = head.partition("@")
+    if addressee and addressee.casefold() != bot_username.casefold():
+        return None, text
+    name = name.casefold()
+    return ALIASES.get(name, name), rest.strip()
+
+
+def on_text(ctx, user, text):
+    command, args = parse_command(text.strip(), ctx.bot_username)
+    if command == "start":
+        return _start(ctx, user, args)
+    if command == "help":
+        return [_help(user)]
+    if not user.is_team:
+        return [Reply(STRANGER)]
+    if command is None:
+        if lead_wizard.is_active(user):
+            return [lead_wizard.answer(user, text)]
+        return [Reply(UNKNOWN)]
+    if command not in COMMANDS:
+        return [Reply(f"There is no /{h(command)} command. /help lists what I can do.")]
+    if COMMANDS[command][1] == "admin":
+        team.require_admin(user)
+    return _TEAM_COMMANDS[command](ctx, user, args)
+
+
+def on_button(ctx, user, data):
+    if not user.is_team:
+        return [Reply(STRANGER)]
+    kind, _, rest = data.partition(":")
+    if kind == "wiz":
+        return [lead_wizard.press(user, rest)]
+    if kind == "leads":
+        return [chat_leads.page(rest)]
+    if kind == "team":
+        team.require_admin(user)
+        return [chat_team.press(ctx, user, rest)]
+    return [Reply("That button is no longer valid.")]
+
+
+def _start(ctx, user, token):
+    if token:
+        try:
+            role = team.accept_invite(user, token)
+        except team.TeamError as exc:
+            return [Reply(h(str(exc)))]
+        return [Reply(f"Welcome to the team, {h(user.display_name)}! You joined as <b>{role}</b>."),
+                _help(user)]
+    if ctx.open_team and team.join_open_team(user):
+        return [Reply(f"Welcome, {h(user.display_name)}! You are on the team."), _help(user)]
+    if user.is_team:
+        return [Reply(f"Hello again, {h(user.display_name)}."), _help(user)]
+    return [Reply(f"Hello, {h(user.display_name)}! " + STRANGER)]
+
+
+def _help(user):
+    if not user.is_team:
+        return Reply(STRANGER + "\n\n/start — start the bot\n/help — this message")
+    lines = [f"You are on the team as <b>{user.role}</b>. Commands:"]
+    lines += [f"/{name} — {h(desc)}" for name, desc in menu(user.role)]
+    return Reply("\n".join(lines))
+
+
+def _notify(ctx, user, args):
+    choice = args.casefold()
+    if choice not in ("on", "off"):
+        state = "on" if user.notify else "off"
+        return [Reply(f"Lead notifications are <b>{state}</b>. Send /notify on or /notify off.")]
+    team.set_notify(user, choice == "on")
+    return [Reply(f"Lead notifications are now <b>{choice}</b>.")]
+
+
+def _cancel(ctx, user, args):
+    return [lead_wizard.cancel(user)]
+
+
+def _back(ctx, user, args):
+    return [lead_wizard.back(user)]
+
+
+_TEAM_COMMANDS = {
+    "createlead": lambda ctx, user, args: [lead_wizard.start(user)],
+    "leads": lambda ctx, user, args: [chat_leads.page("0", replace=False)],
+    "lead": lambda ctx, user, args: [chat_leads.show(args)],
+    "find": lambda ctx, user, args: [chat_leads.find(args)],
+    "cancel": _cancel,
+    "back": _back,
+    "notify": _notify,
+    "invite": lambda ctx, user, args: [chat_team.invite(ctx, user, args)],
+    "team": lambda ctx, user, args: [chat_team.listing()],
+}

@@ -1,0 +1,110 @@
+"""Settings read from the environment and `.env` (python-dotenv).
+
+The variable names are a contract with deployers and outside tests; every one
+is documented in `.env.example` and the README.
+"""
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "sqlite:///data/leadgram.db"
+
+TOKEN_HELP = (
+    "TELEGRAM_BOT_TOKEN is not set.\n"
+    "  1. In Telegram, open @BotFather and send /newbot (or /token for an existing bot).\n"
+    "  2. Copy the token it gives you (it looks like 123456789:AAE...).\n"
+    f"  3. Put it in {PROJECT_ROOT / '.env'} as a line:  TELEGRAM_BOT_TOKEN=123456789:AAE...\n"
+    "     (copy .env.example to .env to start from the documented defaults)."
+)
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str
+    telegram_api_url: str
+    database_url: str
+    admin_telegram_ids: frozenset
+    open_team: bool
+    send_batch_size: int
+    send_interval_seconds: float
+
+    def require_bot_token(self):
+        if not self.bot_token:
+            raise ConfigError(TOKEN_HELP)
+        return self.bot_token
+
+
+def _int(env, name, default, minimum=1):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env, name, default, minimum):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _ids(env, name):
+    ids = set()
+    for part in env.get(name, "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.lstrip("-").isdigit():
+            raise ConfigError(
+                f"{name} must list numeric Telegram user ids separated by commas, "
+                f"got {part!r} (ask @userinfobot for yours)")
+        ids.add(int(part))
+    return frozenset(ids)
+
+
+def _bool(env, name):
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def load_settings(env=None):
+    """Settings from `env` (default: os.environ after loading `.env`)."""
+    if env is None:
+        # Real environment variables win over .env, as deployers expect.
+        load_dotenv(PROJECT_ROOT / ".env", override=False)
+        env = os.environ
+    api_url = env.get("TELEGRAM_API_URL", "").strip() or "https://api.telegram.org"
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"TELEGRAM_API_URL must start with http:// or https://, got {api_url!r}")
+    return Settings(
+        bot_token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+        telegram_api_url=api_url.rstrip("/"),
+        database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+        admin_telegram_ids=_ids(env, "ADMIN_TELEGRAM_IDS"),
+        open_team=_bool(env, "OPEN_TEAM"),
+        send_batch_size=_int(env, "SEND_BATCH_SIZE", 30),
+        send_interval_seconds=_float(env, "SEND_INTERVAL_SECONDS", 30.0, minimum=0.1),
+    )

@@ -1,0 +1,16 @@
+"""When each long-running process last showed it was alive."""
+from models import Heartbeat, utcnow
+
+
+def beat(name, detail=None, now=None):
+    """Record that a process is alive (the admin panel and /health read it)."""
+    now = now or utcnow()
+    (Heartbeat.insert(name=name, beat_at=now, detail=detail)
+     .on_conflict(conflict_target=[Heartbeat.name],
+                  update={Heartbeat.beat_at: now, Heartbeat.detail: detail})
+     .execute())
+
+
+def last_beat(name):
+    row = Heartbeat.get_or_none(Heartbeat.name == name)
+    return row.beat_at if row else None

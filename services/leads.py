@@ -1,0 +1,105 @@
+"""Leads: creation with validation, duplicate checks and team notification."""
+from peewee import IntegrityError, fn
+
+from models import Lead, User, db
+from services import outbox, validation
+from services.team import require_team
+from services.texts import lead_card
+
+FIELDS = {
+    "email": ("Email", validation.email),
+    "phone": ("Phone", validation.phone),
+    "first_name": ("First name", validation.name),
+    "last_name": ("Last name", validation.name),
+    "country": ("Country", validation.country),
+}
+UNIQUE_FIELDS = ("email", "phone")
+PAGE_SIZE = 10
+MAX_SEARCH_RESULTS = 20
+
+
+class InvalidLead(ValueError):
+    def __init__(self, field, reason):
+        super().__init__(f"{FIELDS[field][0]}: {reason}")
+        self.field, self.reason = field, reason
+
+
+class DuplicateLead(ValueError):
+    def __init__(self, field, lead):
+        label = FIELDS[field][0].lower()
+        super().__init__(f"A lead with this {label} already exists: #{lead.id} {lead.full_name}.")
+        self.field, self.lead = field, lead
+
+
+def clean_field(field, text):
+    """The normalised value of one field, or InvalidLead."""
+    try:
+        return FIELDS[field][1](text)
+    except validation.ValidationError as exc:
+        raise InvalidLead(field, str(exc)) from None
+
+
+def find_duplicate(field, value):
+    """The existing lead holding `value` in a unique field, or None."""
+    if field not in UNIQUE_FIELDS:
+        return None
+    return Lead.get_or_none(getattr(Lead, field) == value)
+
+
+def create_lead(creator, **raw):
+    """Validate, store, and queue one notification per team member; all or nothing."""
+    require_team(creator)
+    values = {field: clean_field(field, raw.get(field)) for field in FIELDS}
+    for field in UNIQUE_FIELDS:
+        existing = find_duplicate(field, values[field])
+        if existing:
+            raise DuplicateLead(field, existing)
+    try:
+        with db.atomic():
+            lead = Lead.create(created_by=creator, **values)
+            notify_team(lead)
+    except IntegrityError:
+        # Someone saved the same email or phone between our check and insert.
+        for field in UNIQUE_FIELDS:
+            existing = find_duplicate(field, values[field])
+            if existing:
+                raise DuplicateLead(field, existing) from None
+        raise
+    return lead
+
+
+def notify_team(lead):
+    text = lead_card(lead, title="New lead")
+    for member in User.lead_recipients():
+        outbox.enqueue(f"lead:{lead.id}:to:{member.id}", member, text)
+
+
+def recent(page=0, per_page=PAGE_SIZE):
+    """One page of leads, newest first, and the number of pages."""
+    total = Lead.select().count()
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 0), pages - 1)
+    rows = list(_with_creator().order_by(Lead.id.desc()).paginate(page + 1, per_page))
+    return rows, page, pages
+
+
+def get(lead_id):
+    return _with_creator().where(Lead.id == lead_id).first()
+
+
+def search(text, limit=MAX_SEARCH_RESULTS):
+    """Leads whose name, email or phone contains `text` (case-insensitive)."""
+    needle = " ".join(text.split()).casefold()
+    if not needle:
+        return []
+    pattern = f"%{needle}%"
+    digits = "".join(ch for ch in needle if ch.isdigit())
+    full_name = fn.LOWER(Lead.first_name.concat(" ").concat(Lead.last_name))
+    condition = (full_name ** pattern) | (Lead.email ** pattern)
+    if digits:
+        condition |= Lead.phone.contains(digits)
+    return list(_with_creator().where(condition).order_by(Lead.id.desc()).limit(limit))
+
+
+def _with_creator():
+    return Lead.select(Lead, User).join(User)

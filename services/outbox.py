@@ -1,0 +1,186 @@
+"""The outbox: messages waiting to be delivered, and their state machine.
+
+    pending --claim--> sending --> sent
+       ^                  |------> failed    (permanent error, unreachable, attempts used up)
+       +------------------+        (retry later: 429, 5xx, network; or lease recovered)
+    pending --cancel--> cancelled
+
+Rows are enqueued in the same transaction as the change that caused them and
+claimed atomically, so two schedulers never send the same row.
+"""
+import os
+import socket
+from dataclasses import dataclass
+
+from peewee import SQL
+
+from models import OutboxMessage, User, db, is_postgres, utcnow
+
+PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
+STATUSES = (PENDING, SENDING, SENT, FAILED, CANCELLED)
+
+
+def worker_id():
+    """Who holds a claim: lets a restarted scheduler see its dead predecessor's rows."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Claimed:
+    id: int
+    worker: str
+    recipient_id: int
+    chat_id: int
+    text: str
+    parse_mode: str
+    attempts: int
+    parts_sent: int
+    recipient_last_sent_at: object
+
+
+def enqueue(key, recipient, text, parse_mode="HTML"):
+    """Queue `text` for `recipient` once: a second call with the same key is a no-op.
+
+    Returns True when a row was created.
+    """
+    now = utcnow()
+    inserted = (OutboxMessage
+                .insert(key=key, recipient=recipient, text=text, parse_mode=parse_mode,
+                        next_attempt_at=now, created_at=now)
+                .on_conflict_ignore()
+                .returning(OutboxMessage.id)
+                .execute())
+    return bool(list(inserted))
+
+
+_CLAIM_SQL = """
+UPDATE outbox SET status = 'sending', claimed_by = {p}, claimed_at = {p}
+WHERE id IN (
+    SELECT id FROM outbox
+    WHERE status = 'pending' AND next_attempt_at <= {p}
+    ORDER BY next_attempt_at, id
+    LIMIT {p} {lock})
+RETURNING id, recipient_id, text, parse_mode, attempts, parts_sent, next_attempt_at
+"""
+
+
+def claim_batch(limit, now=None, worker=None):
+    """Atomically move up to `limit` due rows to 'sending' and return them, oldest first."""
+    now = now or utcnow()
+    if is_postgres():
+        sql = _CLAIM_SQL.format(p="%s", lock="FOR UPDATE SKIP LOCKED")
+    else:
+        sql = _CLAIM_SQL.format(p="?", lock="")
+    worker = worker or worker_id()
+    with db.atomic():
+        rows = db.execute_sql(sql, (worker, now, now, limit)).fetchall()
+    if not rows:
+        return []
+    rows.sort(key=lambda r: (r[6], r[0]))
+    recipients = {u.id: u for u in User.select(User.id, User.telegram_id, User.last_message_sent_at)
+                  .where(User.id.in_([r[1] for r in rows]))}
+    return [Claimed(id=r[0], worker=worker, recipient_id=r[1], chat_id=recipients[r[1]].telegram_id,
+                    text=r[2], parse_mode=r[3], attempts=r[4], parts_sent=r[5],
+                    recipient_last_sent_at=recipients[r[1]].last_message_sent_at)
+            for r in rows]
+
+
+def _move(claimed, **changes):
+    """Only the claim holder may move a row on; a row recovered and claimed
+    again by another scheduler is left alone."""
+    return (OutboxMessage.update(claimed_by=None, **changes)
+            .where(OutboxMessage.id == claimed.id, OutboxMessage.status == SENDING,
+                   OutboxMessage.claimed_by == claimed.worker)
+            .execute())
+
+
+def record_part_sent(claimed, parts_sent, now=None):
+    """After each part of a split message, so a retry resumes after it."""
+    now = now or utcnow()
+    with db.atomic():
+        (OutboxMessage.update(parts_sent=parts_sent)
+         .where(OutboxMessage.id == claimed.id).execute())
+        User.update(last_message_sent_at=now).where(User.id == claimed.recipient_id).execute()
+
+
+def mark_sent(claimed, now=None):
+    now = now or utcnow()
+    with db.atomic():
+        _move(claimed, status=SENT, sent_at=now, last_error=None,
+              attempts=OutboxMessage.attempts + 1)
+        User.update(last_message_sent_at=now).where(User.id == claimed.recipient_id).execute()
+
+
+def release(claimed, retry_at, error=None, count_attempt=False):
+    """Back to pending until `retry_at`."""
+    changes = {"status": PENDING, "next_attempt_at": retry_at}
+    if error is not None:
+        changes["last_error"] = error
+    if count_attempt:
+        changes["attempts"] = OutboxMessage.attempts + 1
+    _move(claimed, **changes)
+
+
+def mark_failed(claimed, error):
+    _move(claimed, status=FAILED, last_error=error, attempts=OutboxMessage.attempts + 1)
+
+
+def mark_unreachable(claimed, error):
+    """The chat is gone (blocked the bot, deleted account): stop trying, for every row."""
+    with db.atomic():
+        mark_failed(claimed, error)
+        (User.update(unreachable=True, unreachable_reason=error)
+         .where(User.id == claimed.recipient_id).execute())
+        (OutboxMessage.update(status=FAILED, last_error=f"recipient unreachable: {error}")
+         .where(OutboxMessage.recipient == claimed.recipient_id,
+                OutboxMessage.status == PENDING).execute())
+
+
+def recover_stale(lease_seconds, now=None, is_alive=None):
+    """Return rows stuck in 'sending' to 'pending'.
+
+    A row is stuck when its claim holder ran on this host and is dead (a
+    restart after SIGKILL recovers at once), or when its claim is older than
+    the lease (a holder on another host). Returns how many were recovered.
+    """
+    now = now or utcnow()
+    is_alive = is_alive or _pid_alive
+    host = socket.gethostname()
+    stale = set()
+    holders = (OutboxMessage.select(OutboxMessage.claimed_by, OutboxMessage.claimed_at)
+               .where(OutboxMessage.status == SENDING).tuples())
+    for holder, claimed_at in holders:
+        holder_host, _, pid = (holder or "").rpartition(":")
+        dead_here = holder_host == host and pid.isdigit() and not is_alive(int(pid))
+        expired = claimed_at is None or (now - claimed_at).total_seconds() > lease_seconds
+        if dead_here or expired:
+            stale.add((holder, claimed_at))
+    recovered = 0
+    for holder, claimed_at in stale:
+        recovered += (OutboxMessage
+                      .update(status=PENDING, claimed_by=None, next_attempt_at=now)
+                      .where(OutboxMessage.status == SENDING,
+                             OutboxMessage.claimed_by == holder,
+                             OutboxMessage.claimed_at == claimed_at)
+                      .execute())
+    return recovered
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def counts_by_status():
+    rows = (OutboxMessage.select(OutboxMessage.status, SQL("COUNT(*)"))
+            .group_by(OutboxMessage.status).tuples())
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update(dict(rows))
+    return counts

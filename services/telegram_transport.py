@@ -1,0 +1,71 @@
+"""Sends messages through the Telegram Bot API and says what a failure means.
+
+The scheduler's only dependency on Telegram: plain HTTP with requests, so the
+delivery rules in services/delivery.py can be tested with a fake transport.
+"""
+import json
+
+import requests
+
+RETRY_AFTER, TRANSIENT, UNREACHABLE, PERMANENT, MISCONFIGURED = (
+    "retry_after", "transient", "unreachable", "permanent", "misconfigured")
+
+# 400 descriptions that mean the chat itself is gone, not that the message was bad.
+_GONE_CHAT_MARKERS = ("chat not found", "peer_id_invalid", "user not found",
+                      "bot was kicked", "have no rights to send")
+
+
+class DeliveryError(Exception):
+    def __init__(self, kind, description, retry_after=None):
+        super().__init__(description)
+        self.kind = kind
+        self.description = description
+        self.retry_after = retry_after
+
+
+def classify(status, payload):
+    """A DeliveryError for a failed Bot API response (HTTP status, decoded JSON or None)."""
+    payload = payload if isinstance(payload, dict) else {}
+    code = payload.get("error_code", status)
+    description = payload.get("description") or f"HTTP {status}"
+    if code == 429:
+        retry_after = (payload.get("parameters") or {}).get("retry_after") or 5
+        return DeliveryError(RETRY_AFTER, description, retry_after=int(retry_after))
+    if code == 403 or (code == 400 and any(m in description.lower() for m in _GONE_CHAT_MARKERS)):
+        return DeliveryError(UNREACHABLE, description)
+    if code in (401, 404):
+        return DeliveryError(MISCONFIGURED, f"{description} (check TELEGRAM_BOT_TOKEN and TELEGRAM_API_URL)")
+    if 400 <= code < 500:
+        return DeliveryError(PERMANENT, description)
+    return DeliveryError(TRANSIENT, description)
+
+
+class TelegramTransport:
+    def __init__(self, api_url, token, timeout=(5, 30)):
+        self._token = token
+        self._url = f"{api_url}/bot{token}/sendMessage"
+        self._timeout = timeout
+        self._session = requests.Session()
+
+    def send(self, chat_id, text, parse_mode=None):
+        """Send one message; returns Telegram's message id or raises DeliveryError."""
+        params = {"chat_id": chat_id, "text": text,
+                  "link_preview_options": json.dumps({"is_disabled": True})}
+        if parse_mode:
+            params["parse_mode"] = parse_mode
+        try:
+            response = self._session.post(self._url, data=params, timeout=self._timeout)
+        except requests.RequestException as exc:
+            # requests puts the URL, token included, in its messages.
+            reason = str(exc).replace(self._token, "<token>")
+            raise DeliveryError(TRANSIENT, f"network error: {type(exc).__name__}: {reason}") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code == 200 and isinstance(payload, dict) and payload.get("ok"):
+            return payload["result"]["message_id"]
+        raise classify(response.status_code, payload)
+
+    def close(self):
+        self._session.close()
