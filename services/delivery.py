@@ -102,6 +102,7 @@ def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
     claimed = outbox.claim_batch(batch_size, now())
     result.claimed = len(claimed)
     held_chats = {}  # chat -> retry time, after a 429 in this batch
+    dead_chats = set()
     for index, message in enumerate(interleave(claimed)):
         if stop():
             for rest in interleave(claimed)[index:]:
@@ -111,11 +112,16 @@ def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
             outbox.release(message, held_chats[message.chat_id])
             result.retrying += 1
             continue
+        if message.chat_id in dead_chats:  # already failed with the chat
+            result.failed += 1
+            continue
         pacer.seed(message.chat_id, message.recipient_last_sent_at, now())
         try:
             _send(transport, message, pacer, now)
         except DeliveryError as error:
             _record_failure(message, error, policy, now, held_chats, result, rand)
+            if error.kind == UNREACHABLE:
+                dead_chats.add(message.chat_id)
             if error.kind == MISCONFIGURED:
                 for rest in interleave(claimed)[index + 1:]:
                     outbox.release(rest, now())

@@ -131,9 +131,13 @@ def mark_unreachable(claimed, error):
         mark_failed(claimed, error)
         (User.update(unreachable=True, unreachable_reason=error)
          .where(User.id == claimed.recipient_id).execute())
-        (OutboxMessage.update(status=FAILED, last_error=f"recipient unreachable: {error}")
+        # Rows waiting, and rows this worker holds in the same batch.
+        (OutboxMessage.update(status=FAILED, last_error=f"recipient unreachable: {error}",
+                              claimed_by=None)
          .where(OutboxMessage.recipient == claimed.recipient_id,
-                OutboxMessage.status == PENDING).execute())
+                (OutboxMessage.status == PENDING)
+                | ((OutboxMessage.status == SENDING)
+                   & (OutboxMessage.claimed_by == claimed.worker))).execute())
 
 
 def recover_stale(lease_seconds, now=None, is_alive=None):
