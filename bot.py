@@ -77,8 +77,6 @@ class LeadgramBot(telebot.TeleBot):
         try:
             with db.atomic():
                 return handle()
-        except team.AccessDenied as exc:
-            return [chat.Reply(str(exc))]
         except Exception:
             log.exception("handler failed")
             return [chat.Reply(SORRY)]

@@ -56,6 +56,17 @@ def parse_command(text, bot_username):
     return ALIASES.get(name, name), rest.strip()
 
 
+def refusing_access(handler):
+    """An AccessDenied becomes a polite answer rather than an error."""
+    def run(ctx, user, text):
+        try:
+            return handler(ctx, user, text)
+        except team.AccessDenied as exc:
+            return [Reply(h(str(exc)))]
+    return run
+
+
+@refusing_access
 def on_text(ctx, user, text):
     command, args = parse_command(text.strip(), ctx.bot_username)
     if command == "start":
@@ -75,6 +86,7 @@ def on_text(ctx, user, text):
     return _TEAM_COMMANDS[command](ctx, user, args)
 
 
+@refusing_access
 def on_button(ctx, user, data):
     if not user.is_team:
         return [Reply(STRANGER)]
