@@ -1,0 +1,29 @@
+# `make run` starts Leadgram; `make test` runs every test. Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test migrate bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	@test -f .env || cp .env.example .env
+	@$(PY) bot.py --check-config
+	$(PY) models.py migrate
+	$(VENV)/bin/honcho start
+
+migrate: $(VENV)/.installed
+	$(PY) models.py migrate
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts
