@@ -51,7 +51,7 @@ class LeadgramBot(telebot.TeleBot):
         if message.chat.type != "private":
             self.deliver(message.chat.id, [chat.Reply("Please talk to me in a private chat.")])
             return
-        user = self._user(message.from_user)
+        user = self._person(message.from_user)
         if message.text is None:
             replies = [chat.Reply("I can only read text messages. /help lists what I can do.")]
         else:
@@ -61,14 +61,14 @@ class LeadgramBot(telebot.TeleBot):
         self.deliver(message.chat.id, replies)
 
     def on_button(self, call):
-        user = self._user(call.from_user)
+        user = self._person(call.from_user)
         replies = self._guarded(lambda: chat.on_button(self.ctx, user, call.data or ""))
         self.after_commit(lambda: self.answer_callback_query(call.id))
         source = call.message if call.message and call.message.chat.type == "private" else None
         if source is not None:
             self.deliver(source.chat.id, replies, source_message_id=source.message_id)
 
-    def _user(self, tg_user):
+    def _person(self, tg_user):
         return team.register(tg_user.id, tg_user.username, tg_user.first_name,
                              tg_user.last_name, admin_ids=self.ctx.admin_ids)
 

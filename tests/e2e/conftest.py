@@ -1,0 +1,119 @@
+"""End-to-end harness: the real `python bot.py` and `python scheduler.py`
+processes, talking to the Bot API emulator over HTTP like a deployment would."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import models
+from devtools.telegram_emulator import TelegramEmulator
+from tests.conftest import ROOT
+
+TOKEN = "123456:E2E-TEST-TOKEN"
+BOT_USERNAME = "leadgram_e2e_bot"
+ADMIN_ID = 900001
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def emulator():
+    emu = TelegramEmulator(token=TOKEN, bot_username=BOT_USERNAME)
+    emu.start()
+    yield emu
+    emu.stop()
+    assert emu.violations == [], "calls the Bot API spec refuses:\n" + "\n".join(map(str, emu.violations))
+
+
+class Processes:
+    """Starts Leadgram's processes as a deployer would and stops them afterwards."""
+
+    def __init__(self, emulator, database_url, logs):
+        self.logs = logs
+        self.env = dict(os.environ, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=emulator.base_url,
+                        DATABASE_URL=database_url, ADMIN_TELEGRAM_IDS=str(ADMIN_ID),
+                        OPEN_TEAM="false", SEND_BATCH_SIZE="30", SEND_INTERVAL_SECONDS="0.2",
+                        PYTHONUNBUFFERED="1")
+        self.running = []
+
+    def start(self, script, **env):
+        log = open(self.logs / f"{script}.{len(self.running)}.log", "w")
+        process = subprocess.Popen([sys.executable, script], cwd=ROOT, stdout=log,
+                                   stderr=subprocess.STDOUT, env={**self.env, **env})
+        process.log_path = log.name
+        self.running.append(process)
+        return process
+
+    def kill(self, process, sig=signal.SIGKILL):
+        process.send_signal(sig)
+        return process.wait(timeout=15)
+
+    def stop_all(self):
+        for process in self.running:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.running:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def output(self):
+        return "\n".join(f"--- {p.args[1]} ---\n{open(p.log_path).read()[-3000:]}" for p in self.running)
+
+
+@pytest.fixture
+def database_url(sqlite_url):
+    """The processes' database; the test reads it through the same models."""
+    models.bind(sqlite_url)
+    yield sqlite_url
+    models.db.close()
+
+
+@pytest.fixture
+def processes(emulator, database_url, tmp_path):
+    procs = Processes(emulator, database_url, tmp_path)
+    yield procs
+    procs.stop_all()
+    print(procs.output())  # pytest shows it when the test failed
+
+
+class Chat:
+    """One person's private chat with the bot."""
+
+    def __init__(self, emulator, user_id, first_name):
+        self.emulator, self.user_id, self.first_name = emulator, user_id, first_name
+
+    def bot_messages(self):
+        return self.emulator.sent_messages(self.user_id)
+
+    def send(self, text, timeout=10):
+        """Send `text` and return the bot's next reply."""
+        seen = len(self.bot_messages())
+        self.emulator.user_sends(self.user_id, text, first_name=self.first_name)
+        return self.emulator.wait_for(lambda: self.bot_messages()[seen:], timeout)[-1]
+
+    def press(self, message, label, timeout=10):
+        data = next(b["callback_data"] for row in message["reply_markup"]["inline_keyboard"]
+                    for b in row if b["text"] == label)
+        seen = len(self.bot_messages())
+        self.emulator.user_presses(self.user_id, message["message_id"], data)
+        return self.emulator.wait_for(lambda: self.bot_messages()[seen:], timeout)[-1]
+
+
+@pytest.fixture
+def chat_with(emulator):
+    return lambda user_id, first_name="Member": Chat(emulator, user_id, first_name)
+
+
+def wait_until(predicate, timeout=15, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{message} not met within {timeout}s")

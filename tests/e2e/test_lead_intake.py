@@ -1,0 +1,96 @@
+"""Lead intake through the real bot process."""
+import pytest
+
+from models import Lead, OutboxMessage, User
+from tests.e2e.conftest import ADMIN_ID, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def join(admin_chat, chat):
+    link = admin_chat.send("/invite")["text"]
+    token = link.split("?start=")[1].split()[0]
+    assert "Welcome to the team" in chat.send(f"/start {token}")["text"]
+
+
+def test_wizard_with_bad_answers_then_every_member_notified_once(processes, emulator, chat_with):
+    processes.start("bot.py")
+    processes.start("scheduler.py")
+    admin, member = chat_with(ADMIN_ID, "Ada"), chat_with(777, "Max")
+    assert "admin" in admin.send("/start")["text"]
+    join(admin, member)
+    assert "Step 1/5" in admin.send("/createLead")["text"]
+    assert "not a valid email" in admin.send("nope")["text"]
+    assert "phone" in admin.send("ann@example.com")["text"]
+    assert "country code" in admin.send("12345")["text"]
+    admin.send("+44 20 7946 0958")
+    admin.send("O'Neil_Smith <b>&")
+    admin.send("Smith")
+    summary = admin.send("United Kingdom")
+    assert "First name: O'Neil_Smith <b>&" in summary["text"]  # shown literally
+    assert "Saved lead #1" in admin.press(summary, "✅ Save")["text"]
+    for chat in (admin, member):
+        note = emulator.wait_for_message(chat.user_id, "New lead #1")
+        assert "Name: O'Neil_Smith <b>& Smith" in note["text"] and note["parse_mode"] == "HTML"
+    wait_until(lambda: OutboxMessage.select().where(OutboxMessage.status == "sent").count() == 2)
+    notes = [m for m in emulator.sent_messages() if "New lead #1" in m["text"]]
+    assert len(notes) == 2
+    assert emulator.commands["default"] and emulator.commands[f"chat:{ADMIN_ID}"]
+
+
+def test_duplicate_is_refused_naming_field_and_lead(processes, emulator, chat_with):
+    processes.start("bot.py")
+    admin = chat_with(ADMIN_ID, "Ada")
+    admin.send("/start")
+    admin.send("/createLead")
+    for answer in ["ann@example.com", "+442079460958", "Ann", "Smith"]:
+        admin.send(answer)
+    admin.press(admin.send("gb"), "✅ Save")
+    admin.send("/newlead")
+    reply = admin.send("ANN@EXAMPLE.COM")["text"]
+    assert "already exists: #1 Ann Smith" in reply and "email" in reply
+    admin.send("bob@example.com")
+    assert "phone already exists: #1" in admin.send("+44 20 7946 0958")["text"]
+    assert Lead.select().count() == 1
+
+
+def test_restart_mid_wizard_continues_where_it_stopped(processes, emulator, chat_with):
+    bot = processes.start("bot.py")
+    admin = chat_with(ADMIN_ID, "Ada")
+    admin.send("/start")
+    admin.send("/createLead")
+    admin.send("ann@example.com")
+    processes.kill(bot)
+    processes.start("bot.py")
+    assert "Step 3/5" in admin.send("+442079460958")["text"]
+    admin.send("Ann")
+    admin.send("Smith")
+    assert "Saved lead #1" in admin.press(admin.send("DE"), "✅ Save")["text"]
+    assert Lead.get().country == "DE"
+
+
+def test_stranger_is_kept_out(processes, emulator, chat_with):
+    processes.start("bot.py")
+    processes.start("scheduler.py")
+    admin, stranger = chat_with(ADMIN_ID, "Ada"), chat_with(555, "Eve")
+    admin.send("/start")
+    assert "not on it yet" in stranger.send("/start")["text"]
+    for text in ["/leads", "/createLead", "/find ann", "hello"]:
+        assert "not on it yet" in stranger.send(text)["text"]
+    admin.send("/createLead")
+    for answer in ["ann@example.com", "+442079460958", "Ann", "Smith"]:
+        admin.send(answer)
+    admin.press(admin.send("gb"), "✅ Save")
+    emulator.wait_for_message(ADMIN_ID, "New lead #1")
+    assert not any("ann@example.com" in m["text"] for m in emulator.sent_messages(555))
+    assert User.get(User.telegram_id == 555).role is None
+    assert emulator.commands["chat:555"] == [] or all(
+        c["command"] in ("start", "help") for c in emulator.commands["chat:555"])
+
+
+def test_unknown_input_gets_help_and_group_chats_get_nothing(processes, emulator, chat_with):
+    processes.start("bot.py")
+    admin = chat_with(ADMIN_ID, "Ada")
+    admin.send("/start")
+    assert "/help" in admin.send("what is this?")["text"]
+    assert "/createlead" in admin.send("/help")["text"]
