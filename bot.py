@@ -11,7 +11,7 @@ import requests
 import telebot
 from telebot import apihelper, types
 
-from models import bind, db
+from models import DatabaseUnavailable, bind, db, drop_connection
 from services import chat, team, updates
 from services.config import ConfigError, load_settings
 from services.texts import split_html
@@ -44,6 +44,7 @@ class LeadgramBot(telebot.TeleBot):
                         super().process_new_updates([update])
             except Exception:
                 log.exception("update %s failed", update.update_id)
+                drop_connection()
 
     # Handlers ------------------------------------------------------------
 
@@ -199,7 +200,7 @@ def main(argv):
         username = connect(settings, lambda: bool(stop))
     except KeyboardInterrupt:
         return 0
-    except ConfigError as exc:
+    except (ConfigError, DatabaseUnavailable, ValueError) as exc:
         print(f"Leadgram bot cannot start:\n{exc}", file=sys.stderr)
         return 2
     if username is None:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from peewee import (
     BigIntegerField, BooleanField, CharField, DatabaseProxy, DateTimeField,
-    ForeignKeyField, IntegerField, Model, PostgresqlDatabase, SqliteDatabase,
+    ForeignKeyField, IntegerField, Model, OperationalError, PostgresqlDatabase, SqliteDatabase,
     TextField,
 )
 from playhouse.db_url import connect as connect_url
@@ -55,11 +55,19 @@ def is_postgres():
     return isinstance(db.obj, PostgresqlDatabase)
 
 
+class DatabaseUnavailable(Exception):
+    pass
+
+
 def bind(url):
     """Point the shared proxy at `url` and bring the schema up to date."""
     database = open_database(url)
     db.initialize(database)
-    migrate()
+    try:
+        migrate()
+    except OperationalError as exc:
+        where = url.rsplit("@", 1)[-1]  # never print a password
+        raise DatabaseUnavailable(f"cannot use the database at {where}: {exc}".strip()) from None
     return database
 
 
@@ -81,6 +89,12 @@ def migrate():
     for name in applied:
         log.info("applied migration %s", name)
     return applied
+
+
+def drop_connection():
+    """After a database error: reconnect on next use rather than reuse a dead socket."""
+    if not db.is_closed() and not db.in_transaction():
+        db.close()
 
 
 class BaseModel(Model):
@@ -198,7 +212,7 @@ def main(argv):
     try:
         settings = load_settings()
         bind(settings.database_url)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, DatabaseUnavailable) as exc:
         print(f"Cannot migrate: {exc}", file=sys.stderr)
         return 2
     print("database is up to date:", settings.database_url.split("@")[-1])

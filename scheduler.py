@@ -10,7 +10,7 @@ import time
 
 import schedule
 
-from models import bind
+from models import DatabaseUnavailable, bind, drop_connection
 from services import heartbeat, outbox
 from services.config import ConfigError, load_settings
 from services.delivery import DeliveryPolicy, deliver_batch
@@ -33,6 +33,7 @@ class Scheduler:
             job()
         except Exception:
             log.exception("job %s failed", job.__name__)
+            drop_connection()
 
     def send_outbox(self):
         recovered = outbox.recover_stale(self.policy.lease_seconds)
@@ -63,7 +64,7 @@ def main(argv):
         settings = load_settings()
         settings.require_bot_token()
         bind(settings.database_url)
-    except ConfigError as exc:
+    except (ConfigError, DatabaseUnavailable, ValueError) as exc:
         print(f"Leadgram scheduler cannot start:\n{exc}", file=sys.stderr)
         return 2
     scheduler = Scheduler(settings, TelegramTransport(settings.telegram_api_url,

@@ -57,7 +57,10 @@ def split_html(text, limit=TELEGRAM_TEXT_LIMIT):
 
     for atom in _ATOM.findall(text):
         atom_size = _utf16_len(atom)
-        reserve = _utf16_len(closing(open_tags)) + atom_size
+        tag = _TAG.match(atom)
+        opening = [atom] if tag and not tag.group(1) else []
+        # Room for this atom and for closing every tag open after it.
+        reserve = _utf16_len(closing(open_tags + opening)) + atom_size
         if current and size + reserve > limit:
             if last_break is not None and last_break[1] > limit // 2:
                 cut, _, tags_at_cut = last_break
@@ -70,7 +73,6 @@ def split_html(text, limit=TELEGRAM_TEXT_LIMIT):
             last_break = None
         current.append(atom)
         size += atom_size
-        tag = _TAG.match(atom)
         if tag and tag.group(1):
             open_tags.pop()
         elif tag:

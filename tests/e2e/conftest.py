@@ -90,11 +90,12 @@ class Chat:
     def bot_messages(self):
         return self.emulator.sent_messages(self.user_id)
 
-    def send(self, text, timeout=10):
-        """Send `text` and return the bot's next reply."""
+    def send(self, text, replies=1, timeout=10):
+        """Send `text` and return the last of the bot's next `replies` messages."""
         seen = len(self.bot_messages())
         self.emulator.user_sends(self.user_id, text, first_name=self.first_name)
-        return self.emulator.wait_for(lambda: self.bot_messages()[seen:], timeout)[-1]
+        return self.emulator.wait_for(
+            lambda: len(self.bot_messages()) >= seen + replies and self.bot_messages()[-1], timeout)
 
     def press(self, message, label, timeout=10):
         data = next(b["callback_data"] for row in message["reply_markup"]["inline_keyboard"]

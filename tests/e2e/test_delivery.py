@@ -71,7 +71,7 @@ def test_blocked_member_is_not_retried_until_they_return(processes, emulator, ch
     assert [c.status for c in to_member] == [403]  # tried once, never again
     # Writing to the bot again makes them reachable.
     processes.start("bot.py")
-    chat_with(member.telegram_id).send("/start")
+    chat_with(member.telegram_id).send("/start", replies=2)
     assert not User.get_by_id(member.id).unreachable
 
 

@@ -10,14 +10,14 @@ pytestmark = pytest.mark.e2e
 def join(admin_chat, chat):
     link = admin_chat.send("/invite")["text"]
     token = link.split("?start=")[1].split()[0]
-    assert "Welcome to the team" in chat.send(f"/start {token}")["text"]
+    assert "You are on the team as sales" in chat.send(f"/start {token}", replies=2)["text"]
 
 
 def test_wizard_with_bad_answers_then_every_member_notified_once(processes, emulator, chat_with):
     processes.start("bot.py")
     processes.start("scheduler.py")
     admin, member = chat_with(ADMIN_ID, "Ada"), chat_with(777, "Max")
-    assert "admin" in admin.send("/start")["text"]
+    assert "as admin" in admin.send("/start", replies=2)["text"]
     join(admin, member)
     assert "Step 1/5" in admin.send("/createLead")["text"]
     assert "not a valid email" in admin.send("nope")["text"]
@@ -41,7 +41,7 @@ def test_wizard_with_bad_answers_then_every_member_notified_once(processes, emul
 def test_duplicate_is_refused_naming_field_and_lead(processes, emulator, chat_with):
     processes.start("bot.py")
     admin = chat_with(ADMIN_ID, "Ada")
-    admin.send("/start")
+    admin.send("/start", replies=2)
     admin.send("/createLead")
     for answer in ["ann@example.com", "+442079460958", "Ann", "Smith"]:
         admin.send(answer)
@@ -57,7 +57,7 @@ def test_duplicate_is_refused_naming_field_and_lead(processes, emulator, chat_wi
 def test_restart_mid_wizard_continues_where_it_stopped(processes, emulator, chat_with):
     bot = processes.start("bot.py")
     admin = chat_with(ADMIN_ID, "Ada")
-    admin.send("/start")
+    admin.send("/start", replies=2)
     admin.send("/createLead")
     admin.send("ann@example.com")
     processes.kill(bot)
@@ -73,7 +73,7 @@ def test_stranger_is_kept_out(processes, emulator, chat_with):
     processes.start("bot.py")
     processes.start("scheduler.py")
     admin, stranger = chat_with(ADMIN_ID, "Ada"), chat_with(555, "Eve")
-    admin.send("/start")
+    admin.send("/start", replies=2)
     assert "not on it yet" in stranger.send("/start")["text"]
     for text in ["/leads", "/createLead", "/find ann", "hello"]:
         assert "not on it yet" in stranger.send(text)["text"]
@@ -91,6 +91,30 @@ def test_stranger_is_kept_out(processes, emulator, chat_with):
 def test_unknown_input_gets_help_and_group_chats_get_nothing(processes, emulator, chat_with):
     processes.start("bot.py")
     admin = chat_with(ADMIN_ID, "Ada")
-    admin.send("/start")
+    admin.send("/start", replies=2)
     assert "/help" in admin.send("what is this?")["text"]
     assert "/createlead" in admin.send("/help")["text"]
+
+
+def test_redelivered_update_is_handled_once_and_outages_are_waited_out(processes, emulator,
+                                                                       chat_with):
+    bot = processes.start("bot.py")
+    admin = chat_with(ADMIN_ID, "Ada")
+    admin.send("/start", replies=2)
+    # The poll that would confirm the next update fails, so Telegram still holds it
+    # when the bot dies; the new bot must not handle it a second time.
+    emulator.fail("getUpdates", "drop", times=2)
+    emulator.fail("getUpdates", 502, times=2)
+    assert "Step 1/5" in admin.send("/createLead")["text"]
+    processes.kill(bot)
+    processes.start("bot.py")
+    assert "Step 2/5" in admin.send("ann@example.com", timeout=20)["text"]
+    prompts = [m for m in emulator.sent_messages(ADMIN_ID) if "Step 1/5" in m["text"]]
+    assert len(prompts) == 1
+    deliveries_of_command = sum(
+        1 for call in emulator.calls_to("getUpdates") if call.status == 200
+        for update in call.response["result"]
+        if update.get("message", {}).get("text") == "/createLead")
+    assert deliveries_of_command == 2  # Telegram did send it again
+    statuses = [c.status for c in emulator.calls_to("getUpdates")]
+    assert None in statuses and 502 in statuses  # the outage really happened

@@ -1,0 +1,47 @@
+"""Starting processes on an empty or older database brings it up to date, even all at once."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import models
+from tests.conftest import ROOT
+
+
+def migrate_concurrently(url, count=4):
+    env = dict(os.environ, DATABASE_URL=url)
+    procs = [subprocess.Popen([sys.executable, "models.py", "migrate"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(count)]
+    return [(p.wait(timeout=60), p.stdout.read()) for p in procs]
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_url):
+    models.bind(postgres_url)
+    models.db.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    models.db.close()
+    return postgres_url
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_simultaneous_starts_on_an_empty_database(backend, tmp_path, request):
+    url = (f"sqlite:///{tmp_path / 'fresh.db'}" if backend == "sqlite"
+           else request.getfixturevalue("empty_postgres_url"))
+    results = migrate_concurrently(url)
+    assert [code for code, _ in results] == [0] * 4, results
+    applied = sum(out.count("applied migration 0001_initial") for _, out in results)
+    assert applied == 1, results
+    models.bind(url)
+    assert models.migrate() == []
+    assert models.User.table_exists() and models.OutboxMessage.table_exists()
+    models.db.close()
+
+
+def test_bad_database_url_is_refused_clearly(tmp_path):
+    env = dict(os.environ, DATABASE_URL="mysql://nope")
+    result = subprocess.run([sys.executable, "models.py", "migrate"], cwd=ROOT, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "DATABASE_URL must start with sqlite:/// or postgresql://" in result.stderr

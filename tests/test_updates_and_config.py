@@ -1,0 +1,52 @@
+import pytest
+
+from services import heartbeat, updates
+from services.config import ConfigError, load_settings
+
+
+def test_an_update_is_handled_once(any_db):
+    assert updates.first_time(41) is True
+    assert updates.first_time(41) is False
+    assert updates.first_time(42) is True
+
+
+def test_heartbeat_records_the_latest_beat(any_db):
+    assert heartbeat.last_beat("scheduler") is None
+    heartbeat.beat("scheduler", "started")
+    first = heartbeat.last_beat("scheduler")
+    heartbeat.beat("scheduler", "sent=1")
+    assert heartbeat.last_beat("scheduler") >= first
+
+
+def test_defaults():
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": "1:A"})
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.database_url == "sqlite:///data/leadgram.db"
+    assert (settings.send_batch_size, settings.send_interval_seconds) == (30, 30.0)
+    assert settings.admin_telegram_ids == frozenset() and not settings.open_team
+
+
+def test_values_are_parsed():
+    settings = load_settings({"ADMIN_TELEGRAM_IDS": " 1, 22 ,333", "OPEN_TEAM": "true",
+                              "SEND_BATCH_SIZE": "5", "SEND_INTERVAL_SECONDS": "0.5",
+                              "TELEGRAM_API_URL": "http://127.0.0.1:8081/"})
+    assert settings.admin_telegram_ids == {1, 22, 333} and settings.open_team
+    assert settings.telegram_api_url == "http://127.0.0.1:8081"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"ADMIN_TELEGRAM_IDS": "@ann"}, "numeric Telegram user ids"),
+    ({"SEND_BATCH_SIZE": "many"}, "whole number"),
+    ({"SEND_BATCH_SIZE": "0"}, "at least 1"),
+    ({"SEND_INTERVAL_SECONDS": "-1"}, "at least"),
+    ({"OPEN_TEAM": "maybe"}, "true or false"),
+    ({"TELEGRAM_API_URL": "api.telegram.org"}, "http://"),
+])
+def test_bad_values_are_refused_with_a_reason(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_missing_token_says_how_to_get_one():
+    with pytest.raises(ConfigError, match="@BotFather"):
+        load_settings({}).require_bot_token()
