@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from devtools.telegram_formatting import FormattedText, ParseError, parse, parse_html, parse_markdown_v2, utf16_len
+from devtools.telegram_formatting import (FormattedText, ParseError, UnsupportedParseMode, parse, parse_html,
+                                          parse_markdown_v2, utf16_len)
 
 
 @given(st.text())
@@ -91,6 +92,6 @@ def test_legacy_markdown():
         {"type": "text_link", "offset": 8, "length": 1, "url": "https://t.me"}])
     with pytest.raises(ParseError, match="^Can't find end of the entity starting at byte offset 5$"):
         parse("snake_case", "Markdown")
-    with pytest.raises(LookupError):
+    with pytest.raises(UnsupportedParseMode):
         parse("x", "markdown_v3")
     assert parse("<b>", None) == FormattedText("<b>", [])
