@@ -331,3 +331,23 @@ def test_control_interface(emu, bot):
     assert transcript["result"] == [["user", "/start"], ["bot", "Welcome"]]
     calls = requests.get(f"{emu.base_url}/_emulator/calls").json()["result"]
     assert calls[-1]["method"] == "sendMessage" and calls[-1]["status"] == 200
+
+
+def test_parameters_arrive_in_any_encoding(emu):
+    url = f"{emu.base_url}/bot{TOKEN}/sendMessage"
+    markup = {"inline_keyboard": [[{"text": "A", "callback_data": "a"}]]}
+    replies = [
+        requests.post(url, json={"chat_id": ANN, "text": "json", "reply_markup": markup,
+                                 "disable_notification": True}),
+        requests.post(url, data={"chat_id": ANN, "text": "form", "disable_notification": "true"}),
+        requests.post(url, files={"chat_id": (None, str(ANN)), "text": (None, "multipart")}),
+        requests.get(url, params={"chat_id": ANN, "text": "query"}),
+    ]
+    assert [reply.json()["result"]["text"] for reply in replies] == ["json", "form", "multipart", "query"]
+    assert emu.calls_to("sendMessage")[0].params == {
+        "chat_id": ANN, "text": "json", "reply_markup": markup, "disable_notification": True}
+    upload = requests.post(f"{emu.base_url}/bot{TOKEN}/sendDocument", data={"chat_id": ANN, "caption": "cv"},
+                           files={"document": ("cv.pdf", b"%PDF-")}).json()
+    assert upload["ok"] and emu.transcript(ANN)[-1] == ("bot", "cv")
+    assert emu.calls_to("sendDocument")[0].params["document"].filename == "cv.pdf"
+    assert emu.violations == []

@@ -1,0 +1,161 @@
+"""HTTP front end of the Telegram emulator: api.telegram.org's wire format.
+
+Serves /bot<token>/<method> (parameters from the query string, a urlencoded,
+multipart or JSON body) and the /_emulator/* control interface used by the CLI.
+"""
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import json
+import re
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
+
+from devtools.botapi_spec import Upload
+
+if TYPE_CHECKING:
+    from devtools.telegram_emulator import TelegramEmulator
+
+_BOT_PATH = re.compile(r"/bot([^/]*)/([^/]*)")
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], emulator: TelegramEmulator) -> None:
+        self.emulator = emulator
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, Handler)
+
+    def get_request(self):
+        connection, address = super().get_request()
+        # Without it Nagle's algorithm and delayed ACKs cost ~40 ms per keep-alive call.
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
+    def track(self, connection: socket.socket, alive: bool) -> None:
+        with self._connections_lock:
+            (self._connections.add if alive else self._connections.discard)(connection)
+
+    def close_connections(self) -> None:
+        """Cut keep-alive connections, so that no handler outlives stop()."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, alive=True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, alive=False)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the emulator records calls itself
+        pass
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            raw = dict(parse_qsl(url.query, keep_blank_values=True))
+            raw.update(decode_body(self.headers.get("Content-Type", ""), body))
+        except ValueError:
+            self._reply(400, {"ok": False, "error_code": 400, "description": "Bad Request: can't parse request body"})
+            return
+        if url.path.startswith("/_emulator/"):
+            self._control(url.path[len("/_emulator/"):], raw)
+            return
+        match = _BOT_PATH.fullmatch(url.path)
+        if match is None:
+            self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return
+        status, payload = self.server.emulator.handle_call(match.group(1), match.group(2), raw)
+        if status is None:  # a scripted "drop": close without answering
+            self.close_connection = True
+            return
+        self._reply(status, payload)
+
+    do_POST = do_GET
+
+    def _control(self, action: str, raw: dict) -> None:
+        emulator = self.server.emulator
+        try:
+            if action == "send":
+                result = emulator.user_sends(int(raw["user_id"]), raw["text"], first_name=raw.get("first_name"),
+                                             last_name=raw.get("last_name"), username=raw.get("username"))
+            elif action == "press":
+                result = emulator.user_presses(int(raw["user_id"]), int(raw["message_id"]), raw["callback_data"])
+            elif action == "transcript":
+                result = emulator.transcript(int(raw["chat_id"]))
+            elif action == "calls":
+                result = [vars(call) for call in emulator.calls]
+            else:
+                self._reply(404, {"ok": False, "description": f"unknown control action {action!r}"})
+                return
+        except (KeyError, ValueError, LookupError) as error:
+            self._reply(400, {"ok": False, "description": f"{type(error).__name__}: {error}"})
+            return
+        self._reply(200, {"ok": True, "result": result})
+
+    def _reply(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the client went away (or stop() cut the connection)
+            self.close_connection = True
+
+
+def decode_body(content_type: str, body: bytes) -> dict[str, str | Upload]:
+    """Parameters in a request body, as the wire strings the Bot API reads."""
+    mime = content_type.split(";")[0].strip().lower()
+    if not body:
+        return {}
+    if mime == "application/json":
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            raise ValueError("a JSON body must be an object")
+        return {name: _wire_string(value) for name, value in document.items() if value is not None}
+    if mime == "multipart/form-data":
+        return _decode_multipart(content_type, body)
+    return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+
+
+def _wire_string(value) -> str:
+    """A JSON-body value as the Bot API sees it: strings as is, the rest as JSON text."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _decode_multipart(content_type: str, body: bytes) -> dict[str, str | Upload]:
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ValueError("malformed multipart body")
+    fields: dict[str, str | Upload] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        fields[name] = Upload(filename, data) if filename is not None else data.decode("utf-8")
+    return fields

@@ -1,0 +1,335 @@
+"""A Telegram Bot API emulator for tests and local runs.
+
+A real HTTP server on 127.0.0.1 that answers /bot<token>/<method> like
+api.telegram.org: every call is checked against the vendored official spec,
+Telegram's limits and error replies are reproduced, and tests drive users
+(messages, button presses, blocking) and scripted faults through this class.
+See devtools/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from devtools import telegram_formatting
+from devtools.emulator_methods import SPEC, STANDARD_ERRORS, ApiError, BotApiMethods, too_many_requests
+from devtools.emulator_server import Server
+
+# Telegram's bot-command pattern: "/cmd" or "/cmd@botname", not glued to a word, "/", "<" or ">".
+_BOT_COMMAND = re.compile(r"(?<![\w/<>])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>])")
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict
+    status: int | None  # None: the connection was dropped without an answer
+    response: dict | None
+    at: float
+
+
+@dataclass(frozen=True)
+class Violation:
+    method: str
+    parameter: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.method}: {self.reason}"
+
+
+@dataclass
+class _Fault:
+    method: str | None
+    status: int | str
+    retry_after: int
+    times: int
+    chat_id: int | str | None
+    description: str | None
+
+
+class TelegramEmulator(BotApiMethods):
+    def __init__(self, token: str = "123456:TEST", bot_username: str = "test_bot", *, port: int = 0,
+                 host: str = "127.0.0.1", global_rate: int | None = 30, per_chat_rate: int | None = None,
+                 on_call: Callable[[Call], None] | None = None) -> None:
+        """global_rate / per_chat_rate: message sends allowed per sliding second (None: no limit).
+        on_call is called with every recorded Call (the CLI prints them)."""
+        super().__init__(token, bot_username, global_rate, per_chat_rate)
+        self._address, self._on_call = (host, port), on_call
+        self._server: Server | None = None
+        self._calls: list[Call] = []
+        self._violations: list[Violation] = []
+        self._faults: list[_Fault] = []
+        self._callback_ids = itertools.count(7_000_000_001)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> TelegramEmulator:
+        self._stopping = False
+        self._server = Server(self._address, self)
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                         name="telegram-emulator", daemon=True).start()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving; long polls in progress return at once."""
+        if self._server is None:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+        self._server.close_connections()
+        self._server = None
+
+    def __enter__(self) -> TelegramEmulator:
+        return self if self._server else self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ simulated users
+
+    def add_user(self, user_id: int, first_name: str | None = None, last_name: str | None = None,
+                 username: str | None = None, language_code: str | None = None) -> dict:
+        """Make a user known (as if they had opened the bot); given fields update the profile."""
+        with self._cond:
+            user = self._users.setdefault(user_id, {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"})
+            profile = {"first_name": first_name, "last_name": last_name, "username": username,
+                       "language_code": language_code}
+            user.update({key: value for key, value in profile.items() if value is not None})
+            self._messages.setdefault(user_id, {})
+            return dict(user)
+
+    def user_sends(self, user_id: int, text: str, first_name: str | None = None, last_name: str | None = None,
+                   username: str | None = None) -> dict:
+        """Queue a message from the user to the bot; returns the Update. Also unblocks the bot, like
+        Telegram's "Restart bot" button."""
+        with self._cond:
+            self.add_user(user_id, first_name, last_name, username)
+            if user_id in self._blocked:
+                self.unblock(user_id)
+            message = {"message_id": self._next_message_id(user_id), "from": dict(self._users[user_id]),
+                       "chat": self._chat(user_id), "date": int(time.time()), "text": text}
+            entities = [{"type": "bot_command", "offset": telegram_formatting.utf16_len(text[:m.start()]),
+                         "length": telegram_formatting.utf16_len(m.group())} for m in _BOT_COMMAND.finditer(text)]
+            if entities:
+                message["entities"] = entities
+            self._messages[user_id][message["message_id"]] = message
+            return self._enqueue({"message": copy.deepcopy(message)})
+
+    def user_presses(self, user_id: int, message_id: int, callback_data: str, *, require_button: bool = True) -> dict:
+        """Queue a callback query for an inline button of a bot message; returns the Update.
+
+        Raises LookupError if the bot sent no such message to the user, and ValueError if the message has
+        no button with this callback_data (pass require_button=False to forge one)."""
+        with self._cond:
+            message = self._messages.get(user_id, {}).get(message_id)
+            if message is None or message.get("deleted") or message["from"]["id"] != self.bot_user["id"]:
+                raise LookupError(f"the bot has no message {message_id} in chat {user_id}")
+            buttons = [button.get("callback_data") for row in (message.get("reply_markup") or {})
+                       .get("inline_keyboard", []) for button in row]
+            if require_button and callback_data not in buttons:
+                raise ValueError(f"message {message_id} has no button with callback_data {callback_data!r}; "
+                                 f"it has {buttons}")
+            query_id = str(next(self._callback_ids))
+            self._callback_queries[query_id] = False
+            return self._enqueue({"callback_query": {
+                "id": query_id, "from": dict(self._users[user_id]), "message": self._public(message),
+                "chat_instance": str(-user_id * 7919), "data": callback_data}})
+
+    def block(self, user_id: int) -> None:
+        """The user blocks the bot: sends to the chat get 403; the bot gets a my_chat_member update."""
+        with self._cond:
+            self.add_user(user_id)
+            self._blocked.add(user_id)
+            self._enqueue_membership(user_id, "member", "kicked")
+
+    def unblock(self, user_id: int) -> None:
+        with self._cond:
+            if user_id in self._blocked:
+                self._blocked.discard(user_id)
+                self._enqueue_membership(user_id, "kicked", "member")
+
+    # ------------------------------------------------------------ faults and limits
+
+    def fail(self, method: str | None, status: int | str, *, retry_after: int = 1, times: int = 1,
+             chat_id: int | str | None = None, description: str | None = None) -> None:
+        """Script the next `times` matching calls to fail. method=None matches every method; status is an
+        HTTP code (429 carries parameters.retry_after) or "drop" to close the connection unanswered."""
+        canonical = None if method is None else SPEC.canonical_method(method)
+        if method is not None and canonical is None:
+            raise ValueError(f"{method!r} is not a Bot API method")
+        if status != "drop" and not isinstance(status, int):
+            raise ValueError(f"status must be an HTTP status code or \"drop\", not {status!r}")
+        with self._cond:
+            self._faults.append(_Fault(canonical, status, retry_after, times, chat_id, description))
+
+    def reset_rate_limits(self) -> None:
+        with self._cond:
+            self._sends.clear()
+            self._chat_sends.clear()
+
+    # ------------------------------------------------------------ inspection
+
+    @property
+    def calls(self) -> list[Call]:
+        with self._cond:
+            return list(self._calls)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    @property
+    def violations(self) -> list[Violation]:
+        with self._cond:
+            return list(self._violations)
+
+    @property
+    def commands(self) -> dict[str, list]:
+        """Last setMyCommands per scope: "default", "all_private_chats", "chat:<id>"...; "/<language>" appended
+        when a language_code was given."""
+        with self._cond:
+            return copy.deepcopy(self._commands)
+
+    def sent_messages(self, chat_id: int | None = None) -> list[dict]:
+        """Messages the bot sent, oldest first, as currently stored (edits applied). Besides Telegram's
+        Message fields: raw_text (as sent), parse_mode, sent_with (the method), deleted, and reply_markup
+        of any kind."""
+        with self._cond:
+            return [copy.deepcopy(self._messages[chat][message_id]) for chat, message_id in self._bot_messages
+                    if chat_id is None or chat == chat_id]
+
+    def transcript(self, chat_id: int) -> list[tuple[str, str]]:
+        """The chat as the user sees it: ("user" | "bot", text), deleted messages left out."""
+        with self._cond:
+            return [("bot" if message["from"]["id"] == self.bot_user["id"] else "user",
+                     message.get("text", message.get("caption", f"<{message.get('sent_with')}>")))
+                    for message in self._messages.get(chat_id, {}).values() if not message.get("deleted")]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> Any:
+        """Poll predicate() until it returns something truthy, and return that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"condition not met within {timeout} s\n{self.summary()}")
+            time.sleep(0.01)
+
+    def wait_for_message(self, chat_id: int, contains: str = "", timeout: float = 10) -> dict:
+        """Wait for the first bot message to the chat whose text contains `contains`."""
+        def find() -> dict | None:
+            return next((m for m in self.sent_messages(chat_id)
+                         if not m["deleted"] and contains in m.get("text", "")), None)
+        try:
+            return self.wait_for(find, timeout)
+        except AssertionError as error:
+            raise AssertionError(f"no bot message to chat {chat_id} containing {contains!r}; {error}") from None
+
+    def summary(self, last: int = 20) -> str:
+        """Recent calls and all violations, for failure messages."""
+        lines = [f"last {last} Bot API calls:"]
+        for call in self.calls[-last:]:
+            outcome = "dropped" if call.status is None else call.status
+            if call.status not in (None, 200):
+                outcome = f"{outcome} {call.response['description']}"
+            params = ", ".join(f"{name}={value!r:.60}" for name, value in call.params.items())
+            lines.append(f"  {call.method}({params}) -> {outcome}")
+        lines += [f"violation: {violation}" for violation in self.violations]
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------ dispatch (called by the HTTP server)
+
+    def handle_call(self, token: str, method_name: str, raw: dict) -> tuple[int | None, dict | None]:
+        """Answer one Bot API request: (HTTP status, JSON reply), or (None, None) to drop the connection."""
+        method = SPEC.canonical_method(method_name) or method_name
+        params: dict = raw
+        with self._cond:
+            try:
+                if token != self.token:
+                    raise ApiError(401, "Unauthorized")
+                if method not in SPEC.methods:
+                    self._violations.append(Violation(method, "", f"unknown method {method!r}"))
+                    raise ApiError(404, "Not Found")
+                fault = self._take_fault(method, raw.get("chat_id"))
+                if fault == "drop":
+                    status, response = None, None
+                else:
+                    if fault:
+                        raise fault
+                    params, problems = SPEC.decode(method, raw)
+                    if problems:
+                        self._violations += [Violation(method, p.parameter, p.reason) for p in problems]
+                        raise ApiError(400, "Bad Request: " + "; ".join(p.reason for p in problems))
+                    result = self._handlers.get(method, lambda p: self._generic(method, p))(params)
+                    status, response = 200, {"ok": True, "result": copy.deepcopy(result)}
+            except ApiError as error:
+                status, response = error.status, error.payload()
+            call = Call(method, params, status, response, time.monotonic())
+            self._calls.append(call)
+        if self._on_call:
+            self._on_call(call)
+        return status, response
+
+    def _take_fault(self, method: str, chat_id) -> ApiError | str | None:
+        for fault in self._faults:
+            if fault.method not in (None, method):
+                continue
+            if fault.chat_id is not None and str(fault.chat_id) != str(chat_id):
+                continue
+            fault.times -= 1
+            if fault.times <= 0:
+                self._faults.remove(fault)
+            if fault.status == "drop":
+                return "drop"
+            if fault.status == 429:
+                return too_many_requests(fault.retry_after)
+            return ApiError(fault.status, fault.description or STANDARD_ERRORS.get(fault.status, "Error"))
+        return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve an emulated Telegram Bot API for local runs.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--token", default="123456:TEST")
+    parser.add_argument("--bot-username", default="test_bot")
+    parser.add_argument("--global-rate", type=int, default=30, help="message sends per second (0: no limit)")
+    args = parser.parse_args(argv)
+
+    def log(call: Call) -> None:
+        outcome = "dropped" if call.status is None else call.status
+        detail = call.response.get("description", "") if call.response and not call.response["ok"] else ""
+        params = " ".join(f"{k}={v!r:.80}" for k, v in call.params.items())
+        print(f"{time.strftime('%H:%M:%S')} {call.method} {params} -> {outcome} {detail}".rstrip(), flush=True)
+
+    emulator = TelegramEmulator(args.token, args.bot_username, host=args.host, port=args.port,
+                                global_rate=args.global_rate or None, on_call=log).start()
+    print(f"Bot API emulator at {emulator.base_url}/bot{args.token}/<method>\n"
+          f"chat with the bot:  curl -d '{{\"user_id\": 111, \"text\": \"/start\"}}' "
+          f"-H 'Content-Type: application/json' {emulator.base_url}/_emulator/send\n"
+          f"read the chat:      curl '{emulator.base_url}/_emulator/transcript?chat_id=111'", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()
