@@ -1,4 +1,6 @@
 """Lead intake through the real bot process."""
+import time
+
 import pytest
 
 from models import Lead, OutboxMessage, User
@@ -101,6 +103,7 @@ def test_redelivered_update_is_handled_once_and_outages_are_waited_out(processes
     bot = processes.start("bot.py")
     admin = chat_with(ADMIN_ID, "Ada")
     admin.send("/start", replies=2)
+    time.sleep(0.5)  # let the bot settle into its next long poll, which the faults must not hit
     # The poll that would confirm the next update fails, so Telegram still holds it
     # when the bot dies; the new bot must not handle it a second time.
     emulator.fail("getUpdates", "drop", times=2)
