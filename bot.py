@@ -19,6 +19,7 @@ from services.texts import split_html
 log = logging.getLogger("leadgram.bot")
 POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open
 MAX_BACKOFF = 60
+MAX_REPLY_WAIT = 5         # seconds a reply may wait out Telegram's flood control
 SORRY = "Sorry, something went wrong on our side and nothing was changed. Please try again."
 NO_LINK_PREVIEW = types.LinkPreviewOptions(is_disabled=True)
 
@@ -88,7 +89,15 @@ class LeadgramBot(telebot.TeleBot):
         """Talk to Telegram only once the update's changes are committed."""
         def run():
             try:
-                send()
+                try:
+                    send()
+                except apihelper.ApiTelegramException as exc:
+                    # telebot does not wait out a 429; a person is waiting, so wait briefly once.
+                    retry_after = ((exc.result_json or {}).get("parameters") or {}).get("retry_after")
+                    if exc.error_code != 429 or not retry_after or retry_after > MAX_REPLY_WAIT:
+                        raise
+                    time.sleep(retry_after)
+                    send()
             except Exception as exc:  # a reply lost to the network must not undo the work
                 log.warning("sending a reply failed: %s", exc)
         db.after_commit(run)

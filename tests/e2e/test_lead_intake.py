@@ -121,3 +121,13 @@ def test_redelivered_update_is_handled_once_and_outages_are_waited_out(processes
     assert deliveries_of_command == 2  # Telegram did send it again
     statuses = [c.status for c in emulator.calls_to("getUpdates")]
     assert None in statuses and 502 in statuses  # the outage really happened
+
+
+def test_a_reply_hit_by_flood_control_is_sent_after_retry_after(processes, emulator, chat_with):
+    processes.start("bot.py")
+    admin = chat_with(ADMIN_ID, "Ada")
+    admin.send("/start", replies=2)
+    emulator.fail("sendMessage", 429, retry_after=1, times=1, chat_id=ADMIN_ID)
+    assert "Step 1/5" in admin.send("/createLead")["text"]
+    statuses = [c.status for c in emulator.calls_to("sendMessage")][-2:]
+    assert statuses == [429, 200]
