@@ -14,7 +14,7 @@ run: $(VENV)/.installed
 	@test -f .env || cp .env.example .env
 	@$(PY) bot.py --check-config
 	$(PY) models.py migrate
-	$(VENV)/bin/honcho start
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start  # the Procfile's python is the venv's
 
 migrate: $(VENV)/.installed
 	$(PY) models.py migrate

@@ -112,7 +112,7 @@ def _start(ctx, user, token):
     if ctx.open_team and team.join_open_team(user):
         return [Reply(f"Welcome, {h(user.display_name)}! You are on the team."), _help(user)]
     if user.is_team:
-        return [Reply(f"Hello again, {h(user.display_name)}."), _help(user)]
+        return [Reply(f"Hello, {h(user.display_name)}!"), _help(user)]
     return [Reply(f"Hello, {h(user.display_name)}! " + STRANGER)]
 
 

@@ -17,7 +17,7 @@ TOKEN_HELP = (
     "  1. In Telegram, open @BotFather and send /newbot (or /token for an existing bot).\n"
     "  2. Copy the token it gives you (it looks like 123456789:AAE...).\n"
     f"  3. Put it in {PROJECT_ROOT / '.env'} as a line:  TELEGRAM_BOT_TOKEN=123456789:AAE...\n"
-    "     (copy .env.example to .env to start from the documented defaults)."
+    "     (`make run` creates .env from the documented .env.example if it is missing)."
 )
 
 
