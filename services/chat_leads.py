@@ -25,7 +25,7 @@ def page(number, replace=True):
 
 def show(args):
     lead_id = args.lstrip("#")
-    if not lead_id.isdigit():
+    if not lead_id.isdigit() or len(lead_id) > 15:
         return Reply("Send the lead's number, e.g. /lead 12.")
     lead = leads.get(int(lead_id))
     if lead is None:

@@ -1,5 +1,5 @@
 """Leads: creation with validation, duplicate checks and team notification."""
-from peewee import IntegrityError, fn
+from peewee import IntegrityError
 
 from models import Lead, User, db
 from services import outbox, validation
@@ -92,10 +92,10 @@ def search(text, limit=MAX_SEARCH_RESULTS):
     needle = " ".join(text.split()).casefold()
     if not needle:
         return []
-    pattern = f"%{needle}%"
     digits = "".join(ch for ch in needle if ch.isdigit())
-    full_name = fn.LOWER(Lead.first_name.concat(" ").concat(Lead.last_name))
-    condition = (full_name ** pattern) | (Lead.email ** pattern)
+    # contains() escapes % and _, so what people type is matched literally.
+    full_name = Lead.first_name.concat(" ").concat(Lead.last_name)
+    condition = full_name.contains(needle) | Lead.email.contains(needle)
     if digits:
         condition |= Lead.phone.contains(digits)
     return list(_with_creator().where(condition).order_by(Lead.id.desc()).limit(limit))

@@ -177,3 +177,15 @@ def test_leads_are_paged_newest_first(sqlite_db, admin):
     last = press(admin, "leads:2")
     assert "page 3 of 3" in last.text and last.replace and "P0 " in last.text
     assert "P4 L" in say(admin, "/lead 5") and "no lead #999" in say(admin, "/lead 999")
+
+
+def test_odd_input_gets_an_answer_not_an_error(sqlite_db, admin):
+    fill(admin, ["a_b@example.com", GOOD[1], "Ann", "Smith", "gb"])
+    press(admin, "wiz:save")
+    assert "lead's number" in say(admin, "/lead 99999999999999999999999")
+    assert "No leads match" in say(admin, "/find %%")
+    assert "No leads match" in say(admin, "/find a%b")
+    assert "Ann Smith" in say(admin, "/find a_b")
+    assert "Ann Smith" in say(admin, "/find 7946")
+    for data in ["", ":", "wiz:edit:nope", "leads:abc", "team:abc", "team:1:role:god", "zzz"]:
+        assert chat.on_button(CTX, admin, data)[0].text
