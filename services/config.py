@@ -41,27 +41,15 @@ class Settings:
         return self.bot_token
 
 
-def _int(env, name, default, minimum=1):
+def _number(env, name, default, minimum, kind=int):
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-def _float(env, name, default, minimum):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+        what = "a whole number" if kind is int else "a number of seconds"
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
@@ -105,6 +93,6 @@ def load_settings(env=None):
         database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
         admin_telegram_ids=_ids(env, "ADMIN_TELEGRAM_IDS"),
         open_team=_bool(env, "OPEN_TEAM"),
-        send_batch_size=_int(env, "SEND_BATCH_SIZE", 30),
-        send_interval_seconds=_float(env, "SEND_INTERVAL_SECONDS", 30.0, minimum=0.1),
+        send_batch_size=_number(env, "SEND_BATCH_SIZE", 30, minimum=1),
+        send_interval_seconds=_number(env, "SEND_INTERVAL_SECONDS", 30.0, minimum=0.1, kind=float),
     )
