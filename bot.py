@@ -32,6 +32,9 @@ class LeadgramBot(telebot.TeleBot):
         self.ctx = chat.ChatContext(bot_username=bot_username,
                                     admin_ids=settings.admin_telegram_ids,
                                     open_team=settings.open_team)
+        # Handler errors must reach process_new_updates (to roll back), not
+        # stop at telebot's log line.
+        self.exception_handler = _Reraise()
         self.message_handler(content_types=telebot.util.content_type_media)(self.on_message)
         self.callback_query_handler(func=lambda call: True)(self.on_button)
 
@@ -44,8 +47,16 @@ class LeadgramBot(telebot.TeleBot):
                     if updates.first_time(update.update_id):
                         super().process_new_updates([update])
             except Exception:
+                # Rolled back, so "nothing was changed" is true.
                 log.exception("update %s failed", update.update_id)
                 drop_connection()
+                self._apologise(update)
+
+    def _apologise(self, update):
+        chat_id = (update.message.chat.id if update.message else
+                   update.callback_query.from_user.id if update.callback_query else None)
+        if chat_id is not None:
+            self.after_commit(lambda: self.send_message(chat_id, SORRY))
 
     # Handlers ------------------------------------------------------------
 
@@ -99,10 +110,18 @@ class LeadgramBot(telebot.TeleBot):
                     time.sleep(retry_after)
                     send()
             except Exception as exc:  # a reply lost to the network must not undo the work
-                log.warning("sending a reply failed: %s", exc)
+                log.warning("sending a reply failed: %s", self.redact(exc))
         db.after_commit(run)
 
+    def redact(self, error):
+        """requests puts the URL, token included, in its messages."""
+        return str(error).replace(self.token, "<token>")
+
     def deliver(self, chat_id, replies, source_message_id=None):
+        if source_message_id and not all(reply.replace for reply in replies):
+            # The pressed keyboard goes, so it cannot be pressed twice.
+            self.after_commit(lambda: self.edit_message_reply_markup(
+                chat_id, source_message_id, reply_markup=None))
         for reply in replies:
             self.after_commit(lambda reply=reply: self._send(chat_id, reply, source_message_id))
 
@@ -112,8 +131,6 @@ class LeadgramBot(telebot.TeleBot):
             self.edit_message_text(reply.text, chat_id, source_message_id, parse_mode="HTML",
                                    reply_markup=markup, link_preview_options=NO_LINK_PREVIEW)
             return
-        if source_message_id:  # an old keyboard must not be pressed twice
-            self.edit_message_reply_markup(chat_id, source_message_id, reply_markup=None)
         parts = split_html(reply.text)
         for number, part in enumerate(parts, 1):
             self.send_message(chat_id, part, parse_mode="HTML",
@@ -124,6 +141,11 @@ class LeadgramBot(telebot.TeleBot):
         """The command menu: strangers see /start and /help, members what their role allows."""
         commands = [types.BotCommand(name, desc[:256]) for name, desc in chat.menu(user.role)]
         self.set_my_commands(commands, scope=types.BotCommandScopeChat(user.telegram_id))
+
+
+class _Reraise(telebot.ExceptionHandler):
+    def handle(self, exception):
+        raise exception
 
 
 def _keyboard(rows):
@@ -159,7 +181,7 @@ def connect(settings, stopping):
             if exc.error_code in (401, 404):
                 raise ConfigError(f"Telegram rejected TELEGRAM_BOT_TOKEN ({exc.description}). "
                                   "Check the token with @BotFather.") from None
-            log.warning("getMe failed: %s", exc)
+            log.warning("getMe failed: %s", exc.description)
         except requests.RequestException as exc:
             log.warning("cannot reach Telegram at %s: %s", settings.telegram_api_url,
                         type(exc).__name__)
@@ -177,7 +199,7 @@ def poll(bot, stopping):
                                     allowed_updates=["message", "callback_query"])
         except (apihelper.ApiException, requests.RequestException) as exc:
             delay = backoff.next()
-            log.warning("getUpdates failed (%s); retrying in %.1fs", exc, delay)
+            log.warning("getUpdates failed (%s); retrying in %.1fs", bot.redact(exc), delay)
             time.sleep(delay)
             continue
         backoff.reset()

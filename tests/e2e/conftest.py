@@ -78,7 +78,9 @@ def processes(emulator, database_url, tmp_path):
     procs = Processes(emulator, database_url, tmp_path)
     yield procs
     procs.stop_all()
-    print(procs.output())  # pytest shows it when the test failed
+    output = procs.output()
+    print(output)  # pytest shows it when the test failed
+    assert TOKEN.split(":")[1] not in output, "the bot token leaked into a log"
 
 
 class Chat:

@@ -1,0 +1,90 @@
+"""bot.py's own duties, in-process against the emulator: failures, dedupe, menus."""
+import pytest
+from telebot import apihelper, types
+
+import bot
+from devtools.telegram_emulator import TelegramEmulator
+from models import ProcessedUpdate, User
+from services import chat, team
+from services.config import load_settings
+
+TOKEN = "4242:ADAPTER"
+
+
+@pytest.fixture
+def emulator(monkeypatch):
+    emu = TelegramEmulator(token=TOKEN, bot_username="adapter_bot")
+    emu.start()
+    monkeypatch.setattr(apihelper, "API_URL", emu.base_url + "/bot{0}/{1}")
+    yield emu
+    emu.stop()
+    assert emu.violations == []
+
+
+@pytest.fixture
+def leadgram(sqlite_db, emulator):
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "ADMIN_TELEGRAM_IDS": "1"})
+    return bot.LeadgramBot(settings, "adapter_bot")
+
+
+def handle(leadgram, update):
+    leadgram.process_new_updates([types.Update.de_json(update)])
+
+
+def boom(*args, **kwargs):
+    raise RuntimeError("boom")
+
+
+def test_each_update_is_handled_once(leadgram, emulator):
+    update = emulator.user_sends(1, "/help")
+    handle(leadgram, update)
+    handle(leadgram, update)
+    assert len(emulator.sent_messages(1)) == 1
+    assert ProcessedUpdate.select().count() == 1
+
+
+def test_a_failing_service_apologises_and_the_next_update_works(leadgram, emulator, monkeypatch):
+    handle(leadgram, emulator.user_sends(1, "/start"))
+    with monkeypatch.context() as patch:
+        patch.setattr(chat, "on_text", boom)
+        handle(leadgram, emulator.user_sends(1, "/leads"))
+    assert emulator.sent_messages(1)[-1]["text"] == bot.SORRY
+    handle(leadgram, emulator.user_sends(1, "/notify off"))
+    assert "now off" in emulator.sent_messages(1)[-1]["text"]
+
+
+def test_a_failure_outside_the_services_rolls_back_and_apologises(leadgram, emulator, monkeypatch):
+    monkeypatch.setattr(team, "register", boom)
+    update = emulator.user_sends(1, "/start")
+    handle(leadgram, update)
+    assert emulator.sent_messages(1)[-1]["text"] == bot.SORRY
+    assert ProcessedUpdate.select().count() == 0  # so a redelivery is handled
+    assert User.select().count() == 0
+
+
+def test_pressed_keyboard_is_removed_and_pages_edit_in_place(leadgram, emulator):
+    handle(leadgram, emulator.user_sends(1, "/createLead"))
+    for answer in ["ann@example.com", "+442079460958", "Ann", "Smith", "gb"]:
+        handle(leadgram, emulator.user_sends(1, answer))
+    summary = emulator.sent_messages(1)[-1]
+    handle(leadgram, emulator.user_presses(1, summary["message_id"], "wiz:save"))
+    assert "reply_markup" not in emulator.sent_messages(1)[-2] or not \
+        emulator.sent_messages(1)[-2]["reply_markup"]
+    assert "Saved lead #1" in emulator.sent_messages(1)[-1]["text"]
+
+
+def test_group_chats_get_no_crm_data(leadgram, emulator):
+    update = emulator.user_sends(1, "/leads")
+    update["message"]["chat"] = {"id": -100, "type": "group", "title": "Team"}
+    emulator.add_user(-100)
+    handle(leadgram, update)
+    assert emulator.sent_messages(-100)[-1]["text"] == "Please talk to me in a private chat."
+
+
+def test_menu_matches_the_role(leadgram, emulator):
+    member = team.register(7, first_name="M")
+    leadgram.publish_menu(member)
+    assert [c["command"] for c in emulator.commands["chat:7"]] == ["start", "help"]
+    admin = team.register(1, first_name="A", admin_ids={1})
+    leadgram.publish_menu(admin)
+    assert "invite" in [c["command"] for c in emulator.commands["chat:1"]]
