@@ -103,10 +103,11 @@ def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
     result.claimed = len(claimed)
     held_chats = {}  # chat -> retry time, after a 429 in this batch
     dead_chats = set()
-    for index, message in enumerate(interleave(claimed)):
+    ordered = interleave(claimed)
+    handled = len(ordered)
+    for index, message in enumerate(ordered):
         if stop():
-            for rest in interleave(claimed)[index:]:
-                outbox.release(rest, now())
+            handled = index
             break
         if message.chat_id in held_chats:
             outbox.release(message, held_chats[message.chat_id])
@@ -122,13 +123,14 @@ def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
             _record_failure(message, error, policy, now, held_chats, result, rand)
             if error.kind == UNREACHABLE:
                 dead_chats.add(message.chat_id)
-            if error.kind == MISCONFIGURED:
-                for rest in interleave(claimed)[index + 1:]:
-                    outbox.release(rest, now())
+            if error.kind == MISCONFIGURED:  # every other message would fail the same way
+                handled = index + 1
                 break
         else:
             outbox.mark_sent(message, now())
             result.sent += 1
+    for message in ordered[handled:]:
+        outbox.release(message, now())
     return result
 
 

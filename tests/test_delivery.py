@@ -194,3 +194,16 @@ def test_classify(status, payload, kind):
     assert error.kind == kind
     if kind == RETRY_AFTER:
         assert error.retry_after == 3
+
+
+def test_a_rejected_token_keeps_every_message_for_later(any_db, make_user, clock):
+    a, b = make_user(), make_user()
+    outbox.enqueue("1", a, "x")
+    outbox.enqueue("2", b, "y")
+    transport = FakeTransport(clock, {a.telegram_id: [classify(401, {"error_code": 401,
+                                                                     "description": "Unauthorized"})]})
+    result = run(transport, clock)
+    assert (result.sent, result.failed) == (0, 0) and transport.sent == []
+    rows = list(OutboxMessage.select())
+    assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}
+    assert "TELEGRAM_BOT_TOKEN" in OutboxMessage.get(OutboxMessage.key == "1").last_error
