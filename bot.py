@@ -3,8 +3,10 @@
 Run from the project root: `python bot.py` (`--check-config` only validates settings).
 """
 import logging
+import queue
 import signal
 import sys
+import threading
 import time
 
 import requests
@@ -20,6 +22,7 @@ log = logging.getLogger("leadgram.bot")
 POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open
 MAX_BACKOFF = 60
 MAX_REPLY_WAIT = 5         # seconds a reply may wait out Telegram's flood control
+REPLY_THREADS = 4
 SORRY = "Sorry, something went wrong on our side and nothing was changed. Please try again."
 NO_LINK_PREVIEW = types.LinkPreviewOptions(is_disabled=True)
 
@@ -35,6 +38,7 @@ class LeadgramBot(telebot.TeleBot):
         # Handler errors must reach process_new_updates (to roll back), not
         # stop at telebot's log line.
         self.exception_handler = _Reraise()
+        self.replies = ReplyThreads()
         self.message_handler(content_types=telebot.util.content_type_media)(self.on_message)
         self.callback_query_handler(func=lambda call: True)(self.on_button)
 
@@ -56,7 +60,7 @@ class LeadgramBot(telebot.TeleBot):
         chat_id = (update.message.chat.id if update.message else
                    update.callback_query.from_user.id if update.callback_query else None)
         if chat_id is not None:
-            self.after_commit(lambda: self.send_message(chat_id, SORRY))
+            self.after_commit(chat_id, lambda: self.send_message(chat_id, SORRY))
 
     # Handlers ------------------------------------------------------------
 
@@ -70,13 +74,13 @@ class LeadgramBot(telebot.TeleBot):
         else:
             replies = self._guarded(lambda: chat.on_text(self.ctx, user, message.text))
         if message.text and message.text.startswith("/start"):
-            self.after_commit(lambda: self.publish_menu(user))
+            self.after_commit(user.telegram_id, lambda: self.publish_menu(user))
         self.deliver(message.chat.id, replies)
 
     def on_button(self, call):
         user = self._person(call.from_user)
         replies = self._guarded(lambda: chat.on_button(self.ctx, user, call.data or ""))
-        self.after_commit(lambda: self.answer_callback_query(call.id))
+        self.after_commit(call.from_user.id, lambda: self.answer_callback_query(call.id))
         source = call.message if call.message and call.message.chat.type == "private" else None
         if source is not None:
             self.deliver(source.chat.id, replies, source_message_id=source.message_id)
@@ -96,8 +100,9 @@ class LeadgramBot(telebot.TeleBot):
 
     # Output --------------------------------------------------------------
 
-    def after_commit(self, send):
-        """Talk to Telegram only once the update's changes are committed."""
+    def after_commit(self, chat_id, send):
+        """Talk to Telegram only once the update's changes are committed, and on
+        a reply thread, so a slow round trip never holds up the next update."""
         def run():
             try:
                 try:
@@ -111,7 +116,7 @@ class LeadgramBot(telebot.TeleBot):
                     send()
             except Exception as exc:  # a reply lost to the network must not undo the work
                 log.warning("sending a reply failed: %s", self.redact(exc))
-        db.after_commit(run)
+        db.after_commit(lambda: self.replies.submit(chat_id, run))
 
     def redact(self, error):
         """requests puts the URL, token included, in its messages."""
@@ -120,10 +125,11 @@ class LeadgramBot(telebot.TeleBot):
     def deliver(self, chat_id, replies, source_message_id=None):
         if source_message_id and not all(reply.replace for reply in replies):
             # The pressed keyboard goes, so it cannot be pressed twice.
-            self.after_commit(lambda: self.edit_message_reply_markup(
+            self.after_commit(chat_id, lambda: self.edit_message_reply_markup(
                 chat_id, source_message_id, reply_markup=None))
         for reply in replies:
-            self.after_commit(lambda reply=reply: self._send(chat_id, reply, source_message_id))
+            self.after_commit(chat_id, lambda reply=reply: self._send(chat_id, reply,
+                                                                     source_message_id))
 
     def _send(self, chat_id, reply, source_message_id):
         markup = _keyboard(reply.buttons)
@@ -141,6 +147,43 @@ class LeadgramBot(telebot.TeleBot):
         """The command menu: strangers see /start and /help, members what their role allows."""
         commands = [types.BotCommand(name, desc[:256]) for name, desc in chat.menu(user.role)]
         self.set_my_commands(commands, scope=types.BotCommandScopeChat(user.telegram_id))
+
+
+class ReplyThreads:
+    """Background senders. A chat always maps to the same thread, so its
+    replies keep their order; different chats are answered in parallel."""
+
+    def __init__(self, count=REPLY_THREADS):
+        self.queues = [queue.Queue() for _ in range(count)]
+        self.threads = [threading.Thread(target=self._work, args=(q,), daemon=True,
+                                         name=f"replies-{n}") for n, q in enumerate(self.queues)]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, chat_id, job):
+        self.queues[chat_id % len(self.queues)].put(job)
+
+    def _work(self, jobs):
+        while True:
+            job = jobs.get()
+            try:
+                if job is None:
+                    return
+                job()
+            finally:
+                jobs.task_done()
+
+    def drain(self):
+        """Wait until every reply submitted so far has been sent (or given up)."""
+        for jobs in self.queues:
+            jobs.join()
+
+    def close(self, timeout=10):
+        for jobs in self.queues:
+            jobs.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Reraise(telebot.ExceptionHandler):
@@ -245,6 +288,7 @@ def main(argv):
         poll(bot, lambda: bool(stop))
     except KeyboardInterrupt:
         pass
+    bot.replies.close()  # replies to work already committed still go out
     log.info("stopped")
     return 0
 

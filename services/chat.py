@@ -76,9 +76,7 @@ def on_text(ctx, user, text):
     if not user.is_team:
         return [Reply(STRANGER)]
     if command is None:
-        if lead_wizard.is_active(user):
-            return [lead_wizard.answer(user, text)]
-        return [Reply(UNKNOWN)]
+        return [lead_wizard.answer(user, text) or Reply(UNKNOWN)]
     if command not in COMMANDS:
         return [Reply(f"There is no /{h(command)} command. /help lists what I can do.")]
     if COMMANDS[command][1] == "admin":

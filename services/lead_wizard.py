@@ -35,10 +35,10 @@ def is_active(user):
 
 
 def answer(user, text):
-    """Take the answer to the current question."""
+    """Take the answer to the current question; None when no lead is being created."""
     conversation = conversations.get(user, FLOW)
     if conversation is None:
-        return NOT_ACTIVE
+        return None
     step, values = conversation.step, conversations.data(conversation)
     field = step.split(":", 1)[1] if step.startswith("edit:") else step
     if field == CONFIRM:

@@ -70,8 +70,8 @@ def create_lead(creator, **raw):
 
 def notify_team(lead):
     text = lead_card(lead, title="New lead")
-    for member in User.lead_recipients():
-        outbox.enqueue(f"lead:{lead.id}:to:{member.id}", member, text)
+    outbox.enqueue_many((f"lead:{lead.id}:to:{member.id}", member.id, text)
+                        for member in User.lead_recipients().select(User.id))
 
 
 def recent(page=0, per_page=PAGE_SIZE):

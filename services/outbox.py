@@ -53,6 +53,15 @@ def enqueue(key, recipient, text, parse_mode="HTML"):
     return bool(list(inserted))
 
 
+def enqueue_many(messages, parse_mode="HTML"):
+    """enqueue() for many (key, recipient id, text) at once, in one statement per 500."""
+    now = utcnow()
+    rows = [{"key": key, "recipient": recipient, "text": text, "parse_mode": parse_mode,
+             "next_attempt_at": now, "created_at": now} for key, recipient, text in messages]
+    for start in range(0, len(rows), 500):
+        OutboxMessage.insert_many(rows[start:start + 500]).on_conflict_ignore().execute()
+
+
 _CLAIM_SQL = """
 UPDATE outbox SET status = 'sending', claimed_by = {p}, claimed_at = {p}
 WHERE id IN (

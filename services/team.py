@@ -2,6 +2,8 @@
 import datetime
 import secrets
 
+from peewee import IntegrityError
+
 from models import ROLES, Invite, User, db, utcnow
 
 INVITE_TTL = datetime.timedelta(days=2)
@@ -22,22 +24,27 @@ def register(telegram_id, username=None, first_name=None, last_name=None,
 
     Writing to the bot again also means the person can be reached again.
     """
-    with db.atomic():
-        user, _ = User.get_or_create(telegram_id=telegram_id, defaults={
-            "username": username, "first_name": first_name, "last_name": last_name})
-        changes = {}
-        for name, value in (("username", username), ("first_name", first_name),
-                            ("last_name", last_name)):
-            if getattr(user, name) != value:
-                changes[name] = value
-        if user.unreachable:
-            changes.update(unreachable=False, unreachable_reason=None)
-        if telegram_id in admin_ids and user.role != "admin":
-            changes.update(role="admin", joined_at=user.joined_at or utcnow())
-        if changes:
-            User.update(**changes).where(User.id == user.id).execute()
-            for name, value in changes.items():
-                setattr(user, name, value)
+    user = User.get_or_none(User.telegram_id == telegram_id)
+    if user is None:
+        try:
+            with db.atomic():
+                user = User.create(telegram_id=telegram_id, username=username,
+                                   first_name=first_name, last_name=last_name)
+        except IntegrityError:  # their first two messages arrived at once
+            user = User.get(User.telegram_id == telegram_id)
+    changes = {}
+    for name, value in (("username", username), ("first_name", first_name),
+                        ("last_name", last_name)):
+        if getattr(user, name) != value:
+            changes[name] = value
+    if user.unreachable:
+        changes.update(unreachable=False, unreachable_reason=None)
+    if telegram_id in admin_ids and user.role != "admin":
+        changes.update(role="admin", joined_at=user.joined_at or utcnow())
+    if changes:
+        User.update(**changes).where(User.id == user.id).execute()
+        for name, value in changes.items():
+            setattr(user, name, value)
     return user
 
 

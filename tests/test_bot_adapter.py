@@ -29,6 +29,7 @@ def leadgram(sqlite_db, emulator):
 
 def handle(leadgram, update):
     leadgram.process_new_updates([types.Update.de_json(update)])
+    leadgram.replies.drain()
 
 
 def boom(*args, **kwargs):

@@ -16,6 +16,15 @@ def test_enqueue_is_idempotent(any_db, make_user):
     assert [m.text for m in OutboxMessage.select()] == ["hello"]
 
 
+def test_enqueue_many_skips_keys_already_queued(any_db, make_user):
+    members = [make_user() for _ in range(3)]
+    outbox.enqueue("k1", members[1], "first")
+    outbox.enqueue_many((f"k{n}", m.id, f"text{n}") for n, m in enumerate(members))
+    outbox.enqueue_many((f"k{n}", m.id, "again") for n, m in enumerate(members))
+    assert {m.key: m.text for m in OutboxMessage.select()} == {
+        "k0": "text0", "k1": "first", "k2": "text2"}
+
+
 def test_claim_takes_due_rows_oldest_first_and_only_once(any_db, make_user):
     member = make_user()
     for n in range(5):
