@@ -16,6 +16,7 @@ from telebot import apihelper, types
 from models import DatabaseUnavailable, bind, db, drop_connection
 from services import chat, team, updates
 from services.config import ConfigError, load_settings
+from services.telegram_http import BotApiHttp
 from services.texts import split_html
 
 log = logging.getLogger("leadgram.bot")
@@ -43,18 +44,29 @@ class LeadgramBot(telebot.TeleBot):
         self.callback_query_handler(func=lambda call: True)(self.on_button)
 
     def process_new_updates(self, new_updates):
-        for update in new_updates:
-            try:
-                # The update is marked handled in the same transaction as its
-                # effects: a crash in between means Telegram's redelivery is handled.
-                with db.atomic():
-                    if updates.first_time(update.update_id):
-                        super().process_new_updates([update])
-            except Exception:
-                # Rolled back, so "nothing was changed" is true.
-                log.exception("update %s failed", update.update_id)
-                drop_connection()
-                self._apologise(update)
+        """Handle a batch in one transaction, each update in a savepoint.
+
+        An update is marked handled together with its effects, so when a crash
+        makes Telegram deliver it again it is skipped. One commit per batch keeps
+        a busy bot fast; replies go out after the commit. Returns False when the
+        batch could not be saved, so the caller fetches it again.
+        """
+        try:
+            with db.atomic():
+                for update in new_updates:
+                    try:
+                        with db.atomic():
+                            if updates.first_time(update.update_id):
+                                super().process_new_updates([update])
+                    except Exception:
+                        # Its savepoint rolled back, so "nothing was changed" is true.
+                        log.exception("update %s failed", update.update_id)
+                        self._apologise(update)
+        except Exception:
+            log.exception("could not save %d updates; fetching them again", len(new_updates))
+            drop_connection()
+            return False
+        return True
 
     def _apologise(self, update):
         chat_id = (update.message.chat.id if update.message else
@@ -245,8 +257,10 @@ def poll(bot, stopping):
             log.warning("getUpdates failed (%s); retrying in %.1fs", bot.redact(exc), delay)
             time.sleep(delay)
             continue
+        if not bot.process_new_updates(batch):
+            time.sleep(backoff.next())
+            continue
         backoff.reset()
-        bot.process_new_updates(batch)
         if batch:
             offset = batch[-1].update_id + 1
             updates.forget_old()
@@ -267,7 +281,7 @@ def main(argv):
         if "--check-config" in argv:
             return 0
         apihelper.API_URL = settings.telegram_api_url + "/bot{0}/{1}"
-        apihelper.SESSION_TIME_TO_LIVE = 600
+        apihelper.CUSTOM_REQUEST_SENDER = BotApiHttp(settings.telegram_api_url).request
         bind(settings.database_url)
         stop = []
         signal.signal(signal.SIGTERM, lambda *_: _request_stop(stop))

@@ -31,5 +31,11 @@ def save(user, flow, step, values):
      .execute())
 
 
+def advance(conversation, step, values):
+    """Move an existing dialogue on (cheaper than save())."""
+    (Conversation.update(step=step, data=json.dumps(values), updated_at=utcnow())
+     .where(Conversation.id == conversation.id).execute())
+
+
 def end(user):
     Conversation.delete().where(Conversation.user == user).execute()

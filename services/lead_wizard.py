@@ -55,7 +55,7 @@ def answer(user, text):
                      + _question(field, step))
     values[field] = value
     next_step = _next_step(step, values)
-    conversations.save(user, FLOW, next_step, values)
+    conversations.advance(conversation, next_step, values)
     if next_step == CONFIRM:
         return _summary(values)
     return Reply(_question(next_step))

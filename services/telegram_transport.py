@@ -7,6 +7,8 @@ import json
 
 import requests
 
+from services.telegram_http import BotApiHttp
+
 RETRY_AFTER, TRANSIENT, UNREACHABLE, PERMANENT, MISCONFIGURED = (
     "retry_after", "transient", "unreachable", "permanent", "misconfigured")
 
@@ -45,7 +47,7 @@ class TelegramTransport:
         self._token = token
         self._url = f"{api_url}/bot{token}/sendMessage"
         self._timeout = timeout
-        self._session = requests.Session()
+        self._http = BotApiHttp(api_url)
 
     def send(self, chat_id, text, parse_mode=None):
         """Send one message; returns Telegram's message id or raises DeliveryError."""
@@ -54,9 +56,9 @@ class TelegramTransport:
         if parse_mode:
             params["parse_mode"] = parse_mode
         try:
-            response = self._session.post(self._url, data=params, timeout=self._timeout)
+            response = self._http.request("POST", self._url, params=params, timeout=self._timeout)
         except requests.RequestException as exc:
-            # requests puts the URL, token included, in its messages.
+            # Network errors name the URL, token included.
             reason = str(exc).replace(self._token, "<token>")
             raise DeliveryError(TRANSIENT, f"network error: {type(exc).__name__}: {reason}") from None
         try:
@@ -66,6 +68,3 @@ class TelegramTransport:
         if response.status_code == 200 and isinstance(payload, dict) and payload.get("ok"):
             return payload["result"]["message_id"]
         raise classify(response.status_code, payload)
-
-    def close(self):
-        self._session.close()

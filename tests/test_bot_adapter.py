@@ -89,3 +89,19 @@ def test_menu_matches_the_role(leadgram, emulator):
     admin = team.register(1, first_name="A", admin_ids={1})
     leadgram.publish_menu(admin)
     assert "invite" in [c["command"] for c in emulator.commands["chat:1"]]
+
+
+def test_a_batch_that_cannot_be_saved_is_reported_for_fetching_again(leadgram, emulator,
+                                                                     monkeypatch, sqlite_db):
+    batch = [types.Update.de_json(emulator.user_sends(1, "/notify off"))]
+
+    def refuse():
+        raise RuntimeError("disk full")
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_db, "commit", refuse)
+        assert leadgram.process_new_updates(batch) is False
+    leadgram.replies.drain()
+    assert emulator.sent_messages(1) == [] and ProcessedUpdate.select().count() == 0
+    assert leadgram.process_new_updates(batch) is True
+    leadgram.replies.drain()
+    assert "now off" in emulator.sent_messages(1)[-1]["text"]
