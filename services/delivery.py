@@ -52,6 +52,7 @@ class Pacer:
         self._policy, self._clock, self._sleep = policy, clock, sleep
         self._chat_ready = {}
         self._next_any = 0.0
+        self.chats_sent_to = set()  # recipient ids
 
     def seed(self, chat_id, last_sent_at, now_wall):
         """Respect a send made earlier, perhaps by another scheduler."""
@@ -66,7 +67,8 @@ class Pacer:
         if delay > 0:
             self._sleep(delay)
 
-    def sent(self, chat_id):
+    def sent(self, chat_id, recipient_id):
+        self.chats_sent_to.add(recipient_id)
         now = self._clock()
         self._chat_ready[chat_id] = now + self._policy.per_chat_gap
         self._next_any = now + 1.0 / self._policy.messages_per_second
@@ -118,7 +120,7 @@ def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
             continue
         pacer.seed(message.chat_id, message.recipient_last_sent_at, now())
         try:
-            _send(transport, message, pacer, now)
+            _send(transport, message, pacer)
         except DeliveryError as error:
             _record_failure(message, error, policy, now, held_chats, result, rand)
             if error.kind == UNREACHABLE:
@@ -131,17 +133,18 @@ def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
             result.sent += 1
     for message in ordered[handled:]:
         outbox.release(message, now())
+    outbox.record_chat_sends(pacer.chats_sent_to, now())
     return result
 
 
-def _send(transport, message, pacer, now):
+def _send(transport, message, pacer):
     parts = split_for_telegram(message.text, message.parse_mode)
     for number in range(message.parts_sent, len(parts)):
         pacer.wait(message.chat_id)
         transport.send(message.chat_id, parts[number], message.parse_mode)
-        pacer.sent(message.chat_id)
+        pacer.sent(message.chat_id, message.recipient_id)
         if number + 1 < len(parts):
-            outbox.record_part_sent(message, number + 1, now())
+            outbox.record_part_sent(message, number + 1)
 
 
 def _record_failure(message, error, policy, now, held_chats, result, rand):

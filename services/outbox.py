@@ -103,21 +103,22 @@ def _move(claimed, **changes):
             .execute())
 
 
-def record_part_sent(claimed, parts_sent, now=None):
+def record_part_sent(claimed, parts_sent):
     """After each part of a split message, so a retry resumes after it."""
-    now = now or utcnow()
-    with db.atomic():
-        (OutboxMessage.update(parts_sent=parts_sent)
-         .where(OutboxMessage.id == claimed.id).execute())
-        User.update(last_message_sent_at=now).where(User.id == claimed.recipient_id).execute()
+    OutboxMessage.update(parts_sent=parts_sent).where(OutboxMessage.id == claimed.id).execute()
 
 
 def mark_sent(claimed, now=None):
-    now = now or utcnow()
-    with db.atomic():
-        _move(claimed, status=SENT, sent_at=now, last_error=None,
-              attempts=OutboxMessage.attempts + 1)
-        User.update(last_message_sent_at=now).where(User.id == claimed.recipient_id).execute()
+    _move(claimed, status=SENT, sent_at=now or utcnow(), last_error=None,
+          attempts=OutboxMessage.attempts + 1)
+
+
+def record_chat_sends(recipient_ids, now=None):
+    """When these recipients were last sent to, for the per-chat gap across
+    schedulers; once per batch rather than once per message."""
+    if recipient_ids:
+        (User.update(last_message_sent_at=now or utcnow())
+         .where(User.id.in_(list(recipient_ids))).execute())
 
 
 def release(claimed, retry_at, error=None, count_attempt=False):
