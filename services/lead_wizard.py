@@ -91,15 +91,18 @@ def press(user, action):
     if conversation is None or conversation.step != CONFIRM:
         return NOT_ACTIVE if conversation is None else Reply(_question_for_step(conversation.step))
     values = conversations.data(conversation)
+    # Answers replace the summary, so its buttons cannot be pressed again.
     if action == "save":
         return _save(user, values)
     if action == "cancel":
-        return cancel(user)
+        conversations.end(user)
+        return Reply(_summary(values).text + "\n\n✖️ Cancelled. Nothing was saved.", replace=True)
     if action == "edit":
-        return Reply("Which field?", [[(leads.FIELDS[f][0], f"wiz:edit:{f}")] for f in STEPS])
+        return Reply("Which field?", [[(leads.FIELDS[f][0], f"wiz:edit:{f}")] for f in STEPS],
+                     replace=True)
     if action.startswith("edit:") and action[5:] in STEPS:
         conversations.save(user, FLOW, action, values)
-        return Reply(_question(action[5:], action))
+        return Reply(_question(action[5:], action), replace=True)
     return Reply("That button is no longer valid.", SUMMARY_BUTTONS)
 
 
@@ -114,8 +117,9 @@ def _save(user, values):
     except leads.InvalidLead as exc:
         conversations.save(user, FLOW, f"edit:{exc.field}", values)
         return Reply(f"{h(str(exc))}\n\n" + _question(exc.field, f"edit:{exc.field}"))
-    return Reply(f"Saved lead #{lead.id} {h(lead.full_name)}. The team is being notified.\n"
-                 f"/lead {lead.id} shows it; /createLead adds another.")
+    return Reply(_summary(values).text
+                 + f"\n\n✅ Saved as lead #{lead.id}. The team is being notified.\n"
+                 f"/lead {lead.id} shows it; /createLead adds another.", replace=True)
 
 
 def _next_step(step, values):

@@ -70,8 +70,7 @@ def create_lead(creator, **raw):
 
 def notify_team(lead):
     text = lead_card(lead, title="New lead")
-    outbox.enqueue_many((f"lead:{lead.id}:to:{member.id}", member.id, text)
-                        for member in User.lead_recipients().select(User.id))
+    outbox.enqueue_for(User.lead_recipients(), f"lead:{lead.id}:to:", text)
 
 
 def recent(page=0, per_page=PAGE_SIZE):

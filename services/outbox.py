@@ -12,7 +12,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from peewee import SQL
+from peewee import SQL, Value
 
 from models import OutboxMessage, User, db, is_postgres, utcnow
 
@@ -53,13 +53,17 @@ def enqueue(key, recipient, text, parse_mode="HTML"):
     return bool(list(inserted))
 
 
-def enqueue_many(messages, parse_mode="HTML"):
-    """enqueue() for many (key, recipient id, text) at once, in one statement per 500."""
+def enqueue_for(recipients, key_prefix, text, parse_mode="HTML"):
+    """enqueue() the same text for every User in the `recipients` query, keyed
+    `<key_prefix><user id>`: one INSERT … SELECT, however large the team."""
     now = utcnow()
-    rows = [{"key": key, "recipient": recipient, "text": text, "parse_mode": parse_mode,
-             "next_attempt_at": now, "created_at": now} for key, recipient, text in messages]
-    for start in range(0, len(rows), 500):
-        OutboxMessage.insert_many(rows[start:start + 500]).on_conflict_ignore().execute()
+    rows = recipients.select(
+        Value(key_prefix).concat(User.id), User.id, Value(text), Value(parse_mode),
+        Value(PENDING), Value(0), Value(0), Value(now), Value(now))
+    columns = [OutboxMessage.key, OutboxMessage.recipient, OutboxMessage.text,
+               OutboxMessage.parse_mode, OutboxMessage.status, OutboxMessage.attempts,
+               OutboxMessage.parts_sent, OutboxMessage.next_attempt_at, OutboxMessage.created_at]
+    OutboxMessage.insert_from(rows, columns).on_conflict_ignore().execute()
 
 
 _CLAIM_SQL = """

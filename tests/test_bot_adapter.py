@@ -63,15 +63,26 @@ def test_a_failure_outside_the_services_rolls_back_and_apologises(leadgram, emul
     assert User.select().count() == 0
 
 
-def test_pressed_keyboard_is_removed_and_pages_edit_in_place(leadgram, emulator):
+def test_save_turns_the_summary_into_the_confirmation(leadgram, emulator):
     handle(leadgram, emulator.user_sends(1, "/createLead"))
     for answer in ["ann@example.com", "+442079460958", "Ann", "Smith", "gb"]:
         handle(leadgram, emulator.user_sends(1, answer))
     summary = emulator.sent_messages(1)[-1]
     handle(leadgram, emulator.user_presses(1, summary["message_id"], "wiz:save"))
-    assert "reply_markup" not in emulator.sent_messages(1)[-2] or not \
-        emulator.sent_messages(1)[-2]["reply_markup"]
-    assert "Saved lead #1" in emulator.sent_messages(1)[-1]["text"]
+    edited = emulator.sent_messages(1)[-1]
+    assert edited["message_id"] == summary["message_id"]
+    assert "Saved as lead #1" in edited["text"] and "Email: ann@example.com" in edited["text"]
+    assert not edited.get("reply_markup")
+
+
+def test_a_stale_button_loses_its_keyboard_and_gets_a_new_answer(leadgram, emulator):
+    handle(leadgram, emulator.user_sends(1, "/team"))
+    listing = emulator.sent_messages(1)[-1]
+    handle(leadgram, emulator.user_presses(1, listing["message_id"], "gone:1",
+                                           require_button=False))
+    messages = emulator.sent_messages(1)
+    assert messages[-1]["text"] == "That button is no longer valid."
+    assert not messages[-2].get("reply_markup")
 
 
 def test_group_chats_get_no_crm_data(leadgram, emulator):

@@ -37,7 +37,7 @@ def test_wizard_asks_each_field_by_name_and_saves_after_confirmation(sqlite_db, 
     assert [label for label, _ in summary.buttons[0]] == ["✅ Save", "✏️ Edit", "✖️ Cancel"]
     saved = press(admin, "wiz:save")
     lead = Lead.get()
-    assert f"Saved lead #{lead.id}" in saved.text
+    assert f"Saved as lead #{lead.id}" in saved.text
     assert (lead.email, lead.phone, lead.country, lead.created_by.id) == (
         "ann@example.com", "+442079460958", "GB", admin.id)
     # One notification per team member, in the same transaction as the lead.

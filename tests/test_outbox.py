@@ -16,13 +16,16 @@ def test_enqueue_is_idempotent(any_db, make_user):
     assert [m.text for m in OutboxMessage.select()] == ["hello"]
 
 
-def test_enqueue_many_skips_keys_already_queued(any_db, make_user):
+def test_enqueue_for_a_group_skips_keys_already_queued(any_db, make_user):
     members = [make_user() for _ in range(3)]
-    outbox.enqueue("k1", members[1], "first")
-    outbox.enqueue_many((f"k{n}", m.id, f"text{n}") for n, m in enumerate(members))
-    outbox.enqueue_many((f"k{n}", m.id, "again") for n, m in enumerate(members))
+    make_user(role=None)  # not on the team
+    outbox.enqueue(f"n:{members[1].id}", members[1], "first")
+    outbox.enqueue_for(User.team(), "n:", "text")
+    outbox.enqueue_for(User.team(), "n:", "again")
     assert {m.key: m.text for m in OutboxMessage.select()} == {
-        "k0": "text0", "k1": "first", "k2": "text2"}
+        f"n:{members[0].id}": "text", f"n:{members[1].id}": "first", f"n:{members[2].id}": "text"}
+    claimed = outbox.claim_batch(5, worker="w")
+    assert len(claimed) == 3 and {c.attempts for c in claimed} == {0}
 
 
 def test_claim_takes_due_rows_oldest_first_and_only_once(any_db, make_user):
