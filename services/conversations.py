@@ -11,11 +11,6 @@ def get(user, flow):
     return conversation
 
 
-def current_flow(user):
-    conversation = Conversation.get_or_none(Conversation.user == user)
-    return conversation.flow if conversation else None
-
-
 def data(conversation):
     return json.loads(conversation.data)
 

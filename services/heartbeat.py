@@ -10,7 +10,3 @@ def beat(name, detail=None, now=None):
                   update={Heartbeat.beat_at: now, Heartbeat.detail: detail})
      .execute())
 
-
-def last_beat(name):
-    row = Heartbeat.get_or_none(Heartbeat.name == name)
-    return row.beat_at if row else None

@@ -3,7 +3,6 @@
     pending --claim--> sending --> sent
        ^                  |------> failed    (permanent error, unreachable, attempts used up)
        +------------------+        (retry later: 429, 5xx, network; or lease recovered)
-    pending --cancel--> cancelled
 
 Rows are enqueued in the same transaction as the change that caused them and
 claimed atomically, so two schedulers never send the same row.
@@ -12,12 +11,11 @@ import os
 import socket
 from dataclasses import dataclass
 
-from peewee import SQL, Value
+from peewee import Value
 
 from models import OutboxMessage, User, db, is_postgres, utcnow
 
-PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
-STATUSES = (PENDING, SENDING, SENT, FAILED, CANCELLED)
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 
 
 def worker_id():
@@ -194,11 +192,3 @@ def _pid_alive(pid):
     except PermissionError:
         return True
     return True
-
-
-def counts_by_status():
-    rows = (OutboxMessage.select(OutboxMessage.status, SQL("COUNT(*)"))
-            .group_by(OutboxMessage.status).tuples())
-    counts = dict.fromkeys(STATUSES, 0)
-    counts.update(dict(rows))
-    return counts

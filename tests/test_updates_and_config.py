@@ -1,5 +1,7 @@
 import pytest
 
+from models import Heartbeat
+
 from services import heartbeat, updates
 from services.config import ConfigError, load_settings
 
@@ -11,11 +13,11 @@ def test_an_update_is_handled_once(any_db):
 
 
 def test_heartbeat_records_the_latest_beat(any_db):
-    assert heartbeat.last_beat("scheduler") is None
     heartbeat.beat("scheduler", "started")
-    first = heartbeat.last_beat("scheduler")
+    first = Heartbeat.get_by_id("scheduler").beat_at
     heartbeat.beat("scheduler", "sent=1")
-    assert heartbeat.last_beat("scheduler") >= first
+    [row] = Heartbeat.select()
+    assert row.beat_at >= first and row.detail == "sent=1"
 
 
 def test_defaults():

@@ -5,7 +5,7 @@ import signal
 import pytest
 
 import models
-from models import OutboxMessage, User
+from models import Heartbeat, OutboxMessage, User
 from services import leads
 from tests.e2e.conftest import ADMIN_ID, wait_until
 
@@ -134,6 +134,8 @@ def test_sigterm_stops_the_scheduler_cleanly(processes, emulator):
     add_leads(admin, 5)
     scheduler = processes.start("scheduler.py")
     wait_until(lambda: sum(deliveries(emulator).values()) >= 2)
+    beat = Heartbeat.get_by_id("scheduler")
+    assert (models.utcnow() - beat.beat_at).total_seconds() < 5 and "sent=" in beat.detail
     assert processes.kill(scheduler, signal.SIGTERM) == 0
     assert OutboxMessage.select().where(OutboxMessage.status == "sending").count() == 0
     assert "stopped" in open(scheduler.log_path).read()
