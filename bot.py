@@ -247,6 +247,7 @@ def connect(settings, stopping):
 def poll(bot, stopping):
     backoff = Backoff()
     offset = None
+    next_cleanup = 0.0
     while not stopping():
         try:
             batch = bot.get_updates(offset=offset, timeout=POLL_TIMEOUT + 10,
@@ -263,7 +264,9 @@ def poll(bot, stopping):
         backoff.reset()
         if batch:
             offset = batch[-1].update_id + 1
+        if time.monotonic() >= next_cleanup:  # hourly is plenty for a 2-day window
             updates.forget_old()
+            next_cleanup = time.monotonic() + 3600
 
 
 def _request_stop(stop):

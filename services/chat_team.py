@@ -55,9 +55,7 @@ def press(ctx, admin, data):
 
 
 def _choices(member_id):
-    member = next((m for m in team.members() if m.id == member_id), None)
-    if member is None:
-        return Reply("That person is not on the team (any more).")
+    member = team.get_member(member_id)
     roles = [(f"Make {role}", f"team:{member.id}:role:{role}") for role in ROLES if role != member.role]
     return Reply(f"{h(member.display_name)} is <b>{member.role}</b>.",
                  [roles, [("Remove from team", f"team:{member.id}:remove"),

@@ -4,7 +4,7 @@ Steps are the lead's fields in order, then "confirm". "edit:<field>" asks
 one field again and returns to the summary.
 """
 from models import db
-from services import conversations, leads
+from services import conversations, leads, team
 from services.replies import Reply
 from services.texts import h
 from services.validation import country_name
@@ -25,7 +25,7 @@ NOT_ACTIVE = Reply("There is no lead being created right now. Send /createLead t
 
 
 def start(user):
-    leads.require_team(user)
+    team.require_team(user)
     conversations.save(user, FLOW, STEPS[0], {})
     return Reply("Let's add a lead. " + _question(STEPS[0]))
 

@@ -108,7 +108,7 @@ def set_role(admin, member_id, role, admin_ids=frozenset()):
     require_admin(admin)
     if role not in ROLES:
         raise TeamError(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.")
-    member = _member(member_id)
+    member = get_member(member_id)
     _guard_admin_change(member, role, admin_ids)
     _set_role(member, role)
     return member
@@ -116,7 +116,7 @@ def set_role(admin, member_id, role, admin_ids=frozenset()):
 
 def remove(admin, member_id, admin_ids=frozenset()):
     require_admin(admin)
-    member = _member(member_id)
+    member = get_member(member_id)
     _guard_admin_change(member, None, admin_ids)
     _set_role(member, None)
     return member
@@ -128,7 +128,7 @@ def set_notify(user, on):
     user.notify = on
 
 
-def _member(member_id):
+def get_member(member_id):
     member = User.get_or_none(User.id == member_id)
     if member is None or not member.is_team:
         raise TeamError("That person is not on the team (any more).")
