@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from peewee import (
     BigIntegerField, BooleanField, CharField, DatabaseProxy, DateTimeField,
     ForeignKeyField, IntegerField, Model, OperationalError, PostgresqlDatabase, SqliteDatabase,
-    TextField,
+    TextField, fn,
 )
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
@@ -53,6 +53,13 @@ def open_database(url):
 
 def is_postgres():
     return isinstance(db.obj, PostgresqlDatabase)
+
+
+def hour_bucket(field):
+    """`field` truncated to the hour (SQLite gives text, Postgres a timestamp)."""
+    if is_postgres():
+        return fn.date_trunc("hour", field)
+    return fn.strftime("%Y-%m-%d %H:00:00", field)
 
 
 class DatabaseUnavailable(Exception):
@@ -151,8 +158,9 @@ class Lead(BaseModel):
     phone = CharField(unique=True)
     first_name = CharField()
     last_name = CharField()
-    country = CharField(max_length=2)
-    created_by = ForeignKeyField(User, backref="leads")
+    country = CharField(max_length=2, index=True)
+    # None: added by the deployer in the admin panel.
+    created_by = ForeignKeyField(User, null=True, backref="leads")
     created_at = DateTimeField(default=utcnow, index=True)
 
     @property
@@ -160,11 +168,23 @@ class Lead(BaseModel):
         return f"{self.first_name} {self.last_name}"
 
 
+class Broadcast(BaseModel):
+    """A message the deployer sent from the admin panel: one outbox row per recipient."""
+    text = TextField()
+    audience = CharField()
+    test_mode = BooleanField(default=False)
+    recipients = IntegerField(default=0)
+    created_by = CharField()
+    created_at = DateTimeField(default=utcnow)
+
+
 class OutboxMessage(BaseModel):
     """One message to one recipient; the scheduler moves it
-    pending -> sending -> sent | failed (or back to pending to retry)."""
+    pending -> sending -> sent | failed (or back to pending to retry), and
+    the panel may cancel a pending one."""
     key = CharField(unique=True)
     recipient = ForeignKeyField(User, backref="outbox")
+    broadcast = ForeignKeyField(Broadcast, null=True, backref="messages", on_delete="CASCADE")
     text = TextField()
     parse_mode = CharField(default="HTML")
     status = CharField(default="pending")

@@ -17,7 +17,7 @@ import models  # noqa: E402
 from models import User  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ["outbox", "invite", "lead", "conversation", "processed_update", "heartbeat", "user"]
+TABLES = ["outbox", "broadcast", "invite", "lead", "conversation", "processed_update", "heartbeat", "user"]
 
 
 @pytest.fixture(scope="session")
