@@ -6,6 +6,7 @@ is documented in `.env.example` and the README.
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
@@ -34,6 +35,16 @@ class Settings:
     open_team: bool
     send_batch_size: int
     send_interval_seconds: float
+    timezone: str = "UTC"
+    # Admin panel (admin.py); checked when the panel starts, see services/panel_access.py.
+    admin_username: str = ""
+    admin_password: str = ""
+    admin_password_hash: str = ""
+    secret_key: str = ""
+    development: bool = False
+    behind_https_proxy: bool = False
+    host: str = "0.0.0.0"
+    port: int = 8000
 
     def require_bot_token(self):
         if not self.bot_token:
@@ -41,7 +52,7 @@ class Settings:
         return self.bot_token
 
 
-def _number(env, name, default, minimum, kind=int):
+def _number(env, name, default, minimum, kind=int, maximum=None):
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -52,6 +63,8 @@ def _number(env, name, default, minimum, kind=int):
         raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
     return value
 
 
@@ -78,6 +91,15 @@ def _bool(env, name):
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _timezone(env):
+    name = env.get("TZ", "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TZ must be a time zone name like Europe/Kyiv or UTC, got {name!r}") from None
+    return name
+
+
 def load_settings(env=None):
     """Settings from `env` (default: os.environ after loading `.env`)."""
     if env is None:
@@ -95,4 +117,13 @@ def load_settings(env=None):
         open_team=_bool(env, "OPEN_TEAM"),
         send_batch_size=_number(env, "SEND_BATCH_SIZE", 30, minimum=1),
         send_interval_seconds=_number(env, "SEND_INTERVAL_SECONDS", 30.0, minimum=0.1, kind=float),
+        timezone=_timezone(env),
+        admin_username=env.get("ADMIN_USERNAME", "").strip(),
+        admin_password=env.get("ADMIN_PASSWORD", ""),
+        admin_password_hash=env.get("ADMIN_PASSWORD_HASH", "").strip(),
+        secret_key=env.get("SECRET_KEY", ""),
+        development=env.get("LEADGRAM_ENV", "").strip().lower() == "development",
+        behind_https_proxy=_bool(env, "BEHIND_HTTPS_PROXY"),
+        host=env.get("HOST", "").strip() or "0.0.0.0",
+        port=_number(env, "PORT", 8000, minimum=1, maximum=65535),
     )

@@ -10,3 +10,11 @@ def beat(name, detail=None, now=None):
                   update={Heartbeat.beat_at: now, Heartbeat.detail: detail})
      .execute())
 
+
+
+def age_seconds(name, now=None):
+    """Seconds since `name` last beat, or None if it never has."""
+    row = Heartbeat.get_or_none(Heartbeat.name == name)
+    if row is None:
+        return None
+    return max(0.0, ((now or utcnow()) - row.beat_at).total_seconds())

@@ -1,5 +1,5 @@
 """Leads: creation with validation, duplicate checks and team notification."""
-from peewee import IntegrityError
+from peewee import JOIN, IntegrityError
 
 from models import Lead, User, db
 from services import outbox, validation
@@ -47,25 +47,60 @@ def find_duplicate(field, value):
 
 
 def create_lead(creator, **raw):
-    """Validate, store, and queue one notification per team member; all or nothing."""
+    """A team member adds a lead from chat."""
     require_team(creator)
-    values = {field: clean_field(field, raw.get(field)) for field in FIELDS}
-    for field in UNIQUE_FIELDS:
-        existing = find_duplicate(field, values[field])
-        if existing:
-            raise DuplicateLead(field, existing)
+    return add_lead(raw, created_by=creator)
+
+
+def add_lead(raw, created_by=None):
+    """Validate, store, and queue one notification per team member; all or nothing.
+
+    `created_by` None means the deployer, in the admin panel (which has its own login).
+    """
+    values = validate(raw)
+    _refuse_duplicates(values)
     try:
         with db.atomic():
-            lead = Lead.create(created_by=creator, **values)
+            lead = Lead.create(created_by=created_by, **values)
             notify_team(lead)
     except IntegrityError:
         # Someone saved the same email or phone between our check and insert.
-        for field in UNIQUE_FIELDS:
-            existing = find_duplicate(field, values[field])
-            if existing:
-                raise DuplicateLead(field, existing) from None
+        _refuse_duplicates(values)
         raise
     return lead
+
+
+def update_lead(lead_id, raw):
+    """Change a lead's fields under the same rules as creating one."""
+    values = validate(raw)
+    _refuse_duplicates(values, except_id=lead_id)
+    try:
+        with db.atomic():
+            changed = Lead.update(**values).where(Lead.id == lead_id).execute()
+    except IntegrityError:
+        _refuse_duplicates(values, except_id=lead_id)
+        raise
+    if not changed:
+        raise LookupError(f"Lead #{lead_id} no longer exists.")
+    return get(lead_id)
+
+
+def delete_leads(lead_ids):
+    """Delete these leads; returns how many there were."""
+    with db.atomic():
+        return Lead.delete().where(Lead.id.in_(list(lead_ids))).execute()
+
+
+def validate(raw):
+    """Every field normalised, or InvalidLead for the first bad one."""
+    return {field: clean_field(field, raw.get(field)) for field in FIELDS}
+
+
+def _refuse_duplicates(values, except_id=None):
+    for field in UNIQUE_FIELDS:
+        existing = find_duplicate(field, values[field])
+        if existing and existing.id != except_id:
+            raise DuplicateLead(field, existing)
 
 
 def notify_team(lead):
@@ -101,4 +136,4 @@ def search(text, limit=MAX_SEARCH_RESULTS):
 
 
 def _with_creator():
-    return Lead.select(Lead, User).join(User)
+    return Lead.select(Lead, User).join(User, JOIN.LEFT_OUTER)

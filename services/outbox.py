@@ -1,8 +1,10 @@
 """The outbox: messages waiting to be delivered, and their state machine.
 
     pending --claim--> sending --> sent
-       ^                  |------> failed    (permanent error, unreachable, attempts used up)
-       +------------------+        (retry later: 429, 5xx, network; or lease recovered)
+     ^  |                 |------> failed    (permanent error, unreachable, attempts used up)
+     |  +--> cancelled    |                  (the deployer cancels a pending row)
+     +--------------------+                  (retry later: 429, 5xx, network; lease recovered;
+                                              or the deployer retries a failed row)
 
 Rows are enqueued in the same transaction as the change that caused them and
 claimed atomically, so two schedulers never send the same row.
@@ -11,11 +13,12 @@ import os
 import socket
 from dataclasses import dataclass
 
-from peewee import Value
+from peewee import Value, fn
 
 from models import OutboxMessage, User, db, is_postgres, utcnow
 
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
+STATUSES = (PENDING, SENDING, SENT, FAILED, CANCELLED)
 
 
 def worker_id():
@@ -51,17 +54,48 @@ def enqueue(key, recipient, text, parse_mode="HTML"):
     return bool(list(inserted))
 
 
-def enqueue_for(recipients, key_prefix, text, parse_mode="HTML"):
+def enqueue_for(recipients, key_prefix, text, parse_mode="HTML", broadcast=None):
     """enqueue() the same text for every User in the `recipients` query, keyed
-    `<key_prefix><user id>`: one INSERT … SELECT, however large the team."""
+    `<key_prefix><user id>`: one INSERT … SELECT, however large the audience.
+    Returns how many rows were created."""
     now = utcnow()
     rows = recipients.select(
         Value(key_prefix).concat(User.id), User.id, Value(text), Value(parse_mode),
-        Value(PENDING), Value(0), Value(0), Value(now), Value(now))
+        Value(PENDING), Value(0), Value(0), Value(now), Value(now),
+        Value(broadcast.id if broadcast else None))
     columns = [OutboxMessage.key, OutboxMessage.recipient, OutboxMessage.text,
                OutboxMessage.parse_mode, OutboxMessage.status, OutboxMessage.attempts,
-               OutboxMessage.parts_sent, OutboxMessage.next_attempt_at, OutboxMessage.created_at]
-    OutboxMessage.insert_from(rows, columns).on_conflict_ignore().execute()
+               OutboxMessage.parts_sent, OutboxMessage.next_attempt_at, OutboxMessage.created_at,
+               OutboxMessage.broadcast]
+    query = OutboxMessage.insert_from(rows, columns).on_conflict_ignore()
+    return len(list(query.returning(OutboxMessage.id).execute()))
+
+
+def retry(ids, now=None):
+    """Failed rows among `ids` go back to pending with fresh attempts (a split
+    message resumes after the parts already sent); returns how many."""
+    return (OutboxMessage
+            .update(status=PENDING, attempts=0, next_attempt_at=now or utcnow(),
+                    last_error=None)
+            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == FAILED)
+            .execute())
+
+
+def cancel(ids):
+    """Pending rows among `ids` will not be sent; returns how many."""
+    return (OutboxMessage.update(status=CANCELLED)
+            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == PENDING)
+            .execute())
+
+
+def counts_by_status(where=None):
+    """{status: rows} for every status, zero included."""
+    query = OutboxMessage.select(OutboxMessage.status, fn.COUNT(OutboxMessage.id))
+    if where is not None:
+        query = query.where(where)
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update(query.group_by(OutboxMessage.status).tuples())
+    return counts
 
 
 _CLAIM_SQL = """

@@ -106,26 +106,45 @@ def members():
 
 def set_role(admin, member_id, role, admin_ids=frozenset()):
     require_admin(admin)
-    if role not in ROLES:
-        raise TeamError(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.")
-    member = get_member(member_id)
-    _guard_admin_change(member, role, admin_ids)
-    _set_role(member, role)
-    return member
+    get_member(member_id)
+    return change_role(member_id, role, admin_ids)
 
 
 def remove(admin, member_id, admin_ids=frozenset()):
     require_admin(admin)
-    member = get_member(member_id)
-    _guard_admin_change(member, None, admin_ids)
-    _set_role(member, None)
+    get_member(member_id)
+    return change_role(member_id, None, admin_ids)
+
+
+def change_role(member_id, role, admin_ids=frozenset()):
+    """Give a member another role, or take them off the team with None.
+
+    The caller has checked who asks: an admin in chat, or the panel's login.
+    """
+    if role is not None and role not in ROLES:
+        raise TeamError(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.")
+    with db.atomic():
+        member = User.get_or_none(User.id == member_id)
+        if member is None:
+            raise TeamError("That person has not started the bot.")
+        _guard_admin_change(member, role, admin_ids)
+        _set_role(member, role)
     return member
 
 
 def set_notify(user, on):
     require_team(user)
-    User.update(notify=on).where(User.id == user.id).execute()
+    set_member_notify(user.id, on)
     user.notify = on
+
+
+def set_member_notify(member_id, on):
+    User.update(notify=on).where(User.id == member_id).execute()
+
+
+def mark_reachable(member_id):
+    """The deployer says this chat works again (it also clears when they write)."""
+    User.update(unreachable=False, unreachable_reason=None).where(User.id == member_id).execute()
 
 
 def get_member(member_id):

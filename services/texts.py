@@ -19,7 +19,7 @@ def h(value):
 
 
 def lead_card(lead, title="Lead"):
-    creator = lead.created_by.display_name if lead.created_by_id else "?"
+    creator = lead.created_by.display_name if lead.created_by_id else "the admin panel"
     return (
         f"<b>{h(title)} #{lead.id}</b>\n"
         f"Name: {h(lead.full_name)}\n"
