@@ -11,8 +11,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed
-	@test -f .env || cp .env.example .env
+	@test -f .env || $(PY) admin.py init-env
 	@$(PY) bot.py --check-config
+	@$(PY) admin.py --check-config
 	$(PY) models.py migrate
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start  # the Procfile's python is the venv's
 

@@ -1,0 +1,195 @@
+"""The admin panel process: Flask + Flask-Admin, served by waitress.
+
+    python admin.py                  serve on PORT (default 8000)
+    python admin.py --check-config   say whether the panel could start, and why not
+    python admin.py hash-password    print a bcrypt hash for ADMIN_PASSWORD_HASH
+    python admin.py init-env         create .env from .env.example with a random
+                                     SECRET_KEY and admin password (used by `make run`)
+
+`create_app()` is the app factory (also usable by any WSGI server).
+"""
+import datetime
+import getpass
+import logging
+import secrets
+import sys
+from dataclasses import dataclass
+
+from flask import Flask, render_template, request
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from peewee import OperationalError
+from prometheus_client import CollectorRegistry
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from models import DatabaseUnavailable, Lead, OutboxMessage, User, bind, drop_connection
+from panel import auth, ops
+from panel.broadcast_views import BroadcastView
+from panel.dashboard_views import DashboardView
+from panel.lead_views import LeadView
+from panel.outbox_views import OutboxView
+from panel.team_views import MemberView
+from services.config import PROJECT_ROOT, ConfigError, load_settings
+from services.panel_access import Credentials, hash_password, secret_key
+
+log = logging.getLogger("leadgram.admin")
+SESSION_HOURS = 12
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    # Everything is served from here: no CDN, no third-party scripts.
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; "
+                                "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+                                "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+}
+
+
+@dataclass
+class Panel:
+    """What the views need from the app, kept in app.extensions["leadgram"]."""
+    settings: object
+    credentials: Credentials
+    metrics: CollectorRegistry = None
+
+
+def create_app(settings=None):
+    """The panel on the database named by the settings (default: the environment).
+
+    Raises ConfigError (with what to set) or DatabaseUnavailable.
+    """
+    settings = settings or load_settings()
+    panel = Panel(settings, Credentials.from_settings(settings))
+    app = Flask(__name__, template_folder="panel/templates", static_folder="panel/static")
+    app.config.update(
+        SECRET_KEY=secret_key(settings),
+        SESSION_COOKIE_NAME="leadgram_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.behind_https_proxy,
+        PERMANENT_SESSION_LIFETIME=datetime.timedelta(hours=SESSION_HOURS),
+        WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,  # a form open all day still submits
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    if settings.behind_https_proxy:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    bind(settings.database_url)
+    app.extensions["leadgram"] = panel
+
+    CSRFProtect(app)
+    auth.login_manager.init_app(app)
+    auth.limiter.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(ops.bp)
+    app.before_request(auth.require_login)
+    panel.metrics = ops.install_metrics(app)
+    _install_admin(app)
+    _install_error_pages(app)
+    return app
+
+
+def _install_admin(app):
+    admin = Admin(app, name="Leadgram", url="/",
+                  theme=Bootstrap4Theme(base_template="panel_master.html", fluid=True),
+                  index_view=DashboardView(name="Dashboard", url="/"))
+    admin.add_view(LeadView(Lead, name="Leads", endpoint="leads"))
+    admin.add_view(MemberView(User, name="Team & users", endpoint="members"))
+    admin.add_view(BroadcastView(name="Broadcast", endpoint="broadcast", url="/broadcast"))
+    admin.add_view(OutboxView(OutboxMessage, name="Outbox", endpoint="outbox"))
+
+
+def _install_error_pages(app):
+    @app.errorhandler(CSRFError)
+    def csrf_refused(exc):
+        return render_template("error.html", title="Form expired", message=(
+            "This form expired or did not come from this panel. Go back, reload the page "
+            "and try again.")), 400
+
+    @app.errorhandler(429)
+    def throttled(exc):
+        if request.endpoint == "auth.login":
+            return render_template("login.html", form=auth.LoginForm(), error=exc.description), 429
+        return render_template("error.html", title="Too many attempts", message=exc.description), 429
+
+    @app.errorhandler(OperationalError)
+    def database_down(exc):
+        log.error("database error: %s", exc)
+        drop_connection()
+        return render_template("error.html", title="Database unavailable", message=(
+            "Leadgram cannot reach its database right now. Nothing was changed; "
+            "try again in a moment.")), 503
+
+    @app.teardown_request
+    def release_connection(exc):
+        if exc is not None:
+            drop_connection()
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+def _hash_password_command():
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("The two passwords differ.", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    try:
+        print(hash_password(password))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print("Put it in .env as ADMIN_PASSWORD_HASH=<the line above> (and remove ADMIN_PASSWORD).",
+          file=sys.stderr)
+    return 0
+
+
+def _init_env_command():
+    target, example = PROJECT_ROOT / ".env", PROJECT_ROOT / ".env.example"
+    if target.exists():
+        print(f"{target} already exists; leaving it alone.", file=sys.stderr)
+        return 0
+    password = secrets.token_urlsafe(12)
+    generated = {"SECRET_KEY": secrets.token_urlsafe(48), "ADMIN_PASSWORD": password}
+    lines = [f"{line.split('=', 1)[0]}={generated[line.split('=', 1)[0]]}"
+             if line.split("=", 1)[0] in generated else line
+             for line in example.read_text().splitlines()]
+    target.touch(mode=0o600)
+    target.write_text("\n".join(lines) + "\n")
+    print(f"Created {target}. Admin panel login: admin / {password}")
+    return 0
+
+
+def main(argv):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s admin %(levelname)s %(message)s")
+    args = argv[1:]
+    if args == ["hash-password"]:
+        return _hash_password_command()
+    if args == ["init-env"]:
+        return _init_env_command()
+    if args not in ([], ["--check-config"]):
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+        app = create_app(settings)
+    except (ConfigError, DatabaseUnavailable, ValueError) as exc:
+        print(f"Leadgram admin panel cannot start:\n{exc}", file=sys.stderr)
+        return 2
+    if args:
+        print("admin panel settings are fine")
+        return 0
+    import waitress
+    log.info("admin panel on http://%s:%d/", settings.host, settings.port)
+    waitress.serve(app, host=settings.host, port=settings.port, threads=8, ident="Leadgram")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,46 @@
+// Draws the dashboard charts from the JSON the page embeds (no CDN, no extra request).
+(function () {
+  var data = JSON.parse(document.getElementById("chart-data").textContent);
+  var palette = ["#2a9fd6", "#77b300", "#9933cc", "#ff8800", "#cc0000",
+                 "#20c997", "#6f42c1", "#fd7e14", "#e83e8c", "#6c757d", "#adb5bd"];
+  var statusColors = {pending: "#ffc107", sending: "#17a2b8", sent: "#28a745",
+                      failed: "#dc3545", cancelled: "#6c757d"};
+  window.leadgramCharts = [];
+
+  function draw(id, config) {
+    config.options = Object.assign({responsive: true, animation: false}, config.options || {});
+    window.leadgramCharts.push(new Chart(document.getElementById(id), config));
+  }
+
+  draw("chart-leads-per-day", {
+    type: "line",
+    data: {
+      labels: data.leadsPerDay.map(function (row) { return row[0].slice(5); }),
+      datasets: [{label: "Leads", data: data.leadsPerDay.map(function (row) { return row[1]; }),
+                  borderColor: palette[0], backgroundColor: "rgba(42,159,214,0.15)",
+                  fill: true, tension: 0.25}]
+    },
+    options: {plugins: {legend: {display: false}},
+              scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}
+  });
+  draw("chart-leads-by-country", {
+    type: "bar",
+    data: {
+      labels: data.leadsByCountry.map(function (row) { return row[0]; }),
+      datasets: [{label: "Leads", data: data.leadsByCountry.map(function (row) { return row[1]; }),
+                  backgroundColor: palette}]
+    },
+    options: {indexAxis: "y", plugins: {legend: {display: false}},
+              scales: {x: {beginAtZero: true, ticks: {precision: 0}}}}
+  });
+  draw("chart-outbox-by-status", {
+    type: "doughnut",
+    data: {
+      labels: data.outboxByStatus.map(function (row) { return row[0]; }),
+      datasets: [{data: data.outboxByStatus.map(function (row) { return row[1]; }),
+                  backgroundColor: data.outboxByStatus.map(function (row) {
+                    return statusColors[row[0]] || "#adb5bd"; })}]
+    },
+    options: {plugins: {legend: {position: "bottom"}}}
+  });
+})();
