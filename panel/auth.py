@@ -9,7 +9,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
 FAILED_LOGINS_PER_MINUTE = "5 per minute"
-PUBLIC_ENDPOINTS = {"auth.login", "ops.health", "static", "admin.static"}
+PUBLIC_ENDPOINTS = {"auth.login", "ops.health_check", "static", "admin.static"}
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()

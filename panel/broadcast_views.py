@@ -3,7 +3,7 @@ from flask import flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, TextAreaField
 
 from models import Broadcast
 from panel.base import login_required_view
@@ -17,7 +17,8 @@ class ComposeForm(FlaskForm):
         "Telegram formatting works: <b>bold</b>, <i>italic</i>, <u>underline</u>, <s>strike</s>, "
         "<code>code</code>, <a href=\"https://…\">link</a>, <tg-spoiler>spoiler</tg-spoiler>, "
         "<blockquote>quote</blockquote>."))
-    audience = SelectField("Audience", choices=list(broadcasts.AUDIENCES.items()))
+    audience = SelectField("Audience", choices=[SelectChoice(value, label)
+                                                for value, label in broadcasts.AUDIENCES.items()])
     test_mode = BooleanField("Test: send only to the admins")
 
 

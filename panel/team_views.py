@@ -3,7 +3,7 @@ reachability. Changes go through services.team, which keeps the last admin."""
 from flask import current_app, flash
 from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import FilterEqual
-from wtforms import BooleanField, SelectField
+from wtforms import BooleanField, SelectChoice, SelectField
 
 from models import ROLES, User, db
 from panel.base import PanelModelView
@@ -19,7 +19,8 @@ class RoleFilter(FilterEqual):
 
 def member_form(base):
     class MemberForm(base):
-        role = SelectField("Role", choices=[(r, r) for r in ROLES] + [(NOT_ON_TEAM, "Not on the team")],
+        role = SelectField("Role", choices=[SelectChoice(r) for r in ROLES]
+                           + [SelectChoice(NOT_ON_TEAM, "Not on the team")],
                            description="Who is on the team, and what they may do in the bot")
         notify = BooleanField("Gets lead notifications")
     return MemberForm

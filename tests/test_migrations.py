@@ -45,3 +45,25 @@ def test_bad_database_url_is_refused_clearly(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "DATABASE_URL must start with sqlite:/// or postgresql://" in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, request):
+    from playhouse.migrations import Runner
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+           else request.getfixturevalue("empty_postgres_url"))
+    models.db.initialize(models.open_database(url))
+    Runner(models.db.obj, str(models.MIGRATIONS_DIR)).up(target="0001_initial")
+    creator = models.User.insert(telegram_id=7, role="admin", notify=True, unreachable=False,
+                                 created_at=models.utcnow()).execute()
+    models.db.execute_sql(
+        "INSERT INTO lead (email, phone, first_name, last_name, country, created_by_id, created_at) "
+        "VALUES ('a@b.co', '+442079460958', 'Ada', 'L', 'GB', {p}, {p})".format(
+            p="%s" if models.is_postgres() else "?"), (creator, models.utcnow()))
+    assert models.migrate() == ["0002_admin_panel"]
+    lead = models.Lead.get()
+    assert (lead.email, lead.created_by.telegram_id) == ("a@b.co", 7)
+    models.Lead.create(email="c@d.co", phone="+12125550000", first_name="Pan", last_name="El",
+                       country="US", created_by=None)
+    assert models.Lead.select().count() == 2
+    models.db.close()
