@@ -2,6 +2,7 @@
 processes, talking to the Bot API emulator over HTTP like a deployment would."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from tests.conftest import ROOT
 TOKEN = "123456:E2E-TEST-TOKEN"
 BOT_USERNAME = "leadgram_e2e_bot"
 ADMIN_ID = 900001
+PANEL_USER, PANEL_PASSWORD = "admin", "e2e-panel-password"
 
 pytestmark = pytest.mark.e2e
 
@@ -28,6 +30,12 @@ def emulator():
     assert emu.violations == [], "calls the Bot API spec refuses:\n" + "\n".join(map(str, emu.violations))
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class Processes:
     """Starts Leadgram's processes as a deployer would and stops them afterwards."""
 
@@ -36,7 +44,10 @@ class Processes:
         self.env = dict(os.environ, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=emulator.base_url,
                         DATABASE_URL=database_url, ADMIN_TELEGRAM_IDS=str(ADMIN_ID),
                         OPEN_TEAM="false", SEND_BATCH_SIZE="30", SEND_INTERVAL_SECONDS="0.2",
-                        PYTHONUNBUFFERED="1")
+                        PYTHONUNBUFFERED="1", ADMIN_USERNAME=PANEL_USER,
+                        ADMIN_PASSWORD=PANEL_PASSWORD, SECRET_KEY="e2e-" + "s3cr3t-key-" * 4,
+                        HOST="127.0.0.1", PORT=str(free_port()))
+        self.panel_url = f"http://127.0.0.1:{self.env['PORT']}"
         self.running = []
 
     def start(self, script, **env):
