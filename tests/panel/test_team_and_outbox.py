@@ -101,3 +101,10 @@ def test_retry_failed_and_cancel_pending(browser, messages):
 def test_outbox_details_and_read_only(browser, messages):
     assert browser.get(f"/outbox/details/?id={messages[1].id}").status_code == 200
     assert browser.get(f"/outbox/edit/?id={messages[1].id}").status_code == 302
+
+
+def test_the_edit_form_shows_the_current_role(browser, people):
+    page = text_of(browser.get(f"/members/edit/?id={people['cid'].id}"))
+    assert '<option selected value="">Not on the team</option>' in page
+    page = text_of(browser.get(f"/members/edit/?id={people['sam'].id}"))
+    assert '<option selected value="sales">sales</option>' in page
