@@ -11,6 +11,8 @@ POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres
 TARGET_UPDATES_PER_S = 300.0
 TARGET_MS_PER_MESSAGE = 2.0
 TARGET_CLAIM_MS = 5.0
+TARGET_LEAD_LIST_MS = 150.0   # lead list, first page and a search; median
+TARGET_DASHBOARD_MS = 300.0   # median
 
 results = []  # (figure, backend, measured text, target text, met: bool | None)
 

@@ -7,13 +7,17 @@ Prints figures, never asserts: see bench/README.md for what each one means.
   scheduler  ms of scheduler work per message (claim, split, mark sent, user update)
              with 100,000 pending outbox rows and a transport that does nothing
   claim      ms per outbox.claim_batch(30) with 100,000 pending rows
+  admin      ms per admin panel page (lead list, searches, dashboard, outbox, /health)
+             through the WSGI app with 100,000 leads and 1,000,000 outbox rows, beside
+             the raw SQL time of the same queries
 
-scheduler and claim run on SQLite and, when it answers, on Postgres
+scheduler, claim and admin run on SQLite and, when it answers, on Postgres
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; a throwaway
 database is created there and dropped afterwards).
 
-  .venv/bin/python bench/run.py [--only wizard|scheduler|claim] [--users N] [--rows N]
-                                [--skip-save] [--profile-bot FILE]
+  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin] [--users N] [--rows N]
+                                [--leads N] [--outbox-rows N] [--skip-save]
+                                [--profile-bot FILE] [--profile-admin FILE]
 """
 import argparse
 import datetime
@@ -23,6 +27,7 @@ import sys
 import time
 from pathlib import Path
 
+from admin_speed import MAX_LEADS, bench_admin
 from common import print_table, say
 from outbox_speed import BATCH_SIZE, CLAIMS, SCHEDULER_BATCHES, bench_outbox
 from wizard import bench_wizard
@@ -30,11 +35,16 @@ from wizard import bench_wizard
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Leadgram speed measurements (see bench/README.md).")
-    parser.add_argument("--only", choices=("wizard", "scheduler", "claim"))
+    parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin"))
     parser.add_argument("--users", type=int, default=300, help="wizard users (default 300)")
     parser.add_argument("--recipients", type=int, default=30,
                         help="members who get lead notifications (default 30)")
     parser.add_argument("--rows", type=int, default=100_000, help="pending outbox rows (default 100,000)")
+    parser.add_argument("--leads", type=int, default=100_000, help="admin: leads (default 100,000)")
+    parser.add_argument("--outbox-rows", type=int, default=1_000_000,
+                        help="admin: outbox rows, all statuses (default 1,000,000)")
+    parser.add_argument("--profile-admin", metavar="FILE",
+                        help="admin: cProfile one request of the slowest page into FILE.<db>")
     parser.add_argument("--profile-bot", metavar="FILE",
                         help="run bot.py under cProfile and write its stats to FILE")
     parser.add_argument("--skip-save", action="store_true",
@@ -44,6 +54,11 @@ def main(argv=None):
         parser.error("--users must be 1..10000 (phone numbers are +1415555 and four digits)")
     if args.rows < BATCH_SIZE * (SCHEDULER_BATCHES + CLAIMS + 10):
         parser.error(f"--rows must be at least {BATCH_SIZE * (SCHEDULER_BATCHES + CLAIMS + 10)}")
+    if not 1000 <= args.leads <= MAX_LEADS:
+        parser.error(f"--leads must be 1000..{MAX_LEADS} "
+                     "(phone numbers are +1, one of 16 area codes, 555 and four digits)")
+    if args.outbox_rows < 1000:
+        parser.error("--outbox-rows must be at least 1000")
 
     import sqlite3
     say(f"Leadgram bench, {datetime.date.today()}, {os.cpu_count()} cores, "
@@ -55,6 +70,8 @@ def main(argv=None):
     sections = [s for s in ("scheduler", "claim") if args.only in (None, s)]
     if sections:
         bench_outbox(sections, args.rows)
+    if args.only in (None, "admin"):
+        bench_admin(args.leads, args.outbox_rows, args.profile_admin)
     print_table()
     say(f"\ntotal {time.monotonic() - started:.0f} s")
     return 0
