@@ -1,5 +1,6 @@
 """Leads in the panel: list, search, filters, CSV export, and edits through services.leads."""
 from flask import current_app, flash
+from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import BasePeeweeFilter, FilterEqual
 from flask_admin.model.filters import BaseDateBetweenFilter
@@ -92,6 +93,11 @@ class LeadView(PanelModelView):
     }
     can_export = True
     export_types = ["csv"]
+
+    @expose("/")
+    def index_view(self):
+        self._refresh_filters_cache()  # countries and team as of now, not as at start
+        return super().index_view()
 
     def get_query(self):
         # The creator comes in the same query: no query per row.

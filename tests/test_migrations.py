@@ -60,7 +60,9 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
         "INSERT INTO lead (email, phone, first_name, last_name, country, created_by_id, created_at) "
         "VALUES ('a@b.co', '+442079460958', 'Ada', 'L', 'GB', {p}, {p})".format(
             p="%s" if models.is_postgres() else "?"), (creator, models.utcnow()))
-    assert models.migrate() == ["0002_admin_panel"]
+    assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index"]
+    if models.is_postgres():
+        assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
     lead = models.Lead.get()
     assert (lead.email, lead.created_by.telegram_id) == ("a@b.co", 7)
     models.Lead.create(email="c@d.co", phone="+12125550000", first_name="Pan", last_name="El",

@@ -166,3 +166,9 @@ def test_deleting_a_lead_keeps_its_creator(browser, team):
     lead = add(1, creator=team[0])
     browser.post("/leads/delete/", data={"id": lead.id})
     assert Lead.select().count() == 0 and User.select().count() == 2
+
+
+def test_filter_choices_follow_the_data(browser, team):
+    assert "Poland (PL)" not in text_of(browser.get("/leads/"))
+    add(1, country="PL")
+    assert "Poland (PL)" in text_of(browser.get("/leads/"))
