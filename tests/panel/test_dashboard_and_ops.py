@@ -67,20 +67,21 @@ def test_health_is_503_when_the_heartbeat_is_older_than_three_intervals(make_app
     assert response.get_json()["scheduler_stale_after_seconds"] == 30
 
 
-def test_health_is_503_when_the_database_is_down(client, monkeypatch):
+@pytest.fixture
+def database_down(app, monkeypatch):
     def down(*args, **kwargs):
         raise OperationalError("could not connect to server")
     monkeypatch.setattr(models.db.obj, "execute_sql", down)
+
+
+def test_health_is_503_when_the_database_is_down(client, database_down):
     response = client.get("/health")
     assert response.status_code == 503
     assert response.get_json() == {"status": "down", "database": "unreachable",
                                    "error": "OperationalError"}
 
 
-def test_pages_say_so_when_the_database_is_down(browser, monkeypatch):
-    def down(*args, **kwargs):
-        raise OperationalError("could not connect to server")
-    monkeypatch.setattr(models.db.obj, "execute_sql", down)
+def test_pages_say_so_when_the_database_is_down(browser, database_down):
     response = browser.get("/leads/")
     assert response.status_code == 503
     assert "Leadgram cannot reach its database right now" in text_of(response)
