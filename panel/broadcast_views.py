@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, TextAreaField
 
 from models import Broadcast
-from panel.base import login_required_view
+from panel.base import login_required_view, record_ids
 from services import broadcasts
 
 PAGE_SIZE = 20
@@ -48,7 +48,7 @@ class BroadcastView(login_required_view(BaseView)):
 
     @expose("/progress.json")
     def progress(self):
-        ids = [int(i) for i in request.args.getlist("id") if i.isdigit()][:PAGE_SIZE]
+        ids = record_ids(request.args.getlist("id"))[:PAGE_SIZE]
         rows = list(Broadcast.select().where(Broadcast.id.in_(ids)))
         return jsonify(_progress_json(rows))
 

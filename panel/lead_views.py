@@ -10,10 +10,11 @@ from wtforms import StringField
 from wtforms.validators import InputRequired
 
 from models import Lead, User
-from panel.base import PanelModelView
+from panel.base import PanelModelView, record_id, record_ids
 from services import dashboard, leads
 from services.validation import country_name
 
+MIN_YEAR, MAX_YEAR = 1970, 9000  # dates a lead can have, far from datetime's limits
 # Spreadsheets run cells starting with these as formulas (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -31,10 +32,10 @@ class CreatorFilter(FilterEqual):
     def apply(self, query, value):
         if value == "panel":
             return query.where(Lead.created_by.is_null())
-        return query.where(Lead.created_by == int(value))
+        return query.where(Lead.created_by == record_id(value))
 
     def validate(self, value):
-        return value == "panel" or value.isdigit()
+        return value == "panel" or record_id(value) is not None
 
 
 class CreatedBetweenFilter(BasePeeweeFilter, BaseDateBetweenFilter):
@@ -42,6 +43,10 @@ class CreatedBetweenFilter(BasePeeweeFilter, BaseDateBetweenFilter):
 
     def __init__(self):
         super().__init__(Lead.created_at, "Created", data_type="daterangepicker")
+
+    def validate(self, value):
+        return super().validate(value) and all(
+            MIN_YEAR <= day.year <= MAX_YEAR for day in self.clean(value))
 
     def apply(self, query, value):
         start, end = value
@@ -139,5 +144,5 @@ class LeadView(PanelModelView):
 
     @action("delete", "Delete", "Delete the selected leads? This cannot be undone.")
     def action_delete(self, ids):
-        count = leads.delete_leads(int(i) for i in ids)
+        count = leads.delete_leads(record_ids(ids))
         flash(f"Deleted {count} lead{'s' * (count != 1)}.", "success")

@@ -5,7 +5,7 @@ from flask_admin.contrib.peewee.filters import FilterEqual
 from peewee import JOIN
 
 from models import OutboxMessage, User
-from panel.base import PanelModelView
+from panel.base import IdFilter, PanelModelView, record_id, record_ids
 from services import outbox
 from services.telegram_html import visible_text
 
@@ -34,7 +34,7 @@ class OutboxView(PanelModelView):
     column_sortable_list = ["id", "status", "attempts", "next_attempt_at", "created_at"]
     column_filters = [FilterEqual(OutboxMessage.status, "Status",
                                   options=[(s, s) for s in outbox.STATUSES]),
-                      FilterEqual(OutboxMessage.broadcast, "Broadcast #")]
+                      IdFilter(OutboxMessage.broadcast, "Broadcast #")]
     column_details_list = ["id", "recipient", "status", "text", "parse_mode", "attempts",
                            "parts_sent", "last_error", "broadcast", "key", "claimed_by",
                            "claimed_at", "next_attempt_at", "sent_at", "created_at"]
@@ -48,16 +48,16 @@ class OutboxView(PanelModelView):
                 .join(User, JOIN.LEFT_OUTER, on=OutboxMessage.recipient == User.id))
 
     def get_one(self, id):
-        return self.get_query().where(OutboxMessage.id == id).first()
+        return self.get_query().where(OutboxMessage.id == record_id(id)).first()
 
     @action("retry", "Retry", "Send the selected failed messages again?")
     def action_retry(self, ids):
-        count = outbox.retry(int(i) for i in ids)
+        count = outbox.retry(record_ids(ids))
         flash(f"{count} failed message{'s' * (count != 1)} will be sent again "
               "(only failed messages can be retried).", "success")
 
     @action("cancel", "Cancel", "Cancel the selected messages? They will not be sent.")
     def action_cancel(self, ids):
-        count = outbox.cancel(int(i) for i in ids)
+        count = outbox.cancel(record_ids(ids))
         flash(f"Cancelled {count} message{'s' * (count != 1)} "
               "(only messages still waiting can be cancelled).", "success")

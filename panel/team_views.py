@@ -6,7 +6,7 @@ from flask_admin.contrib.peewee.filters import FilterEqual
 from wtforms import BooleanField, SelectChoice, SelectField
 
 from models import ROLES, User, db
-from panel.base import PanelModelView
+from panel.base import PanelModelView, record_ids
 from services import team
 
 NOT_ON_TEAM = ""
@@ -64,9 +64,9 @@ class MemberView(PanelModelView):
     def action_deactivate(self, ids):
         admin_ids = current_app.extensions["leadgram"].settings.admin_telegram_ids
         done = 0
-        for member_id in ids:
+        for member_id in record_ids(ids):
             try:
-                team.change_role(int(member_id), None, admin_ids)
+                team.change_role(member_id, None, admin_ids)
                 done += 1
             except team.TeamError as exc:
                 flash(str(exc), "error")
@@ -75,6 +75,7 @@ class MemberView(PanelModelView):
     @action("reachable", "Mark reachable",
             "Try messaging the selected people again? (Leadgram also does this when they write to the bot.)")
     def action_reachable(self, ids):
-        for member_id in ids:
-            team.mark_reachable(int(member_id))
-        flash(f"Marked {len(ids)} reachable.", "success")
+        member_ids = record_ids(ids)
+        for member_id in member_ids:
+            team.mark_reachable(member_id)
+        flash(f"Marked {len(member_ids)} reachable.", "success")

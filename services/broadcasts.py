@@ -41,7 +41,8 @@ def prepare(text, audience, test_mode=False):
     if audience not in AUDIENCES:
         raise BroadcastError(f"Choose an audience: {', '.join(AUDIENCES.values())}.")
     try:
-        html = telegram_html.clean((text or "").strip())
+        # NUL never means anything in a message, and Postgres refuses it in text.
+        html = telegram_html.clean((text or "").replace("\x00", "").strip())
     except telegram_html.FormattingError as exc:
         raise BroadcastError(str(exc)) from None
     length = telegram_html.visible_length(html)

@@ -140,3 +140,9 @@ def test_heartbeat_age(any_db):
     assert heartbeat.age_seconds("scheduler") is None
     heartbeat.beat("scheduler", now=utcnow() - datetime.timedelta(seconds=30))
     assert 29 < heartbeat.age_seconds("scheduler") < 40
+
+
+def test_broadcast_text_loses_nul_characters(any_db, make_user):
+    make_user("admin")
+    draft = broadcasts.prepare("Hel\x00lo", "team")
+    assert draft.html == "Hello" and draft.length == 5
