@@ -120,6 +120,12 @@ def _install_error_pages(app):
             "Leadgram cannot reach its database right now. Nothing was changed; "
             "try again in a moment.")), 503
 
+    @app.errorhandler(500)
+    def server_error(exc):
+        return render_template("error.html", title="Something went wrong", message=(
+            "The panel hit an error it did not expect; the details are in its log. "
+            "Try again, and if it keeps happening, report what you did.")), 500
+
     @app.teardown_request
     def release_connection(exc):
         if exc is not None:

@@ -118,3 +118,14 @@ def test_lead_counts_follow_the_deployers_day(make_app, make_user):
     assert '<div class="figure-value">1</div>' in card[:200]
     assert "Pacific/Kiritimati" in page
     assert outbox.counts_by_status()["pending"] == 2
+
+
+def test_an_unexpected_error_gets_a_page_not_a_stack_trace(browser, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr("services.dashboard.summary", broken)
+    browser.application.config["PROPAGATE_EXCEPTIONS"] = False
+    response = browser.get("/")
+    assert response.status_code == 500
+    assert "The panel hit an error it did not expect" in text_of(response)
+    assert "boom" not in text_of(response)
