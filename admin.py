@@ -25,6 +25,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import DatabaseUnavailable, Lead, OutboxMessage, User, bind, drop_connection
 from panel import auth, ops
+from panel.base import local_time
 from panel.broadcast_views import BroadcastView
 from panel.dashboard_views import DashboardView
 from panel.lead_views import LeadView
@@ -76,6 +77,7 @@ def create_app(settings=None):
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     bind(settings.database_url)
     app.extensions["leadgram"] = panel
+    app.add_template_filter(local_time)
 
     CSRFProtect(app)
     auth.login_manager.init_app(app)

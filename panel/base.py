@@ -1,7 +1,11 @@
 """What every Flask-Admin view of the panel shares, including the checks that
 keep odd query strings and form posts from ever reaching the database."""
-from flask import flash, redirect, request, url_for
+import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app, flash, redirect, request, url_for
 from flask_admin.contrib.peewee import ModelView
+from flask_admin.model import typefmt
 from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -23,6 +27,14 @@ def record_ids(values):
 def plain_text(value):
     """Postgres refuses NUL characters in text; nobody types them on purpose."""
     return value.replace("\x00", "")
+
+
+def local_time(value):
+    """A stored (naive UTC) time as the team reads it: in TZ, to the minute."""
+    if value is None:
+        return ""
+    zone = ZoneInfo(current_app.extensions["leadgram"].settings.timezone)
+    return value.replace(tzinfo=datetime.timezone.utc).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 class IdFilter(FilterEqual):
@@ -52,6 +64,13 @@ class PanelModelView(login_required_view(ModelView)):
     page_size = 20
     can_set_page_size = True
     can_view_details = True
+    column_type_formatters = {**typefmt.BASE_FORMATTERS,
+                              datetime.datetime: lambda view, value, name: local_time(value)}
+    column_type_formatters_detail = column_type_formatters
+
+    def search_placeholder(self):
+        names = [self.get_column_name(field.name).lower() for field in self._search_fields]
+        return "Search " + ", ".join(names) if names else None
 
     def _get_list_extra_args(self):
         args = super()._get_list_extra_args()

@@ -76,7 +76,7 @@ def lead_form(base):
 class LeadView(PanelModelView):
     column_list = ["id", "first_name", "last_name", "email", "phone", "country",
                    "created_by", "created_at"]
-    column_labels = {"id": "#", "created_by": "Added by", "created_at": "Created (UTC)"}
+    column_labels = {"id": "#", "created_by": "Added by", "created_at": "Created"}
     column_default_sort = ("id", True)
     column_sortable_list = ["id", "first_name", "last_name", "email", "country", "created_at"]
     column_searchable_list = ["email", "phone", "first_name", "last_name"]

@@ -23,8 +23,8 @@ class OutboxView(PanelModelView):
     column_list = ["id", "recipient", "status", "text", "attempts", "last_error", "broadcast",
                    "next_attempt_at", "sent_at", "created_at"]
     column_labels = {"text": "Message", "last_error": "Error", "broadcast": "Broadcast #",
-                     "next_attempt_at": "Next try (UTC)", "sent_at": "Sent (UTC)",
-                     "created_at": "Queued (UTC)"}
+                     "next_attempt_at": "Next try", "sent_at": "Sent",
+                     "created_at": "Queued"}
     column_formatters = {
         "text": _preview,
         "recipient": lambda v, c, m, n: m.recipient.display_name,

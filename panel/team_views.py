@@ -32,7 +32,7 @@ class MemberView(PanelModelView):
     column_list = ["id", "name", "username", "telegram_id", "role", "notify", "unreachable",
                    "unreachable_reason", "joined_at", "created_at"]
     column_labels = {"notify": "Notifications", "unreachable_reason": "Why unreachable",
-                     "created_at": "First /start (UTC)", "joined_at": "Joined team (UTC)"}
+                     "created_at": "First /start", "joined_at": "Joined team"}
     column_formatters = {"name": lambda v, c, m, n: m.display_name,
                          "role": lambda v, c, m, n: m.role or "—"}
     column_default_sort = [("role", False), ("id", False)]

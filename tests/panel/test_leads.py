@@ -8,7 +8,7 @@ import pytest
 import models
 from models import Lead, OutboxMessage, User
 from services import leads
-from tests.panel.conftest import text_of
+from tests.panel.conftest import log_in, text_of
 
 GOOD = {"email": "Ada@Example.com", "phone": "+44 20 7946 0958", "first_name": "Ada",
         "last_name": "Lovelace", "country": "United Kingdom"}
@@ -172,3 +172,15 @@ def test_filter_choices_follow_the_data(browser, team):
     assert "Poland (PL)" not in text_of(browser.get("/leads/"))
     add(1, country="PL")
     assert "Poland (PL)" in text_of(browser.get("/leads/"))
+
+
+def test_times_are_shown_in_the_teams_zone_and_the_search_says_what_it_searches(make_app, make_user):
+    app = make_app(TZ="Europe/Kyiv")
+    client = app.test_client()
+    log_in(client)
+    lead = add(1)
+    Lead.update(created_at=datetime.datetime(2026, 11, 19, 22, 30, 15, 123456)).where(
+        Lead.id == lead.id).execute()
+    page = text_of(client.get("/leads/"))
+    assert "2026-11-20 00:30" in page and "123456" not in page
+    assert 'placeholder="Search email, phone, first name, last name"' in page
