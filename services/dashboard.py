@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from peewee import fn
 
-from models import Lead, OutboxMessage, User, hour_bucket, utcnow
+from models import Lead, User, hour_bucket, utcnow
 from services import heartbeat, outbox
 from services.validation import country_name
 
