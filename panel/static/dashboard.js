@@ -18,7 +18,7 @@
       labels: data.leadsPerDay.map(function (row) { return row[0].slice(5); }),
       datasets: [{label: "Leads", data: data.leadsPerDay.map(function (row) { return row[1]; }),
                   borderColor: palette[0], backgroundColor: "rgba(42,159,214,0.15)",
-                  fill: true, tension: 0.25}]
+                  fill: true, cubicInterpolationMode: "monotone"}]
     },
     options: {plugins: {legend: {display: false}},
               scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}
