@@ -110,18 +110,18 @@ class Chat:
         return self.emulator.wait_for(
             lambda: len(self.bot_messages()) >= seen + replies and self.bot_messages()[-1], timeout)
 
-    def press(self, message, label, timeout=10):
-        """Press a button; return the bot's answer: a new message, or the pressed one edited."""
+    def press(self, message, label, timeout=10, contains=""):
+        """Press a button; return the bot's answer: the pressed message edited, or a new one,
+        whose text has `contains` (the scheduler's notifications can arrive in between)."""
         data = next(b["callback_data"] for row in message["reply_markup"]["inline_keyboard"]
                     for b in row if b["text"] == label)
         seen = len(self.bot_messages())
 
         def answer():
             messages = self.bot_messages()
-            if len(messages) > seen:
-                return messages[-1]
             pressed = next(m for m in messages if m["message_id"] == message["message_id"])
-            return pressed if pressed["text"] != message["text"] else None
+            edited = [pressed] if pressed["text"] != message["text"] else []
+            return next((m for m in edited + messages[seen:][::-1] if contains in m["text"]), None)
         self.emulator.user_presses(self.user_id, message["message_id"], data)
         return self.emulator.wait_for(answer, timeout)
 

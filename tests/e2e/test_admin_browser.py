@@ -77,11 +77,7 @@ def create_lead_in_chat(admin, email, phone, first, last, country):
     for answer in (email, phone, first, last):
         admin.send(answer)
     summary = admin.send(country)
-    # Not press()'s answer: the scheduler's "New lead" note may arrive before the bot's edit.
-    admin.press(summary, "✅ Save")
-    return admin.emulator.wait_for(lambda: next(
-        (m["text"] for m in admin.bot_messages()
-         if m["message_id"] == summary["message_id"] and "Saved as lead" in m["text"]), None))
+    return admin.press(summary, "✅ Save", contains="Saved as lead")["text"]
 
 
 def test_deployer_logs_in_sees_charts_finds_exports_and_broadcasts(browser, processes, emulator,
