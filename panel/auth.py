@@ -32,13 +32,13 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
-def _failed(response):
+def failed_login(response):
     """Only wrong passwords count against the throttle, not successful logins."""
     return response.status_code == 401
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(FAILED_LOGINS_PER_MINUTE, methods=["POST"], deduct_when=_failed,
+@limiter.limit(FAILED_LOGINS_PER_MINUTE, methods=["POST"], deduct_when=failed_login,
                error_message="Too many wrong passwords. Wait a minute and try again.")
 def login():
     form = LoginForm()

@@ -6,7 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 
 from models import Lead
-from panel.auth import FAILED_LOGINS_PER_MINUTE, limiter
+from panel.auth import FAILED_LOGINS_PER_MINUTE, failed_login, limiter
 from services import dashboard, health, heartbeat, outbox
 
 bp = Blueprint("ops", __name__)
@@ -19,7 +19,7 @@ def health_check():
 
 
 @bp.route("/metrics")
-@limiter.limit(FAILED_LOGINS_PER_MINUTE, deduct_when=lambda response: response.status_code == 401)
+@limiter.limit(FAILED_LOGINS_PER_MINUTE, deduct_when=failed_login)
 def metrics():
     registry = current_app.extensions["leadgram"].metrics
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
