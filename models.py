@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from peewee import (
-    BigIntegerField, BooleanField, CharField, DatabaseProxy, DateTimeField,
-    ForeignKeyField, IntegerField, Model, OperationalError, PostgresqlDatabase, SqliteDatabase,
-    TextField, fn,
+    BigIntegerField, BooleanField, CharField, DatabaseProxy, DateTimeField, DecimalField,
+    FloatField, ForeignKeyField, IntegerField, Model, OperationalError, PostgresqlDatabase,
+    SqliteDatabase, TextField, fn,
 )
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
@@ -26,6 +26,14 @@ log = logging.getLogger("leadgram.models")
 db = DatabaseProxy()
 
 ROLES = ("admin", "dispatcher", "sales")
+# The values these columns hold; services/pipeline.py says how stages may change.
+LEAD_STAGES = ("new", "contacted", "qualified", "transferred", "lost")
+SALES_STAGES = ("new", "kyc", "agreement", "paid")
+SOURCES = ("website", "referral", "partner", "telegram", "other")
+PRIORITIES = ("low", "normal", "high", "urgent")
+ACTIVITY_TYPES = ("call", "email", "meeting", "quote_sent", "follow_up", "note", "status_change")
+OUTCOMES = ("successful", "no_answer", "voicemail", "callback_requested", "not_interested",
+            "converted")
 
 
 def utcnow():
@@ -162,10 +170,130 @@ class Lead(BaseModel):
     # None: added by the deployer in the admin panel.
     created_by = ForeignKeyField(User, null=True, backref="leads")
     created_at = DateTimeField(default=utcnow, index=True)
+    # Pipeline (seed 004): `stage` until transfer, then `sales_stage` too.
+    stage = CharField(default="new", index=True)
+    sales_stage = CharField(null=True)
+    source = CharField(default="other")
+    business_domain = CharField(null=True)
+    priority = CharField(default="normal")
+    value = DecimalField(max_digits=12, decimal_places=2, default=0)
+    owner = ForeignKeyField(User, null=True, backref="owned_leads", on_delete="SET NULL")
+    assigned_at = DateTimeField(null=True)
+    # Stale detection: the last activity or stage change, and when lead.stale last fired.
+    last_activity_at = DateTimeField(default=utcnow, index=True)
+    stale_event_at = DateTimeField(null=True)
 
     @property
     def full_name(self):
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def stage_label(self):
+        return f"{self.stage} / sales: {self.sales_stage}" if self.sales_stage else self.stage
+
+
+class LeadScore(BaseModel):
+    """An advisory score (services/scoring.py); the newest one per lead counts."""
+    lead = ForeignKeyField(Lead, backref="scores", on_delete="CASCADE")
+    score = FloatField()
+    recommendation = CharField()
+    reason = TextField()
+    model = CharField()       # "local" or the LLM's model name
+    signature = CharField()   # hash of the signals, so an LLM answer is reused for an hour
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("lead", "created_at"), False),)
+
+
+class StageChange(BaseModel):
+    """Audit log: every stage change, who made it, from and to."""
+    lead = ForeignKeyField(Lead, backref="stage_changes", on_delete="CASCADE")
+    pipeline = CharField()    # "lead" or "sales"
+    from_stage = CharField(null=True)
+    to_stage = CharField()
+    changed_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    actor = CharField()       # readable: a member's name, "admin panel" or a rule
+    changed_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("lead", "changed_at"), False),)
+
+
+class FollowUpRule(BaseModel):
+    """A follow-up rule (services/rules.py): when `event` happens and every
+    condition holds, run the actions. Conditions and actions are JSON lists."""
+    name = CharField(unique=True)
+    description = TextField(default="")
+    event = CharField()
+    conditions = TextField(default="[]")
+    actions = TextField(default="[]")
+    priority = IntegerField(default=100)   # smaller runs first
+    active = BooleanField(default=True, index=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Activity(BaseModel):
+    """A call, meeting, note… on a lead (seed 003)."""
+    lead = ForeignKeyField(Lead, backref="activities", on_delete="CASCADE")
+    type = CharField()
+    subject = CharField(max_length=200)
+    description = TextField(null=True)
+    assigned_to = ForeignKeyField(User, null=True, backref="activities", on_delete="SET NULL")
+    created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    rule = ForeignKeyField(FollowUpRule, null=True, backref="activities", on_delete="SET NULL")
+    scheduled_at = DateTimeField(null=True)
+    due_at = DateTimeField(null=True)
+    completed_at = DateTimeField(null=True)
+    completed_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    outcome = CharField(null=True)
+    reminded_at = DateTimeField(null=True)          # "due in 30 minutes" sent
+    overdue_notified_at = DateTimeField(null=True)  # "overdue" sent
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def is_open(self):
+        return self.completed_at is None
+
+
+# The overdue and "today" queries read only open activities: partial indexes.
+Activity.add_index(Activity.index(Activity.due_at).where(Activity.completed_at.is_null()))
+Activity.add_index(Activity.index(Activity.assigned_to, Activity.due_at)
+                   .where(Activity.completed_at.is_null()))
+Activity.add_index(Activity.index(Activity.lead, Activity.created_at))
+
+
+class RuleAction(BaseModel):
+    """One action of one rule, for one event: run at once or when due, exactly once.
+
+    Also the automation log: `status` and `result` say what happened and why.
+    """
+    key = CharField(unique=True)
+    rule = ForeignKeyField(FollowUpRule, backref="runs", on_delete="CASCADE")
+    action_index = IntegerField()
+    action = TextField()      # the action as it was when the event happened (JSON)
+    event = CharField()
+    payload = TextField()     # the event's own fields (JSON)
+    lead = ForeignKeyField(Lead, null=True, backref="rule_actions", on_delete="CASCADE")
+    depth = IntegerField(default=0)
+    due_at = DateTimeField()
+    status = CharField(default="pending")
+    result = TextField(null=True)
+    executed_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("status", "due_at"), False),)
+
+
+class JobRun(BaseModel):
+    """The last time slot each periodic job ran for, shared by every scheduler."""
+    name = CharField(primary_key=True)
+    last_slot = DateTimeField()
+    started_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    last_error = TextField(null=True)
 
 
 class Broadcast(BaseModel):

@@ -1,4 +1,5 @@
 """Starting processes on an empty or older database brings it up to date, even all at once."""
+import datetime
 import os
 import subprocess
 import sys
@@ -56,15 +57,20 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
     Runner(models.db.obj, str(models.MIGRATIONS_DIR)).up(target="0001_initial")
     creator = models.User.insert(telegram_id=7, role="admin", notify=True, unreachable=False,
                                  created_at=models.utcnow()).execute()
+    added = models.utcnow() - datetime.timedelta(days=30)
     models.db.execute_sql(
         "INSERT INTO lead (email, phone, first_name, last_name, country, created_by_id, created_at) "
         "VALUES ('a@b.co', '+442079460958', 'Ada', 'L', 'GB', {p}, {p})".format(
-            p="%s" if models.is_postgres() else "?"), (creator, models.utcnow()))
-    assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index"]
+            p="%s" if models.is_postgres() else "?"), (creator, added))
+    assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index", "0004_pipeline"]
     if models.is_postgres():
         assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
     lead = models.Lead.get()
     assert (lead.email, lead.created_by.telegram_id) == ("a@b.co", 7)
+    # Issue 4: an old lead starts the pipeline at "new", quiet since it was added.
+    assert (lead.stage, lead.source, lead.priority, lead.owner) == ("new", "other", "normal", None)
+    assert lead.last_activity_at == added and lead.value == 0
+    assert models.FollowUpRule.select().count() == 8
     models.Lead.create(email="c@d.co", phone="+12125550000", first_name="Pan", last_name="El",
                        country="US", created_by=None)
     assert models.Lead.select().count() == 2
