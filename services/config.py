@@ -45,6 +45,13 @@ class Settings:
     behind_https_proxy: bool = False
     host: str = "0.0.0.0"
     port: int = 8000
+    # Pipeline and follow-ups (services/policy.py, services/scoring.py).
+    transfer_min_score: float = 0.6
+    stale_days: int = 7
+    llm_api_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+    llm_timeout_seconds: float = 5.0
 
     def require_bot_token(self):
         if not self.bot_token:
@@ -52,14 +59,14 @@ class Settings:
         return self.bot_token
 
 
-def _number(env, name, default, minimum, kind=int, maximum=None):
+def _number(env, name, default, minimum, kind=int, maximum=None, what=None):
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = kind(raw)
     except ValueError:
-        what = "a whole number" if kind is int else "a number of seconds"
+        what = what or ("a whole number" if kind is int else "a number of seconds")
         raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
@@ -126,4 +133,20 @@ def load_settings(env=None):
         behind_https_proxy=_bool(env, "BEHIND_HTTPS_PROXY"),
         host=env.get("HOST", "").strip() or "0.0.0.0",
         port=_number(env, "PORT", 8000, minimum=1, maximum=65535),
+        transfer_min_score=_number(env, "TRANSFER_MIN_SCORE", 0.6, minimum=0.0, maximum=1.0,
+                                   kind=float, what="a number from 0 to 1"),
+        stale_days=_number(env, "STALE_DAYS", 7, minimum=1, maximum=3650),
+        llm_api_url=_llm_url(env),
+        llm_api_key=env.get("LLM_API_KEY", "").strip(),
+        llm_model=env.get("LLM_MODEL", "").strip() or "gpt-4o-mini",
+        llm_timeout_seconds=_number(env, "LLM_TIMEOUT_SECONDS", 5.0, minimum=0.5, maximum=60,
+                                    kind=float),
     )
+
+
+def _llm_url(env):
+    url = env.get("LLM_API_URL", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError("LLM_API_URL must be an OpenAI-compatible chat completions URL "
+                          f"starting with http:// or https://, got {url!r}")
+    return url

@@ -1,8 +1,9 @@
 """Leads: creation with validation, duplicate checks and team notification."""
 from peewee import JOIN, IntegrityError
 
-from models import Lead, User, db
-from services import outbox, validation
+from models import Lead, User, db, utcnow
+from services import automation, outbox, pipeline, validation
+from services.access import Actor, visible_leads
 from services.team import require_team
 from services.texts import lead_card
 
@@ -15,6 +16,7 @@ FIELDS = {
 }
 UNIQUE_FIELDS = ("email", "phone")
 PAGE_SIZE = 10
+PANEL = Actor.panel()
 MAX_SEARCH_RESULTS = 20
 
 
@@ -47,22 +49,28 @@ def find_duplicate(field, value):
 
 
 def create_lead(creator, **raw):
-    """A team member adds a lead from chat."""
+    """A team member adds a lead from chat; it is theirs to work."""
     require_team(creator)
-    return add_lead(raw, created_by=creator)
+    return add_lead(raw, created_by=creator, details={"source": "telegram"}, owner=creator)
 
 
-def add_lead(raw, created_by=None):
-    """Validate, store, and queue one notification per team member; all or nothing.
+def add_lead(raw, created_by=None, details=None, owner=None):
+    """Validate, store, queue one notification per team member and run the
+    lead.created rules; all or nothing.
 
     `created_by` None means the deployer, in the admin panel (which has its own login).
+    `details` are pipeline fields (source, business_domain, priority, value).
     """
     values = validate(raw)
+    values.update(pipeline.clean_details(details or {}))
     _refuse_duplicates(values)
     try:
         with db.atomic():
-            lead = Lead.create(created_by=created_by, **values)
+            now = utcnow()
+            lead = Lead.create(created_by=created_by, owner=owner, created_at=now,
+                               last_activity_at=now, assigned_at=now if owner else None, **values)
             notify_team(lead)
+            automation.emit("lead.created", lead, now=now)
     except IntegrityError:
         # Someone saved the same email or phone between our check and insert.
         _refuse_duplicates(values)
@@ -108,12 +116,13 @@ def notify_team(lead):
     outbox.enqueue_for(User.lead_recipients(), f"lead:{lead.id}:to:", text)
 
 
-def recent(page=0, per_page=PAGE_SIZE):
-    """One page of leads, newest first, and the number of pages."""
-    total = Lead.select().count()
+def recent(page=0, per_page=PAGE_SIZE, actor=PANEL):
+    """One page of the leads `actor` may see, newest first, and the number of pages."""
+    total = visible_leads(actor).count()
     pages = max(1, -(-total // per_page))
     page = min(max(page, 0), pages - 1)
-    rows = list(_with_creator().order_by(Lead.id.desc()).paginate(page + 1, per_page))
+    rows = list(visible_leads(actor, _with_creator()).order_by(Lead.id.desc())
+                .paginate(page + 1, per_page))
     return rows, page, pages
 
 
@@ -121,8 +130,8 @@ def get(lead_id):
     return _with_creator().where(Lead.id == lead_id).first()
 
 
-def search(text, limit=MAX_SEARCH_RESULTS):
-    """Leads whose name, email or phone contains `text` (case-insensitive)."""
+def search(text, limit=MAX_SEARCH_RESULTS, actor=PANEL):
+    """Leads `actor` may see whose name, email or phone contains `text` (case-insensitive)."""
     needle = " ".join(text.split()).casefold()
     if not needle:
         return []
@@ -132,8 +141,9 @@ def search(text, limit=MAX_SEARCH_RESULTS):
     condition = full_name.contains(needle) | Lead.email.contains(needle)
     if digits:
         condition |= Lead.phone.contains(digits)
-    return list(_with_creator().where(condition).order_by(Lead.id.desc()).limit(limit))
+    return list(visible_leads(actor, _with_creator()).where(condition)
+                .order_by(Lead.id.desc()).limit(limit))
 
 
 def _with_creator():
-    return Lead.select(Lead, User).join(User, JOIN.LEFT_OUTER)
+    return Lead.select(Lead, User).join(User, JOIN.LEFT_OUTER, on=Lead.created_by)

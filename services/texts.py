@@ -2,8 +2,10 @@
 
 Everything a person typed goes through `h()` before it is placed in a message.
 """
+import datetime
 import html
 import re
+from zoneinfo import ZoneInfo
 
 from services.validation import country_name
 
@@ -82,3 +84,11 @@ def split_html(text, limit=TELEGRAM_TEXT_LIMIT):
     if current:
         parts.append("".join(current) + closing(open_tags))
     return [p for p in parts if p.strip()]
+
+
+def local_time(moment, timezone):
+    """A naive-UTC time as the team reads it: "2026-11-23 10:00" in TZ."""
+    if moment is None:
+        return "—"
+    local = moment.replace(tzinfo=datetime.timezone.utc).astimezone(ZoneInfo(timezone))
+    return f"{local:%Y-%m-%d %H:%M}"
