@@ -14,7 +14,7 @@ import telebot
 from telebot import apihelper, types
 
 from models import DatabaseUnavailable, bind, db, drop_connection
-from services import chat, team, updates
+from services import chat, policy, team, updates
 from services.config import ConfigError, load_settings
 from services.telegram_http import BotApiHttp
 from services.texts import split_html
@@ -286,6 +286,7 @@ def main(argv):
         apihelper.API_URL = settings.telegram_api_url + "/bot{0}/{1}"
         apihelper.CUSTOM_REQUEST_SENDER = BotApiHttp(settings.telegram_api_url).request
         bind(settings.database_url)
+        policy.configure(settings)
         stop = []
         signal.signal(signal.SIGTERM, lambda *_: _request_stop(stop))
         username = connect(settings, lambda: bool(stop))

@@ -1,7 +1,10 @@
-"""The scheduler process: delivers the outbox on a `schedule` loop.
+"""The scheduler process: delivers the outbox and runs the follow-up jobs on a
+`schedule` loop.
 
 Every SEND_INTERVAL_SECONDS it recovers abandoned claims and sends up to
-SEND_BATCH_SIZE due messages. Run from the project root: `python scheduler.py`.
+SEND_BATCH_SIZE due messages. Every few seconds it runs the follow-up jobs whose
+time slot has come (services/followups.py: due rule actions, reminders, stale
+leads, the daily summary, cleanup). Run from the project root: `python scheduler.py`.
 """
 import logging
 import signal
@@ -10,22 +13,25 @@ import time
 
 import schedule
 
-from models import DatabaseUnavailable, bind, drop_connection
-from services import heartbeat, outbox
+from models import DatabaseUnavailable, bind, drop_connection, utcnow
+from services import followups, heartbeat, outbox, periodic, policy
 from services.config import ConfigError, load_settings
 from services.delivery import DeliveryPolicy, deliver_batch
 from services.telegram_transport import TelegramTransport
 
 log = logging.getLogger("leadgram.scheduler")
 HEARTBEAT = "scheduler"
+FOLLOWUP_CHECK_SECONDS = 10  # the finest job runs every minute
 
 
 class Scheduler:
-    def __init__(self, settings, transport, policy=DeliveryPolicy()):
-        self.settings, self.transport, self.policy = settings, transport, policy
+    def __init__(self, settings, transport, delivery=DeliveryPolicy(), clock=utcnow):
+        self.settings, self.transport, self.delivery, self.clock = settings, transport, delivery, clock
         self.stopping = False
+        self.followup_jobs = followups.scheduled_jobs(settings)
         self.jobs = schedule.Scheduler()
         self.jobs.every(settings.send_interval_seconds).seconds.do(self.guarded, self.send_outbox)
+        self.jobs.every(FOLLOWUP_CHECK_SECONDS).seconds.do(self.guarded, self.run_followups)
 
     def guarded(self, job):
         """A failing job is logged and tried again next time; the loop never dies."""
@@ -36,10 +42,10 @@ class Scheduler:
             drop_connection()
 
     def send_outbox(self):
-        recovered = outbox.recover_stale(self.policy.lease_seconds)
+        recovered = outbox.recover_stale(self.delivery.lease_seconds)
         if recovered:
             log.warning("recovered %d messages abandoned mid-send", recovered)
-        result = deliver_batch(self.transport, self.settings.send_batch_size, self.policy,
+        result = deliver_batch(self.transport, self.settings.send_batch_size, self.delivery,
                                stop=lambda: self.stopping)
         heartbeat.beat(HEARTBEAT, f"sent={result.sent} retrying={result.retrying} "
                                   f"failed={result.failed}")
@@ -47,8 +53,15 @@ class Scheduler:
             log.info("batch: %d claimed, %d sent, %d to retry, %d failed",
                      result.claimed, result.sent, result.retrying, result.failed)
 
+    def run_followups(self):
+        """Each job whose slot has come runs once, here or in another scheduler."""
+        ran = periodic.run_due(self.followup_jobs, self.clock(), self.settings.timezone)
+        if ran:
+            log.info("ran %s", ", ".join(ran))
+
     def run(self):
         heartbeat.beat(HEARTBEAT, "started")
+        self.guarded(self.run_followups)  # catch up on what came due while we were down
         self.guarded(self.send_outbox)  # don't make a restart wait a whole interval
         while not self.stopping:
             self.jobs.run_pending()
@@ -64,6 +77,7 @@ def main(argv):
         settings = load_settings()
         settings.require_bot_token()
         bind(settings.database_url)
+        policy.configure(settings)
     except (ConfigError, DatabaseUnavailable, ValueError) as exc:
         print(f"Leadgram scheduler cannot start:\n{exc}", file=sys.stderr)
         return 2
