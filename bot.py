@@ -35,7 +35,7 @@ class LeadgramBot(telebot.TeleBot):
         super().__init__(settings.bot_token, threaded=False, parse_mode=None)
         self.ctx = chat.ChatContext(bot_username=bot_username,
                                     admin_ids=settings.admin_telegram_ids,
-                                    open_team=settings.open_team)
+                                    open_team=settings.open_team, settings=settings)
         # Handler errors must reach process_new_updates (to roll back), not
         # stop at telebot's log line.
         self.exception_handler = _Reraise()

@@ -4,8 +4,11 @@ The bot adapter turns a Telegram message into `on_text` and a button press
 into `on_button`; everything else about the conversation is decided here.
 """
 from dataclasses import dataclass
+from typing import Any, Callable
 
-from services import chat_leads, chat_team, lead_wizard, team
+from models import utcnow
+from services import chat_activities, chat_leads, chat_pipeline, chat_team, lead_wizard, team
+from services.access import SEE_ALL_ROLES
 from services.replies import Reply
 from services.texts import h
 
@@ -15,20 +18,31 @@ class ChatContext:
     bot_username: str
     admin_ids: frozenset = frozenset()
     open_team: bool = False
+    settings: Any = None                       # services.config.Settings: the LLM for /score
+    clock: Callable[[], Any] = utcnow          # naive UTC "now"; tests pass a fixed one
 
 
 STRANGER = ("This bot is used by a team to manage their leads, and you are not on it yet. "
             "If you work with them, ask an admin for an invite link.")
 UNKNOWN = "I didn't understand that. /help lists what I can do."
 
-# (description for the menu and /help, who may use it)
+# (description for the menu and /help, who may use it: None everyone, "team" members,
+# "dispatch" dispatchers and admins, "admin" admins)
 COMMANDS = {
     "start": ("Start the bot", None),
     "help": ("What I can do", None),
     "createlead": ("Add a lead step by step", "team"),
     "leads": ("Recent leads", "team"),
-    "lead": ("Show one lead: /lead 12", "team"),
+    "lead": ("Show one lead with its timeline: /lead 12", "team"),
     "find": ("Search leads: /find smith", "team"),
+    "today": ("Your overdue and due-today activities", "team"),
+    "log": ("Log a call, meeting, note… on a lead: /log 12", "team"),
+    "stage": ("Move a lead along the pipeline: /stage 12", "team"),
+    "score": ("Advisory score of a lead: /score 12", "team"),
+    "transfer": ("Transfer a qualified lead to sales: /transfer 12", "team"),
+    "domain": ("Set a lead's business domain: /domain 12 dental clinics", "team"),
+    "source": ("Set a lead's source: /source 12 referral", "team"),
+    "assign": ("Give a lead to a member: /assign 12", "dispatch"),
     "cancel": ("Stop what you are doing", "team"),
     "back": ("Go back one step", "team"),
     "notify": ("Lead notifications: /notify on or off", "team"),
@@ -40,7 +54,9 @@ ALIASES = {"newlead": "createlead"}
 
 def menu(role):
     """(command, description) pairs this role can use, for the bot's command menu."""
-    allowed = {None} | ({"team"} if role else set()) | ({"admin"} if role == "admin" else set())
+    allowed = ({None} | ({"team"} if role else set())
+               | ({"dispatch"} if role in SEE_ALL_ROLES else set())
+               | ({"admin"} if role == "admin" else set()))
     return [(name, desc) for name, (desc, who) in COMMANDS.items() if who in allowed]
 
 
@@ -76,7 +92,8 @@ def on_text(ctx, user, text):
     if not user.is_team:
         return [Reply(STRANGER)]
     if command is None:
-        return [lead_wizard.answer(user, text) or Reply(UNKNOWN)]
+        return [lead_wizard.answer(user, text) or chat_activities.answer(ctx, user, text)
+                or Reply(UNKNOWN)]
     if command not in COMMANDS:
         return [Reply(f"There is no /{h(command)} command. /help lists what I can do.")]
     if COMMANDS[command][1] == "admin":
@@ -92,7 +109,9 @@ def on_button(ctx, user, data):
     if kind == "wiz":
         return [lead_wizard.press(user, rest)]
     if kind == "leads":
-        return [chat_leads.page(rest)]
+        return [chat_leads.page(user, rest)]
+    if kind in _BUTTONS:
+        return [_BUTTONS[kind](ctx, user, rest)]
     if kind == "team":
         team.require_admin(user)
         return [chat_team.press(ctx, user, rest)]
@@ -132,21 +151,45 @@ def _notify(ctx, user, args):
 
 
 def _cancel(ctx, user, args):
+    if chat_activities.is_logging(user):
+        return [chat_activities.cancel(user)]
     return [lead_wizard.cancel(user)]
 
 
 def _back(ctx, user, args):
-    return [lead_wizard.back(user)]
+    if chat_activities.is_logging(user):
+        return [chat_activities.back(user)]
+    if lead_wizard.is_active(user):
+        return [lead_wizard.back(user)]
+    return [Reply("There is nothing to go back in. /help lists what I can do.")]
 
 
 _TEAM_COMMANDS = {
     "createlead": lambda ctx, user, args: [lead_wizard.start(user)],
-    "leads": lambda ctx, user, args: [chat_leads.page("0", replace=False)],
-    "lead": lambda ctx, user, args: [chat_leads.show(args)],
-    "find": lambda ctx, user, args: [chat_leads.find(args)],
+    "leads": lambda ctx, user, args: [chat_leads.page(user, "0", replace=False)],
+    "lead": lambda ctx, user, args: [chat_leads.show(user, args)],
+    "find": lambda ctx, user, args: [chat_leads.find(user, args)],
+    "today": lambda ctx, user, args: [chat_activities.today(ctx, user)],
+    "log": lambda ctx, user, args: [chat_activities.start(ctx, user, args)],
+    "stage": lambda ctx, user, args: [chat_pipeline.stage(ctx, user, args)],
+    "score": lambda ctx, user, args: [chat_pipeline.score(ctx, user, args)],
+    "transfer": lambda ctx, user, args: [chat_pipeline.transfer(ctx, user, args)],
+    "domain": lambda ctx, user, args: [chat_pipeline.domain(ctx, user, args)],
+    "source": lambda ctx, user, args: [chat_pipeline.source(ctx, user, args)],
+    "assign": lambda ctx, user, args: [chat_pipeline.assign(ctx, user, args)],
     "cancel": _cancel,
     "back": _back,
     "notify": _notify,
     "invite": lambda ctx, user, args: [chat_team.invite(ctx, user, args)],
     "team": lambda ctx, user, args: [chat_team.listing()],
+}
+
+# Button data is "<kind>:<rest>"; each handler answers one Reply.
+_BUTTONS = {
+    "stage": chat_pipeline.press_stage,
+    "score": chat_pipeline.score,
+    "assign": chat_pipeline.press_assign,
+    "today": lambda ctx, user, rest: chat_activities.today(ctx, user, replace=True),
+    "done": chat_activities.press_done,
+    "log": chat_activities.press,
 }

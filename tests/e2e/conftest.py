@@ -110,6 +110,15 @@ class Chat:
         return self.emulator.wait_for(
             lambda: len(self.bot_messages()) >= seen + replies and self.bot_messages()[-1], timeout)
 
+    def ask(self, text, contains, timeout=10):
+        """Send `text` and return the bot's first new message whose text has `contains`
+        (the scheduler's notifications can arrive in between)."""
+        seen = len(self.bot_messages())
+        self.emulator.user_sends(self.user_id, text, first_name=self.first_name)
+        return self.emulator.wait_for(
+            lambda: next((m for m in self.bot_messages()[seen:] if contains in m["text"]), None),
+            timeout)
+
     def press(self, message, label, timeout=10, contains=""):
         """Press a button; return the bot's answer: the pressed message edited, or a new one,
         whose text has `contains` (the scheduler's notifications can arrive in between)."""
@@ -124,6 +133,12 @@ class Chat:
             return next((m for m in edited + messages[seen:][::-1] if contains in m["text"]), None)
         self.emulator.user_presses(self.user_id, message["message_id"], data)
         return self.emulator.wait_for(answer, timeout)
+
+
+def button_labels(message):
+    """The labels of a bot message's inline keyboard, row after row."""
+    return [button["text"] for row in (message.get("reply_markup") or {}).get("inline_keyboard", [])
+            for button in row]
 
 
 @pytest.fixture
