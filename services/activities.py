@@ -12,7 +12,9 @@ from peewee import JOIN, Case, fn
 from models import ACTIVITY_TYPES, OUTCOMES, Activity, Lead, StageChange, User, db, utcnow
 from services import automation
 from services.access import require_activity, require_lead, visible_activities
+from services.policy import current as policy
 from services.team import AccessDenied
+from services.texts import local_time
 
 LOGGABLE_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")  # stage changes log themselves
 MAX_SUBJECT, MAX_DESCRIPTION = 200, 4000
@@ -126,10 +128,12 @@ def timeline(actor, lead_id, limit=20):
         entries.append(Entry(change.changed_at, "status_change",
                              f"{where}: {change.from_stage or '—'} → {change.to_stage}", change.actor))
     Assignee = User.alias()
+    # Sorted by the time the entry shows, so the limit keeps the newest ones.
+    shown_at = fn.COALESCE(Activity.completed_at, Activity.due_at, Activity.created_at)
     for activity in (Activity.select(Activity, Assignee).join(Assignee, JOIN.LEFT_OUTER,
                                                                on=Activity.assigned_to == Assignee.id)
                      .where(Activity.lead == lead)
-                     .order_by(Activity.created_at.desc()).limit(limit)):
+                     .order_by(shown_at.desc(), Activity.id.desc()).limit(limit)):
         entries.append(Entry(activity.completed_at or activity.due_at or activity.created_at,
                              activity.type, describe(activity),
                              activity.assigned_to.display_name if activity.assigned_to_id else ""))
@@ -142,7 +146,8 @@ def describe(activity):
     if activity.completed_at:
         text += " — done" + (f", {activity.outcome.replace('_', ' ')}" if activity.outcome else "")
     elif activity.due_at:
-        text += f" — due {activity.due_at:%Y-%m-%d %H:%M} UTC"
+        zone = policy().timezone
+        text += f" — due {local_time(activity.due_at, zone)} {zone}"
     if activity.description:
         text += f"\n{activity.description}"
     return text

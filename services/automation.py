@@ -103,16 +103,17 @@ def run_due(now=None, limit=DUE_BATCH):
            .order_by(RuleAction.due_at, RuleAction.id).limit(limit)]
     for action_id in due:
         with db.atomic():
-            row = RuleAction.get_or_none(RuleAction.id == action_id, RuleAction.status == PENDING)
-            if row is None or not _claim(row, now):
+            # Claim (write) first: SQLite then waits for another scheduler's lock instead of
+            # failing with "database is locked" when a read transaction tries to write.
+            if not _claim(action_id, now):
                 continue  # another scheduler took it
-            counts[_execute(row, now, recheck=True)] += 1
+            counts[_execute(RuleAction.get_by_id(action_id), now, recheck=True)] += 1
     return counts
 
 
-def _claim(row, now):
+def _claim(action_id, now):
     return (RuleAction.update(status=DONE, executed_at=now)
-            .where(RuleAction.id == row.id, RuleAction.status == PENDING).execute())
+            .where(RuleAction.id == action_id, RuleAction.status == PENDING).execute())
 
 
 def _execute(row, now, recheck=False):

@@ -78,10 +78,10 @@ def change_stage(actor, lead_id, to_stage, now=None, depth=0):
         pipeline, before = pipeline_of(lead), current_stage(lead)
         allowed = next_stages(lead)
         if to_stage not in allowed:
-            where = "Its sale" if pipeline == "sales" else "It"
+            subject = f"Lead #{lead.id}'s sale" if pipeline == "sales" else f"Lead #{lead.id}"
             if not allowed:
-                raise StageError(f"Lead #{lead.id} is {before}, which is final. {where} cannot move on.")
-            raise StageError(f"Lead #{lead.id} is {before}; {where.lower()} can move to "
+                raise StageError(f"{subject} is {before}, which is final; it cannot move on.")
+            raise StageError(f"{subject} is {before}; it can move to "
                              f"{' or '.join(allowed)}, not {to_stage}.")
         if to_stage == "transferred":
             problems = transfer_problems(lead)

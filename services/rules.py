@@ -62,7 +62,7 @@ FIELDS = {
     "outcome": Field("Outcome of the activity", "choice", OUTCOMES,
                      frozenset({"activity.completed"})),
     "days_without_activity": Field("Days without any activity", "number",
-                                   frozenset({"lead.stale"})),
+                                   events=frozenset({"lead.stale"})),
 }
 
 # operator: the field kinds it applies to, and what its value is
@@ -187,6 +187,8 @@ def check_condition(condition, event, where="Condition"):
         if not values:
             raise RuleError(f"{where}: {operator} needs at least one value, separated by commas.")
         checked["value"] = values
+    elif raw not in (None, "", []):
+        raise RuleError(f"{where}: {operator} takes no value; remove {raw!r}.")
     return checked
 
 

@@ -31,6 +31,7 @@ PER_MESSAGE, MAX_MESSAGES = 0.015, 10
 DOMAIN_WEIGHT = 0.15
 FRESH_DAYS, PER_OLD_DAY, MAX_AGE_PENALTY = 3, 0.01, 0.20
 LLM_CACHE = datetime.timedelta(hours=1)
+INTERACTIONS = ("call", "email", "meeting", "quote_sent", "follow_up")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Signals:
     """What the score is computed from (seed 004's list)."""
     source: str
     stage: str
-    message_count: int
+    message_count: int          # completed calls, emails, meetings, quotes and follow-ups
     has_business_domain: bool
     business_domain: str
     days_since_created: int
@@ -56,9 +57,12 @@ class Score:
 
 
 def signals(lead, now=None):
-    """The lead's signals; message_count counts the activities logged on it."""
+    """The lead's signals. Notes are the team's own (e.g. "Assigned to …"), so only
+    completed interactions with the lead count as messages."""
     now = now or utcnow()
-    messages = (Activity.select().where(Activity.lead == lead.id, Activity.type != "status_change")
+    messages = (Activity.select().where(Activity.lead == lead.id,
+                                        Activity.type.in_(INTERACTIONS),
+                                        Activity.completed_at.is_null(False))
                 .count())
     domain = (lead.business_domain or "").strip()
     return Signals(source=lead.source, stage=lead.stage, message_count=messages,
@@ -84,12 +88,14 @@ def local_score(s, min_score=None):
     parts = [("base", BASE),
              (f"{s.source} source", SOURCE_WEIGHTS.get(s.source, 0.0)),
              (f"{s.stage} stage", STAGE_WEIGHTS.get(s.stage, 0.0)),
-             (f"{s.message_count} messages", PER_MESSAGE * min(s.message_count, MAX_MESSAGES)),
+             (f"{s.message_count} message" + ("" if s.message_count == 1 else "s"),
+              PER_MESSAGE * min(s.message_count, MAX_MESSAGES)),
              ("business domain set" if s.has_business_domain else "no business domain",
               DOMAIN_WEIGHT if s.has_business_domain else 0.0)]
     old_days = max(0, s.days_since_created - FRESH_DAYS)
     parts.append((f"{s.days_since_created} days old",
                   -min(MAX_AGE_PENALTY, PER_OLD_DAY * old_days)))
+    parts = [(label, round(weight, 2)) for label, weight in parts]  # the reason adds up
     total = round(min(1.0, max(0.0, sum(weight for _, weight in parts))), 2)
     reason = ", ".join(f"{label} {weight:+.2f}" for label, weight in parts if weight) + f" = {total:.2f}"
     return Score(total, recommend(total, s, min_score), reason)

@@ -3,6 +3,7 @@
 Data-layer and queue tests take `any_db` and run once per backend, like huey's
 storage tests; the rest take `sqlite_db`.
 """
+import importlib.util
 import os
 import sys
 import uuid
@@ -14,10 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
-from models import User  # noqa: E402
+from models import Lead, User  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-TABLES = ["outbox", "broadcast", "invite", "lead", "conversation", "processed_update", "heartbeat", "user"]
+TABLES = ["rule_action", "activity", "follow_up_rule", "stage_change", "lead_score", "job_run",
+          "outbox", "broadcast", "invite", "lead", "conversation", "processed_update", "heartbeat", "user"]
 
 
 @pytest.fixture(scope="session")
@@ -64,8 +66,17 @@ def any_db(request, tmp_path):
     database = models.bind(url)
     database.execute_sql("TRUNCATE {} RESTART IDENTITY CASCADE".format(
         ", ".join(f'"{t}"' for t in TABLES)))
+    _pipeline_migration().seed_default_rules(database)  # as a fresh SQLite file has them
     yield database
     database.close()
+
+
+def _pipeline_migration():
+    spec = importlib.util.spec_from_file_location(
+        "migration_0004", ROOT / "migrations" / "0004_pipeline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
@@ -82,3 +93,20 @@ def make_user():
 @pytest.fixture
 def admin(make_user):
     return make_user(role="admin", first_name="Ada")
+
+
+@pytest.fixture
+def make_lead():
+    """A lead stored directly (no rules run), with unique contact details; pipeline
+    fields such as stage, source, owner or created_at as keyword arguments."""
+    counter = iter(range(1, 10**6))
+
+    def make(**fields):
+        n = next(counter)
+        fields.setdefault("first_name", f"Lead{n}")
+        fields.setdefault("last_name", "Example")
+        fields.setdefault("country", "US")
+        created = fields.setdefault("created_at", models.utcnow())
+        fields.setdefault("last_activity_at", created)
+        return Lead.create(email=f"lead{n}@example.com", phone=f"+1415555{n:04d}", **fields)
+    return make
