@@ -10,13 +10,16 @@ Prints figures, never asserts: see bench/README.md for what each one means.
   admin      ms per admin panel page (lead list, searches, dashboard, outbox, /health)
              through the WSGI app with 100,000 leads and 1,000,000 outbox rows, beside
              the raw SQL time of the same queries
+  followups  ms to match 100 active follow-up rules against one event (in memory), ms per
+             automation.emit with those rules in the database, and ms per overdue query
+             over 100,000 activities
 
-scheduler, claim and admin run on SQLite and, when it answers, on Postgres
+scheduler, claim, admin and followups run on SQLite and, when it answers, on Postgres
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; a throwaway
 database is created there and dropped afterwards).
 
-  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin] [--users N] [--rows N]
-                                [--leads N] [--outbox-rows N] [--skip-save]
+  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups] [--users N]
+                                [--rows N] [--leads N] [--outbox-rows N] [--activities N] [--skip-save]
                                 [--profile-bot FILE] [--profile-admin FILE]
 """
 import argparse
@@ -29,13 +32,14 @@ from pathlib import Path
 
 from admin_speed import MAX_LEADS, bench_admin
 from common import print_table, say
+from followups_speed import bench_followups
 from outbox_speed import BATCH_SIZE, CLAIMS, SCHEDULER_BATCHES, bench_outbox
 from wizard import bench_wizard
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Leadgram speed measurements (see bench/README.md).")
-    parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin"))
+    parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups"))
     parser.add_argument("--users", type=int, default=300, help="wizard users (default 300)")
     parser.add_argument("--recipients", type=int, default=30,
                         help="members who get lead notifications (default 30)")
@@ -43,6 +47,8 @@ def main(argv=None):
     parser.add_argument("--leads", type=int, default=100_000, help="admin: leads (default 100,000)")
     parser.add_argument("--outbox-rows", type=int, default=1_000_000,
                         help="admin: outbox rows, all statuses (default 1,000,000)")
+    parser.add_argument("--activities", type=int, default=100_000,
+                        help="followups: activities for the overdue query (default 100,000)")
     parser.add_argument("--profile-admin", metavar="FILE",
                         help="admin: cProfile one request of the slowest page into FILE.<db>")
     parser.add_argument("--profile-bot", metavar="FILE",
@@ -59,6 +65,8 @@ def main(argv=None):
                      "(phone numbers are +1, one of 16 area codes, 555 and four digits)")
     if args.outbox_rows < 1000:
         parser.error("--outbox-rows must be at least 1000")
+    if args.activities < 1000:
+        parser.error("--activities must be at least 1000")
 
     import sqlite3
     say(f"Leadgram bench, {datetime.date.today()}, {os.cpu_count()} cores, "
@@ -72,6 +80,8 @@ def main(argv=None):
         bench_outbox(sections, args.rows)
     if args.only in (None, "admin"):
         bench_admin(args.leads, args.outbox_rows, args.profile_admin)
+    if args.only in (None, "followups"):
+        bench_followups(args.activities)
     print_table()
     say(f"\ntotal {time.monotonic() - started:.0f} s")
     return 0
