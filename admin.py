@@ -23,14 +23,21 @@ from peewee import OperationalError
 from prometheus_client import CollectorRegistry
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from models import DatabaseUnavailable, Lead, OutboxMessage, User, bind, drop_connection
+from models import (
+    Activity, DatabaseUnavailable, FollowUpRule, Lead, OutboxMessage, RuleAction, User, bind,
+    drop_connection,
+)
 from panel import auth, ops
+from panel.activity_views import ActivityView
 from panel.base import local_time
 from panel.broadcast_views import BroadcastView
 from panel.dashboard_views import DashboardView
 from panel.lead_views import LeadView
 from panel.outbox_views import OutboxView
+from panel.pipeline_views import LeadPipelineView, PipelineView
+from panel.rule_views import RuleActionView, RuleView
 from panel.team_views import MemberView
+from services import policy
 from services.config import PROJECT_ROOT, ConfigError, load_settings
 from services.panel_access import Credentials, hash_password, secret_key
 
@@ -76,6 +83,7 @@ def create_app(settings=None):
     if settings.behind_https_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     bind(settings.database_url)
+    policy.configure(settings)  # transfer gate, stale days, TZ: the same in every process
     app.extensions["leadgram"] = panel
     app.add_template_filter(local_time)
 
@@ -96,6 +104,13 @@ def _install_admin(app):
                   theme=Bootstrap4Theme(base_template="panel_master.html", fluid=True),
                   index_view=DashboardView(name="Dashboard", url="/"))
     admin.add_view(LeadView(Lead, name="Leads", endpoint="leads"))
+    admin.add_view(LeadPipelineView(name="Lead pipeline", endpoint="lead_pipeline", url="/lead"))
+    admin.add_view(PipelineView(name="Pipeline", endpoint="pipeline", url="/pipeline"))
+    admin.add_view(ActivityView(Activity, name="Activities", endpoint="activities",
+                                category="Follow-ups"))
+    admin.add_view(RuleView(FollowUpRule, name="Rules", endpoint="rules", category="Follow-ups"))
+    admin.add_view(RuleActionView(RuleAction, name="Automation log", endpoint="automation",
+                                  category="Follow-ups"))
     admin.add_view(MemberView(User, name="Team & users", endpoint="members"))
     admin.add_view(BroadcastView(name="Broadcast", endpoint="broadcast", url="/broadcast"))
     admin.add_view(OutboxView(OutboxMessage, name="Outbox", endpoint="outbox"))

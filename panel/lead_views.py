@@ -1,17 +1,22 @@
-"""Leads in the panel: list, search, filters, CSV export, and edits through services.leads."""
-from flask import current_app, flash
+"""Leads in the panel: list, search, filters, CSV export, and edits through
+services.leads (contact fields) and services.pipeline (details, owner)."""
+from flask import current_app, flash, g, has_app_context, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import BasePeeweeFilter, FilterEqual
 from flask_admin.model.filters import BaseDateBetweenFilter
+from flask_admin.model.template import EndpointLinkRowAction
+from flask_login import current_user
 from markupsafe import Markup
 from peewee import JOIN
-from wtforms import StringField
+from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
 
-from models import Lead, User
+from models import LEAD_STAGES, PRIORITIES, SALES_STAGES, SOURCES, Lead, User, db
 from panel.base import PanelModelView, record_id, record_ids
-from services import dashboard, leads
+from services import dashboard, leads, pipeline
+from services.access import Actor
+from services.team import AccessDenied
 from services.validation import country_name
 
 MIN_YEAR, MAX_YEAR = 1970, 9000  # dates a lead can have, far from datetime's limits
@@ -19,8 +24,63 @@ MIN_YEAR, MAX_YEAR = 1970, 9000  # dates a lead can have, far from datetime's li
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+NOBODY = "none"
+DETAIL_FIELDS = ("source", "business_domain", "priority", "value")
+Owner = User.alias()  # a lead's owner, next to its creator in one query
+
+
+def team_members():
+    """The team, read once per request however many lists and filters need it."""
+    if not has_app_context():  # filter options are also read when the app starts
+        return list(User.team())
+    if "team_members" not in g:
+        g.team_members = list(User.team())
+    return g.team_members
+
+
 def _team_options():
-    return [("panel", "Admin panel")] + [(str(u.id), u.display_name) for u in User.team()]
+    return [("panel", "Admin panel")] + [(str(u.id), u.display_name) for u in team_members()]
+
+
+def _owner_options():
+    return [(NOBODY, "Nobody")] + [(str(u.id), u.display_name) for u in team_members()]
+
+
+def panel_actor():
+    """The deployer, as the audit log names them."""
+    return Actor.panel(current_user.id)
+
+
+def stage_link(view, context, model, name):
+    return Markup('<a href="{}" title="Stage, score, activities: the lead\'s pipeline page">{}</a>').format(
+        url_for("lead_pipeline.page", lead_id=model.id), model.stage_label)
+
+
+STAGE_OPTIONS = ([(f"lead:{s}", s) for s in LEAD_STAGES]
+                 + [(f"sales:{s}", f"sales: {s}") for s in SALES_STAGES])
+
+
+class StageFilter(FilterEqual):
+    """A lead stage, or a sales stage (which means: transferred, and now there)."""
+
+    def apply(self, query, value):
+        pipeline_name, _, stage = value.partition(":")
+        if pipeline_name == "sales":
+            return query.where(Lead.stage == "transferred", Lead.sales_stage == stage)
+        return query.where(Lead.stage == stage)
+
+    def validate(self, value):
+        return value in dict(STAGE_OPTIONS)
+
+
+class OwnerFilter(FilterEqual):
+    def apply(self, query, value):
+        if value == NOBODY:
+            return query.where(Lead.owner.is_null())
+        return query.where(Lead.owner == record_id(value))
+
+    def validate(self, value):
+        return value == NOBODY or record_id(value) is not None
 
 
 def _country_options():
@@ -70,18 +130,41 @@ def lead_form(base):
         last_name = StringField("Last name", validators=[InputRequired()])
         country = StringField("Country", validators=[InputRequired()],
                               description="Name or code, e.g. Germany or DE")
+        source = SelectField("Source", choices=[SelectChoice(s) for s in SOURCES], default="other")
+        business_domain = StringField("Business domain", description=(
+            "What the customer's business does; needed before a transfer to sales"))
+        priority = SelectField("Priority", choices=[SelectChoice(p) for p in PRIORITIES],
+                               default="normal")
+        value = StringField("Value", default="0", description="Expected deal value, e.g. 1500.50")
+        owner_id = SelectField("Owner", choices=[], default=NOBODY, description=(
+            "The team member who works the lead"))
     return LeadForm
 
 
+def _owner_name(model):
+    return model.owner.display_name if model.owner_id else ""
+
+
 class LeadView(PanelModelView):
-    column_list = ["id", "first_name", "last_name", "email", "phone", "country",
-                   "created_by", "created_at"]
-    column_labels = {"id": "#", "created_by": "Added by", "created_at": "Created"}
+    column_list = ["id", "first_name", "last_name", "email", "phone", "country", "stage",
+                   "source", "owner", "priority", "value", "created_by", "created_at"]
+    column_export_list = ["id", "first_name", "last_name", "email", "phone", "country",
+                          "created_by", "created_at", "stage", "sales_stage", "source",
+                          "business_domain", "owner", "priority", "value"]
+    column_details_list = ["id", "first_name", "last_name", "email", "phone", "country", "stage",
+                           "source", "business_domain", "priority", "value", "owner",
+                           "assigned_at", "last_activity_at", "created_by", "created_at"]
+    column_labels = {"id": "#", "created_by": "Added by", "created_at": "Created",
+                     "assigned_at": "Assigned", "last_activity_at": "Last activity"}
     column_default_sort = ("id", True)
-    column_sortable_list = ["id", "first_name", "last_name", "email", "country", "created_at"]
+    column_sortable_list = ["id", "first_name", "last_name", "email", "country", "stage",
+                            "source", "priority", "value", "created_at"]
     column_searchable_list = ["email", "phone", "first_name", "last_name"]
     column_filters = [
         FilterEqual(Lead.country, "Country", options=_country_options),
+        StageFilter(Lead.stage, "Stage", options=STAGE_OPTIONS),
+        FilterEqual(Lead.source, "Source", options=[(s, s) for s in SOURCES]),
+        OwnerFilter(Lead.owner, "Owner", options=_owner_options),
         CreatorFilter(Lead.created_by, "Added by", options=_team_options),
         CreatedBetweenFilter(),
     ]
@@ -89,13 +172,19 @@ class LeadView(PanelModelView):
         "created_by": lambda v, c, m, n: m.created_by.display_name if m.created_by_id else "Admin panel",
         "country": lambda v, c, m, n: Markup('<span title="{}">{}</span>').format(
             country_name(m.country), m.country),
+        "stage": stage_link,
+        "owner": lambda v, c, m, n: _owner_name(m) or "—",
+        "value": lambda v, c, m, n: f"{m.value or 0:,.2f}",
     }
     column_formatters_export = {
         "created_by": lambda v, c, m, n: _spreadsheet_safe(
             m.created_by.display_name if m.created_by_id else "Admin panel"),
+        "owner": lambda v, c, m, n: _spreadsheet_safe(_owner_name(m)),
         **{name: (lambda v, c, m, n: _spreadsheet_safe(getattr(m, n)))
-           for name in ("first_name", "last_name", "email")},  # phones are E.164: +digits
+           for name in ("first_name", "last_name", "email", "business_domain")},  # phones are E.164: +digits
     }
+    column_extra_row_actions = [EndpointLinkRowAction(
+        "fa fa-road", "lead_pipeline.page", title="Pipeline: stage, score, activities", id_arg="lead_id")]
     can_export = True
     export_types = ["csv"]
 
@@ -105,11 +194,30 @@ class LeadView(PanelModelView):
         return super().index_view()
 
     def get_query(self):
-        # The creator comes in the same query: no query per row.
-        return Lead.select(Lead, User).join(User, JOIN.LEFT_OUTER)
+        # The creator and the owner come in the same query: no query per row.
+        return (Lead.select(Lead, User, Owner)
+                .join(User, JOIN.LEFT_OUTER, on=(Lead.created_by == User.id)).switch(Lead)
+                .join(Owner, JOIN.LEFT_OUTER, on=(Lead.owner == Owner.id)))
+
+    def get_one(self, id):
+        return self.get_query().where(Lead.id == record_id(id)).first() \
+            if record_id(id) is not None else None
 
     def scaffold_form(self):
         return lead_form(self.form_base_class)
+
+    def create_form(self, obj=None):
+        return self._with_owner_choices(super().create_form(obj))
+
+    def edit_form(self, obj=None):
+        return self._with_owner_choices(super().edit_form(obj))
+
+    @staticmethod
+    def _with_owner_choices(form):
+        form.owner_id.choices = [SelectChoice(value, label) for value, label in _owner_options()]
+        if form.owner_id.data is None:  # a lead without an owner
+            form.owner_id.data = NOBODY
+        return form
 
     def validate_form(self, form):
         ok = super().validate_form(form)
@@ -120,20 +228,49 @@ class LeadView(PanelModelView):
                 leads.clean_field(field, getattr(form, field).data)
             except leads.InvalidLead as exc:
                 ok = self.field_error(form, field, exc.reason)
+        for field in DETAIL_FIELDS:
+            try:
+                pipeline.clean_details({field: getattr(form, field).data})
+            except ValueError as exc:
+                ok = self.field_error(form, field, str(exc))
         return ok
 
+    @staticmethod
+    def _details(form):
+        return {field: getattr(form, field).data for field in DETAIL_FIELDS}
+
+    @staticmethod
+    def _owner_id(form):
+        return record_id(form.owner_id.data) if form.owner_id.data != NOBODY else None
+
     def create_model(self, form):
+        owner_id = self._owner_id(form)
+        owner = User.get_or_none(User.id == owner_id) if owner_id else None
         try:
-            return leads.add_lead(form.data)
+            return leads.add_lead(form.data, details=self._details(form), owner=owner)
         except (leads.InvalidLead, leads.DuplicateLead) as exc:
             return self.field_error(form, exc.field, str(exc))
+        except ValueError as exc:
+            flash(str(exc), "error")
+            return False
 
     def update_model(self, form, model):
+        owner_id = self._owner_id(form)
+        if owner_id is None and model.owner_id:
+            return self.field_error(form, "owner_id", "A lead keeps an owner once it has one; "
+                                                   "choose who takes it over instead.")
+        actor = panel_actor()
         try:
-            leads.update_lead(model.id, form.data)
+            with db.atomic():  # contact fields, details and owner: all or nothing
+                leads.update_lead(model.id, form.data)
+                pipeline.set_details(actor, model.id, **self._details(form))
+                if owner_id is not None and owner_id != model.owner_id:
+                    pipeline.assign(actor, model.id, owner_id)
         except (leads.InvalidLead, leads.DuplicateLead) as exc:
             return self.field_error(form, exc.field, str(exc))
-        except LookupError as exc:
+        except AccessDenied as exc:
+            return self.field_error(form, "owner_id", str(exc))
+        except (LookupError, ValueError) as exc:
             flash(str(exc), "error")
             return False
         return True

@@ -1,0 +1,102 @@
+"""Activities in the panel: every call, meeting and note, filterable, read-only here.
+
+Logging and completing happen on each lead's pipeline page, through
+services.activities, so the follow-up rules see them.
+"""
+from flask import url_for
+from flask_admin import expose
+from flask_admin.contrib.peewee.filters import FilterEqual
+from markupsafe import Markup
+from peewee import JOIN
+
+from models import ACTIVITY_TYPES, OUTCOMES, Activity, FollowUpRule, Lead, User, utcnow
+from panel.base import PanelModelView, record_id
+from panel.lead_views import NOBODY, team_members
+
+STATES = [("open", "open"), ("overdue", "overdue"), ("done", "done")]
+Assignee = User.alias()
+
+
+def lead_link(view, context, model, name):
+    if not model.lead_id:
+        return ""
+    return Markup('<a href="{}">#{} {}</a>').format(
+        url_for("lead_pipeline.page", lead_id=model.lead_id), model.lead_id, model.lead.full_name)
+
+
+def _assignee_options():
+    return [(NOBODY, "Nobody")] + [(str(u.id), u.display_name) for u in team_members()]
+
+
+class StateFilter(FilterEqual):
+    def apply(self, query, value):
+        if value == "done":
+            return query.where(Activity.completed_at.is_null(False))
+        query = query.where(Activity.completed_at.is_null())
+        return query.where(Activity.due_at < utcnow()) if value == "overdue" else query
+
+    def validate(self, value):
+        return value in dict(STATES)
+
+
+class AssigneeFilter(FilterEqual):
+    def apply(self, query, value):
+        if value == NOBODY:
+            return query.where(Activity.assigned_to.is_null())
+        return query.where(Activity.assigned_to == record_id(value))
+
+    def validate(self, value):
+        return value == NOBODY or record_id(value) is not None
+
+
+class ActivityView(PanelModelView):
+    can_create = can_edit = can_delete = False  # logged and completed on the lead's page
+    simple_list_pager = True  # a busy team makes many; counting them all costs more than the page
+    list_template = "activity_list.html"
+    column_list = ["id", "lead", "type", "subject", "assigned_to", "due_at", "completed_at",
+                   "outcome", "rule"]
+    column_details_list = ["id", "lead", "type", "subject", "description", "assigned_to",
+                           "created_by", "rule", "scheduled_at", "due_at", "completed_at",
+                           "completed_by", "outcome", "reminded_at", "overdue_notified_at",
+                           "created_at"]
+    column_labels = {"id": "#", "assigned_to": "Assigned to", "due_at": "Due",
+                     "completed_at": "Completed", "rule": "Created by rule",
+                     "reminded_at": "Reminder sent", "overdue_notified_at": "Overdue notice sent"}
+    column_default_sort = ("id", True)
+    column_sortable_list = ["id", "type", "due_at", "completed_at", "outcome"]
+    column_searchable_list = ["subject"]
+    column_filters = [
+        FilterEqual(Activity.type, "Type", options=[(t, t.replace("_", " ")) for t in ACTIVITY_TYPES]),
+        FilterEqual(Activity.outcome, "Outcome", options=[(o, o.replace("_", " ")) for o in OUTCOMES]),
+        AssigneeFilter(Activity.assigned_to, "Assigned to", options=_assignee_options),
+        StateFilter(Activity.completed_at, "State", options=STATES),
+    ]
+    column_formatters = {
+        "lead": lead_link,
+        "assigned_to": lambda v, c, m, n: m.assigned_to.display_name if m.assigned_to_id else "—",
+        "rule": lambda v, c, m, n: m.rule.name if m.rule_id else "",
+        "type": lambda v, c, m, n: m.type.replace("_", " "),
+        "outcome": lambda v, c, m, n: (m.outcome or "").replace("_", " "),
+    }
+    column_formatters_detail = {
+        **column_formatters,
+        "created_by": lambda v, c, m, n: (m.created_by.display_name if m.created_by_id
+                                          else "admin panel or a rule"),
+        "completed_by": lambda v, c, m, n: m.completed_by.display_name if m.completed_by_id else "",
+    }
+
+    def get_query(self):
+        # Lead, assignee and rule in the same query: no query per row.
+        return (Activity.select(Activity, Lead, Assignee, FollowUpRule)
+                .join(Lead, on=(Activity.lead == Lead.id)).switch(Activity)
+                .join(Assignee, JOIN.LEFT_OUTER, on=(Activity.assigned_to == Assignee.id)).switch(Activity)
+                .join(FollowUpRule, JOIN.LEFT_OUTER, on=(Activity.rule == FollowUpRule.id)))
+
+    def get_one(self, id):
+        return self.get_query().where(Activity.id == record_id(id)).first() \
+            if record_id(id) is not None else None
+
+    @expose("/")
+    def index_view(self):
+        self._refresh_filters_cache()  # the team as of now, not as at start
+        return super().index_view()

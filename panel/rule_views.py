@@ -1,0 +1,276 @@
+"""Follow-up rules in the panel: the editor (one condition or action per line,
+checked by services.rules), test mode (nothing runs), and the automation log."""
+import json
+
+from flask import flash, request
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_admin.contrib.peewee.filters import FilterEqual
+from flask_admin.model.template import EndpointLinkRowAction
+from markupsafe import Markup
+from peewee import JOIN, IntegrityError
+from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length
+
+from models import FollowUpRule, Lead, RuleAction, db, utcnow
+from panel.activity_views import lead_link
+from panel.base import IdFilter, PanelModelView, plain_text, record_id, record_ids
+from services import automation, rules
+from services.rules import RuleError
+
+MAX_DESCRIPTION = 2000
+MAX_TEXT = 20_000  # far more than 20 conditions or 10 actions need
+ARITY = {"one": "one value", "list": "values separated by commas", "none": "no value"}
+# What the form's reference box shows (services.rules is the one source).
+REFERENCE = {
+    "events": rules.EVENTS,
+    "fields": [(name, spec.label, spec.kind, spec.choices if spec.kind == "choice" else (),
+                "all" if spec.events == rules.ALL_EVENTS else ", ".join(sorted(spec.events)))
+               for name, spec in rules.FIELDS.items()],
+    "operators": [(name, kinds.replace(" ", ", "), ARITY[arity])
+                  for name, (kinds, arity) in rules.OPERATORS.items()],
+    "actions": rules.ACTIONS,
+    "templates": rules.TEMPLATES,
+}
+
+
+def readable(text, formatter):
+    """Stored JSON as the lines people write; never a server error on a bad row."""
+    try:
+        return formatter(json.loads(text))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"(unreadable: {text[:80]})"
+
+
+def _lines_cell(formatter, empty=""):
+    def cell(view, context, model, name):
+        return Markup('<div class="rule-lines">{}</div>').format(
+            readable(getattr(model, name), formatter) or empty)
+    return cell
+
+
+def _field_of(message):
+    """Which form field a check_rule refusal is about."""
+    lower = message.casefold()
+    for word, field in (("condition", "conditions"), ("action", "actions"),
+                        ("priority", "priority"), ("event", "event")):
+        if word in lower:
+            return field
+    return "name"
+
+
+def parse_rule_text(event, conditions_text, actions_text):
+    """(conditions, actions) in stored form, or {field: message}."""
+    parsed, problems = {}, {}
+    for field, parse in (("conditions", lambda text: rules.parse_conditions(text, event)),
+                         ("actions", rules.parse_actions)):
+        text = plain_text((conditions_text if field == "conditions" else actions_text) or "")
+        if len(text) > MAX_TEXT:
+            problems[field] = f"At most {MAX_TEXT:,} characters."
+            continue
+        try:
+            parsed[field] = parse(text)
+        except RuleError as exc:
+            problems[field] = str(exc)
+    return parsed, problems
+
+
+def check_form(form):
+    """The rule the form describes as check_rule normalises it, or {field: message}."""
+    if form.event.data not in rules.EVENTS:
+        return None, {"event": f"Unknown event; one of: {', '.join(rules.EVENTS)}."}
+    parsed, problems = parse_rule_text(form.event.data, form.conditions.data, form.actions.data)
+    if problems:
+        return None, problems
+    try:
+        return rules.check_rule(plain_text(form.name.data or ""), form.event.data,
+                                parsed["conditions"], parsed["actions"], form.priority.data), {}
+    except RuleError as exc:
+        return None, {_field_of(str(exc)): str(exc)}
+
+
+def rule_form(base):
+    class RuleForm(base):
+        name = StringField("Name", validators=[InputRequired()])
+        description = TextAreaField("Description", validators=[Length(max=MAX_DESCRIPTION)],
+                                    description="What the rule is for, in a sentence")
+        event = SelectField("Event", choices=[SelectChoice(e, f"{e}: {text}")
+                                              for e, text in rules.EVENTS.items()])
+        priority = IntegerField("Priority", default=100,
+                                description="Rules for the same event run smallest first")
+        active = BooleanField("Active", default=True)
+        conditions = TextAreaField("Conditions", render_kw={"rows": 5, "class": "rule-lines"},
+                                   description="One per line: field operator value, e.g. "
+                                               "“source equals website”. All must hold; none: always.")
+        actions = TextAreaField("Actions", render_kw={"rows": 5, "class": "rule-lines"},
+                                description="One per line, e.g. “create_activity call \"Call back\" "
+                                            "assign lead_owner after 1d”. See the reference below.")
+    return RuleForm
+
+
+class RuleView(PanelModelView):
+    create_template = "rule_create.html"
+    edit_template = "rule_edit.html"
+    column_list = ["name", "event", "priority", "active", "conditions", "actions", "updated_at"]
+    column_labels = {"updated_at": "Changed"}
+    column_default_sort = [("event", False), ("priority", False)]
+    column_sortable_list = ["name", "event", "priority", "active", "updated_at"]
+    column_searchable_list = ["name"]
+    column_filters = [FilterEqual(FollowUpRule.event, "Event", options=[(e, e) for e in rules.EVENTS]),
+                      "active"]
+    column_formatters = {"conditions": _lines_cell(rules.format_conditions, "always"),
+                         "actions": _lines_cell(rules.format_actions)}
+    column_details_list = ["id", "name", "description", "event", "priority", "active",
+                           "conditions", "actions", "created_at", "updated_at"]
+    column_formatters_detail = column_formatters
+    column_extra_row_actions = [EndpointLinkRowAction("fa fa-flask", "rules.test_view",
+                                                      title="Test mode: what it would do")]
+
+    def render(self, template, **kwargs):
+        kwargs.setdefault("reference", REFERENCE)
+        return super().render(template, **kwargs)
+
+    def scaffold_form(self):
+        return rule_form(self.form_base_class)
+
+    def on_form_prefill(self, form, id):
+        if request.method == "GET":  # after a refused save, keep what was typed
+            model = self.get_one(id)
+            form.conditions.data = readable(model.conditions, rules.format_conditions)
+            form.actions.data = readable(model.actions, rules.format_actions)
+
+    def validate_form(self, form):
+        ok = super().validate_form(form)
+        if not ok or not hasattr(form, "conditions"):  # the delete form has no fields of ours
+            return ok
+        checked, problems = check_form(form)
+        for field, message in problems.items():
+            ok = self.field_error(form, field, message)
+        if checked:
+            same_name = FollowUpRule.get_or_none(FollowUpRule.name == checked[0])
+            if same_name and same_name.id != record_id(request.args.get("id", "")):
+                ok = self.field_error(form, "name", f"Rule #{same_name.id} already has this name.")
+        return ok
+
+    def _values(self, form):
+        (name, event, conditions, actions, priority), _ = check_form(form)
+        return {"name": name, "event": event, "priority": priority, "active": bool(form.active.data),
+                "description": plain_text(form.description.data or "").strip(),
+                "conditions": json.dumps(conditions), "actions": json.dumps(actions),
+                "updated_at": utcnow()}
+
+    def create_model(self, form):
+        values = self._values(form)
+        try:
+            with db.atomic():
+                return FollowUpRule.create(created_at=values["updated_at"], **values)
+        except IntegrityError:  # the same name saved meanwhile
+            return self.field_error(form, "name", "Another rule has this name.")
+
+    def update_model(self, form, model):
+        try:
+            with db.atomic():
+                changed = FollowUpRule.update(**self._values(form)).where(
+                    FollowUpRule.id == model.id).execute()
+        except IntegrityError:
+            return self.field_error(form, "name", "Another rule has this name.")
+        if not changed:
+            flash(f"Rule #{model.id} no longer exists.", "error")
+        return bool(changed)
+
+    def _set_active(self, ids, active):
+        count = (FollowUpRule.update(active=active, updated_at=utcnow())
+                 .where(FollowUpRule.id.in_(record_ids(ids))).execute())
+        flash(f"Turned {'on' if active else 'off'} {count} rule{'s' * (count != 1)}.", "success")
+
+    @action("activate", "Turn on", "Turn the selected rules on?")
+    def action_activate(self, ids):
+        self._set_active(ids, True)
+
+    @action("deactivate", "Turn off",
+            "Turn the selected rules off? Their follow-ups still waiting cancel themselves when due.")
+    def action_deactivate(self, ids):
+        self._set_active(ids, False)
+
+    @expose("/test/", methods=["GET", "POST"])
+    def test_view(self):
+        """Test mode: a saved rule (?id=) or the form's unsaved lines, on a real lead or
+        sample values. Reads only: no action runs, nothing is written."""
+        row = self.get_one(request.args.get("id", ""))
+        form = request.form
+        event = form.get("event") or (row.event if row else next(iter(rules.EVENTS)))
+        event = event if event in rules.EVENTS else next(iter(rules.EVENTS))
+        conditions_text = form.get("conditions") if "conditions" in form else (
+            readable(row.conditions, rules.format_conditions) if row else "")
+        actions_text = form.get("actions") if "actions" in form else (
+            readable(row.actions, rules.format_actions) if row else "")
+        names = rules.fields_for(event)
+        event_only = [n for n in names if rules.FIELDS[n].events != rules.ALL_EVENTS]
+        typed = {n: plain_text(form.get(f"sample_{n}", ""))[:200] for n in names}
+        lead_text = plain_text(form.get("lead_id", ""))[:30].strip()
+        explanation, errors = None, {}
+        if "run" in form:
+            explanation, errors = self._run_test(row, event, conditions_text, actions_text,
+                                                 lead_text, typed, event_only)
+        return self.render("rule_test.html", rule=row, event=event, events=rules.EVENTS,
+                           conditions_text=conditions_text, actions_text=actions_text,
+                           lead_text=lead_text, typed=typed, fields=rules.FIELDS,
+                           lead_fields=[n for n in names if n not in event_only],
+                           event_fields=event_only, explanation=explanation, errors=errors,
+                           format_delay=rules.format_delay,
+                           unsaved="conditions" in form and row is not None)
+
+    @staticmethod
+    def _run_test(row, event, conditions_text, actions_text, lead_text, typed, event_only):
+        parsed, errors = parse_rule_text(event, conditions_text, actions_text)
+        lead = None
+        if lead_text:
+            lead_id = record_id(lead_text)
+            lead = Lead.get_or_none(Lead.id == lead_id) if lead_id is not None else None
+            if lead is None:
+                errors["lead_id"] = f"There is no lead {lead_text!r}."
+        if errors:
+            return None, errors
+        rule = rules.Rule(id=row.id if row else 0, name=row.name if row else "(unsaved)",
+                          event=event, conditions=parsed["conditions"], actions=parsed["actions"])
+        sample = None if lead else {n: v for n, v in typed.items() if n not in event_only}
+        try:
+            explanation = automation.test_rule(rule, lead=lead, sample=sample,
+                                               event_fields={n: typed[n] for n in event_only})
+        except RuleError as exc:
+            return None, {"sample": str(exc)}
+        return explanation, {}
+
+
+def _action_line(view, context, model, name):
+    return Markup('<span class="rule-lines">{}</span>').format(
+        readable(model.action, rules.format_action))
+
+
+class RuleActionView(PanelModelView):
+    """The automation log: one row per action a rule scheduled, and what became of it."""
+    can_create = can_edit = can_delete = False
+    simple_list_pager = True  # it grows with every event; counting it costs more than the page
+    column_list = ["id", "rule", "event", "lead", "action", "due_at", "status", "result",
+                   "executed_at"]
+    column_labels = {"id": "#", "due_at": "Due", "executed_at": "Ran"}
+    column_default_sort = ("id", True)
+    column_sortable_list = ["id", "event", "due_at", "status", "executed_at"]
+    column_filters = [FilterEqual(RuleAction.status, "Status",
+                                  options=[(s, s) for s in automation.STATUSES]),
+                      IdFilter(RuleAction.rule, "Rule #"),
+                      IdFilter(RuleAction.lead, "Lead #")]
+    column_formatters = {"rule": lambda v, c, m, n: m.rule.name, "lead": lead_link,
+                         "action": _action_line}
+    column_details_list = ["id", "rule", "event", "lead", "action", "payload", "depth", "due_at",
+                           "status", "result", "executed_at", "created_at", "key"]
+    column_formatters_detail = column_formatters
+
+    def get_query(self):
+        return (RuleAction.select(RuleAction, FollowUpRule, Lead)
+                .join(FollowUpRule, on=(RuleAction.rule == FollowUpRule.id)).switch(RuleAction)
+                .join(Lead, JOIN.LEFT_OUTER, on=(RuleAction.lead == Lead.id)))
+
+    def get_one(self, id):
+        return self.get_query().where(RuleAction.id == record_id(id)).first() \
+            if record_id(id) is not None else None
