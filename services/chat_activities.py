@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from models import OUTCOMES, db, utcnow
 from services import activities, conversations, rules
 from services.access import Actor, require_activity
-from services.chat_leads import ask_for_id, lead_or_refusal, parse_id, split_lead_id
+from services.chat_leads import command_lead, parse_id
 from services.policy import current as policy
 from services.replies import Reply
 from services.team import AccessDenied
@@ -148,10 +148,7 @@ def is_logging(user):
 
 
 def start(ctx, user, args):
-    lead_id, _ = split_lead_id(args)
-    if lead_id is None:
-        return ask_for_id("log")
-    lead, refusal = lead_or_refusal(Actor.member(user), lead_id)
+    lead, _, refusal = command_lead(Actor.member(user), args, "log")
     if refusal:
         return refusal
     conversations.save(user, FLOW, "type", {"lead": lead.id})

@@ -115,6 +115,16 @@ def find(user, args):
                  + "\n".join(lead_line(lead) for lead in found) + more)
 
 
+def command_lead(actor, args, command, example=""):
+    """For "/<command> <lead id> [rest]": (lead, rest, None) when `actor` may work on
+    it, else (None, rest, a Reply asking for the number or saying why not)."""
+    lead_id, rest = split_lead_id(args)
+    if lead_id is None:
+        return None, rest, ask_for_id(command, example)
+    lead, refusal = lead_or_refusal(actor, lead_id)
+    return lead, rest, refusal
+
+
 def lead_or_refusal(actor, lead_id):
     """(lead, None) when `actor` may work on it, else (None, a Reply saying why);
     AccessDenied propagates for the chat's polite refusal."""

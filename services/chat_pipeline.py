@@ -7,7 +7,7 @@ instead of moving it again.
 from models import SOURCES
 from services import pipeline, scoring, team
 from services.access import Actor
-from services.chat_leads import ask_for_id, lead_or_refusal, parse_id, split_lead_id
+from services.chat_leads import command_lead, lead_or_refusal, parse_id
 from services.replies import Reply
 from services.texts import h
 
@@ -18,10 +18,7 @@ ROUND_ROBIN = "rr"
 # /stage --------------------------------------------------------------------------
 
 def stage(ctx, user, args):
-    lead_id, _ = split_lead_id(args)
-    if lead_id is None:
-        return ask_for_id("stage")
-    lead, refusal = lead_or_refusal(Actor.member(user), lead_id)
+    lead, _, refusal = command_lead(Actor.member(user), args, "stage")
     return refusal or stage_choices(lead)
 
 
@@ -76,11 +73,8 @@ def _moved(lead, change):
 # /score and /transfer ------------------------------------------------------------
 
 def score(ctx, user, args):
-    lead_id, _ = split_lead_id(args)
-    if lead_id is None:
-        return ask_for_id("score")
     actor = Actor.member(user)
-    lead, refusal = lead_or_refusal(actor, lead_id)
+    lead, _, refusal = command_lead(actor, args, "score")
     if refusal:
         return refusal
     row = scoring.score_lead(actor, lead.id, settings=ctx.settings, now=ctx.clock())
@@ -96,11 +90,8 @@ def score(ctx, user, args):
 
 
 def transfer(ctx, user, args):
-    lead_id, _ = split_lead_id(args)
-    if lead_id is None:
-        return ask_for_id("transfer")
     actor = Actor.member(user)
-    lead, refusal = lead_or_refusal(actor, lead_id)
+    lead, _, refusal = command_lead(actor, args, "transfer")
     if refusal:
         return refusal
     if pipeline.pipeline_of(lead) == "sales":
@@ -134,10 +125,7 @@ def _require_assigner(actor):
 def assign(ctx, user, args):
     actor = Actor.member(user)
     _require_assigner(actor)
-    lead_id, _ = split_lead_id(args)
-    if lead_id is None:
-        return ask_for_id("assign")
-    lead, refusal = lead_or_refusal(actor, lead_id)
+    lead, _, refusal = command_lead(actor, args, "assign")
     return refusal or _assign_choices(lead)
 
 
@@ -183,11 +171,8 @@ def source(ctx, user, args):
 
 
 def _set_detail(user, args, command, field, label, example, choices):
-    lead_id, value = split_lead_id(args)
-    if lead_id is None:
-        return ask_for_id(command, f" {example}")
     actor = Actor.member(user)
-    lead, refusal = lead_or_refusal(actor, lead_id)
+    lead, value, refusal = command_lead(actor, args, command, f" {example}")
     if refusal:
         return refusal
     if not value:

@@ -90,7 +90,7 @@ def test_lead_card_has_pipeline_details_score_and_timeline_newest_first(sqlite_d
 
 def test_sales_members_see_and_change_only_their_own_leads(sqlite_db, admin, make_user):
     mine_owner, other = make_user(first_name="Max"), make_user(first_name="Eve")
-    mine = make_lead(mine_owner, 1, first_name="Mine")
+    make_lead(mine_owner, 1, first_name="Mine")
     theirs = make_lead(other, 2, first_name="Theirs")
     theirs_call = plan(other, theirs, "Their call", NOW - HOUR)
     listing = say(mine_owner, "/leads")
