@@ -1,6 +1,6 @@
 """Activities (seed 003): calls, meetings, notes… logged, scheduled, completed and listed.
 
-Completing one emits activity.completed (and logging a quote emits quote.sent) in the
+Completing one emits activity.completed (and a done quote_sent also quote.sent) in the
 same transaction, so the follow-up rules see it.
 """
 import datetime
@@ -64,11 +64,8 @@ def log(actor, lead_id, kind, subject, description=None, due_at=None, assigned_t
             completed_at=now if done else None, completed_by=actor.user_id if done else None,
             outcome=outcome if done else None)
         _touch(lead, now)
-        if kind == "quote_sent":
-            automation.emit("quote.sent", lead, _event_fields(activity), now=now)
         if done and kind != "note":
-            automation.emit("activity.completed", Lead.get_by_id(lead.id),
-                            _event_fields(activity), now=now)
+            _emit_done(activity, now)
     return activity
 
 
@@ -94,14 +91,19 @@ def complete(actor, activity_id, outcome, description=None, now=None):
         activity = Activity.get_by_id(activity.id)
         lead = Lead.get_by_id(activity.lead_id)
         _touch(lead, now)
-        scheduled = automation.emit("activity.completed", Lead.get_by_id(lead.id),
-                                    _event_fields(activity), now=now)
+        scheduled = _emit_done(activity, now)
     return activity, scheduled
 
 
-def _event_fields(activity):
-    return {"activity_type": activity.type, "outcome": activity.outcome,
-            "activity_id": activity.id}
+def _emit_done(activity, now):
+    """activity.completed, and quote.sent when the activity was sending a quote."""
+    fields = {"activity_type": activity.type, "outcome": activity.outcome,
+              "activity_id": activity.id}
+    lead = Lead.get_by_id(activity.lead_id)
+    scheduled = automation.emit("activity.completed", lead, fields, now=now)
+    if activity.type == "quote_sent":
+        scheduled += automation.emit("quote.sent", Lead.get_by_id(lead.id), fields, now=now)
+    return scheduled
 
 
 def _touch(lead, now):

@@ -22,7 +22,7 @@ EVENTS = {
     "lead.created": "a lead is added (chat, admin panel)",
     "lead.stage_changed": "a lead or sale moves to another stage",
     "activity.completed": "an activity is marked done",
-    "quote.sent": "a quote_sent activity is logged",
+    "quote.sent": "a quote_sent activity is done (logged as done, or marked done)",
     "lead.stale": "a lead has had no activity for STALE_DAYS days",
 }
 ALL_EVENTS = frozenset(EVENTS)

@@ -86,9 +86,17 @@ def test_a_quote_schedules_a_call_two_days_later(any_db, sam, lead):
     assert quote.id != follow_up.id
 
 
+def test_a_planned_quote_counts_as_sent_when_it_is_marked_done(any_db, sam, lead):
+    actor = Actor.member(sam)
+    planned = activities.log(actor, lead.id, "quote_sent", "Send the quote", due_at=NOW, now=NOW)
+    assert not RuleAction.select().where(RuleAction.event == "quote.sent").exists()
+    _, scheduled = activities.complete(actor, planned.id, "successful", now=NOW + HOUR)
+    assert [(row.event, row.due_at) for row in scheduled] == [("quote.sent", NOW + 49 * HOUR)]
+
+
 def test_the_quote_follow_up_cancels_itself_after_a_call(any_db, sam, lead):
     actor = Actor.member(sam)
-    activities.log(actor, lead.id, "quote_sent", "Quote #7 sent", now=NOW)
+    activities.log(actor, lead.id, "quote_sent", "Quote #7 sent", done=True, now=NOW)
     activities.log(actor, lead.id, "call", "They rang about the quote", done=True, outcome="successful",
                    now=NOW + 5 * HOUR)
     assert automation.run_due(NOW + 48 * HOUR) == {"done": 0, "cancelled": 1, "failed": 0}
