@@ -49,16 +49,6 @@ def _lines_cell(formatter, empty=""):
     return cell
 
 
-def _field_of(message):
-    """Which form field a check_rule refusal is about."""
-    lower = message.casefold()
-    for word, field in (("condition", "conditions"), ("action", "actions"),
-                        ("priority", "priority"), ("event", "event")):
-        if word in lower:
-            return field
-    return "name"
-
-
 def parse_rule_text(event, conditions_text, actions_text):
     """(conditions, actions) in stored form, or {field: message}."""
     parsed, problems = {}, {}
@@ -86,7 +76,7 @@ def check_form(form):
         return rules.check_rule(plain_text(form.name.data or ""), form.event.data,
                                 parsed["conditions"], parsed["actions"], form.priority.data), {}
     except RuleError as exc:
-        return None, {_field_of(str(exc)): str(exc)}
+        return None, {exc.field or "name": str(exc)}
 
 
 def rule_form(base):

@@ -105,7 +105,20 @@ _UNITS = {"m": 1, "h": 60, "d": 1440}
 
 
 class RuleError(ValueError):
-    """A rule that cannot be saved; the message says which line and why."""
+    """A rule that cannot be saved; the message says which line and why, and
+    `field` which part of the rule (name, event, priority, conditions, actions)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+def _about(field, check, *args):
+    """Run `check`, tagging a RuleError with the part of the rule it is about."""
+    try:
+        return check(*args)
+    except RuleError as exc:
+        raise RuleError(str(exc), field) from None
 
 
 @dataclass
@@ -259,26 +272,28 @@ def check_rule(name, event, conditions, actions, priority=100):
     """The rule's parts normalised, or RuleError naming the first problem."""
     name = " ".join(str(name or "").replace("\x00", "").split())
     if not name:
-        raise RuleError("The rule needs a name.")
+        raise RuleError("The rule needs a name.", "name")
     if len(name) > 100:
-        raise RuleError("The name is too long (at most 100 characters).")
+        raise RuleError("The name is too long (at most 100 characters).", "name")
     if event not in EVENTS:
-        raise RuleError(f"Unknown event {event!r}. Events: {', '.join(EVENTS)}.")
+        raise RuleError(f"Unknown event {event!r}. Events: {', '.join(EVENTS)}.", "event")
     try:
         priority = int(priority)
     except (TypeError, ValueError):
-        raise RuleError("Priority must be a whole number (smaller runs first).") from None
+        raise RuleError("Priority must be a whole number (smaller runs first).", "priority") from None
     if not -1000 <= priority <= 1000:
-        raise RuleError("Priority must be between -1000 and 1000.")
+        raise RuleError("Priority must be between -1000 and 1000.", "priority")
     if len(conditions) > MAX_CONDITIONS:
-        raise RuleError(f"At most {MAX_CONDITIONS} conditions.")
+        raise RuleError(f"At most {MAX_CONDITIONS} conditions.", "conditions")
     if not actions:
-        raise RuleError("The rule needs at least one action.")
+        raise RuleError("The rule needs at least one action.", "actions")
     if len(actions) > MAX_ACTIONS:
-        raise RuleError(f"At most {MAX_ACTIONS} actions.")
+        raise RuleError(f"At most {MAX_ACTIONS} actions.", "actions")
     return (name, event,
-            [check_condition(c, event, f"Condition {n}") for n, c in enumerate(conditions, 1)],
-            [check_action(a, f"Action {n}") for n, a in enumerate(actions, 1)], priority)
+            [_about("conditions", check_condition, c, event, f"Condition {n}")
+             for n, c in enumerate(conditions, 1)],
+            [_about("actions", check_action, a, f"Action {n}") for n, a in enumerate(actions, 1)],
+            priority)
 
 
 def sample_value(name, raw):
@@ -307,6 +322,14 @@ def _lines(text):
 
 
 def parse_conditions(text, event):
+    return _about("conditions", _parse_conditions, text, event)
+
+
+def parse_actions(text):
+    return _about("actions", _parse_actions, text)
+
+
+def _parse_conditions(text, event):
     conditions = []
     for number, line in _lines(text):
         where = f"Condition line {number}"
@@ -326,7 +349,7 @@ def parse_delay(text, where):
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def parse_actions(text):
+def _parse_actions(text):
     actions = []
     for number, line in _lines(text):
         where = f"Action line {number}"

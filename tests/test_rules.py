@@ -321,3 +321,24 @@ def test_the_eight_default_rules_are_valid_and_survive_format_and_parse():
                                    if a["type"] == "create_activity" else a for a in actions], name
         assert rules.parse_conditions(rules.format_conditions(checked_conditions), event) == checked_conditions
         assert rules.parse_actions(rules.format_actions(checked_actions)) == checked_actions
+
+
+ACTION = {"type": "send_notification", "template": "deal_won", "to": "team"}
+
+
+@pytest.mark.parametrize("args, field", [
+    (("", "lead.created", [], [ACTION]), "name"),
+    (("R", "lead.nope", [], [ACTION]), "event"),
+    (("R", "lead.created", [], [ACTION], "high"), "priority"),
+    (("R", "lead.created", [{"field": "colour", "operator": "equals", "value": "red"}], [ACTION]),
+     "conditions"),
+    (("R", "lead.created", [], [{"type": "dance"}]), "actions"),
+    (("R", "lead.created", [], []), "actions"),
+])
+def test_a_refusal_names_the_part_of_the_rule_it_is_about(args, field):
+    with pytest.raises(RuleError) as refused:
+        rules.check_rule(*args)
+    assert refused.value.field == field
+    with pytest.raises(RuleError) as refused:
+        rules.parse_actions("send_notification nope")
+    assert refused.value.field == "actions"
