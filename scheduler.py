@@ -56,8 +56,9 @@ class Scheduler:
     def run_followups(self):
         """Each job whose slot has come runs once, here or in another scheduler."""
         ran = periodic.run_due(self.followup_jobs, self.clock(), self.settings.timezone)
-        if ran:
-            log.info("ran %s", ", ".join(ran))
+        for name, result in ran.items():
+            if _did_something(result):  # a quiet minute logs nothing
+                log.info("%s: %s", name, result)
 
     def run(self):
         heartbeat.beat(HEARTBEAT, "started")
@@ -68,6 +69,11 @@ class Scheduler:
             idle = self.jobs.idle_seconds
             time.sleep(min(max(idle if idle is not None else 1.0, 0.05), 1.0))
         log.info("stopped")
+
+
+def _did_something(result):
+    """Jobs return a count, or counts by kind."""
+    return any(result.values()) if isinstance(result, dict) else bool(result)
 
 
 def main(argv):

@@ -65,8 +65,8 @@ def _claim(job, slot, now):
 
 
 def run_due(jobs, now, timezone="UTC"):
-    """Run each job whose latest slot has not run; returns the names that ran."""
-    ran = []
+    """Run each job whose latest slot has not run; returns {name: what it returned}."""
+    ran = {}
     known = {name: row.last_slot for name, row in status().items()}
     for job in jobs:
         slot = job.latest_slot(now, timezone)
@@ -81,8 +81,7 @@ def run_due(jobs, now, timezone="UTC"):
             continue
         error = None
         try:
-            job.run(now)
-            ran.append(job.name)
+            ran[job.name] = job.run(now)
         except Exception as exc:  # noqa: BLE001 - one job's failure must not stop the rest
             log.exception("job %s failed", job.name)
             drop_connection()

@@ -62,9 +62,9 @@ def recording(calls, name, fail=False):
 
 def test_each_slot_runs_once_even_when_asked_twice(any_db, calls):
     jobs = [periodic.every("tick", recording(calls, "tick"), minutes=1)]
-    assert periodic.run_due(jobs, NOW) == ["tick"]
-    assert periodic.run_due(jobs, NOW + dt.timedelta(seconds=30)) == []  # a second scheduler
-    assert periodic.run_due(jobs, NOW + dt.timedelta(minutes=1)) == ["tick"]
+    assert list(periodic.run_due(jobs, NOW)) == ["tick"]
+    assert periodic.run_due(jobs, NOW + dt.timedelta(seconds=30)) == {}  # a second scheduler
+    assert list(periodic.run_due(jobs, NOW + dt.timedelta(minutes=1))) == ["tick"]
     assert len(calls) == 2
 
 
@@ -83,7 +83,7 @@ def test_a_job_missed_while_down_runs_once_when_back(any_db, calls):
 def test_a_failing_job_does_not_stop_the_others_and_is_recorded(any_db, calls):
     jobs = [periodic.every("broken", recording(calls, "broken", fail=True), minutes=1),
             periodic.every("fine", recording(calls, "fine"), minutes=1)]
-    assert periodic.run_due(jobs, NOW) == ["fine"]
+    assert list(periodic.run_due(jobs, NOW)) == ["fine"]
     assert [name for name, _ in calls] == ["broken", "fine"]
     assert "RuntimeError: boom" in JobRun.get_by_id("broken").last_error
     periodic.run_due(jobs, NOW + dt.timedelta(minutes=1))
