@@ -15,7 +15,7 @@ import logging
 import uuid
 
 from models import Activity, FollowUpRule, Lead, RuleAction, User, db, utcnow
-from services import outbox, pipeline, rules
+from services import outbox, pipeline, rule_matching, rules
 from services.access import Actor
 from services.team import AccessDenied
 from services.texts import h
@@ -79,7 +79,7 @@ def emit(event, lead, fields=None, depth=0, now=None):
     event_id = uuid.uuid4().hex
     payload = json.dumps({**fields, "event_at": now.isoformat()}, default=str)
     created = []
-    for rule in rules.matching(candidates, snapshot):
+    for rule in rule_matching.matching(candidates, snapshot):
         for index, action in enumerate(rule.actions):
             row = RuleAction.create(
                 key=f"{event_id}:{rule.id}:{index}", rule=rule.id, action_index=index,
@@ -130,7 +130,7 @@ def _execute(row, now, recheck=False):
         event_at = datetime.datetime.fromisoformat(payload.pop("event_at"))
         rule = to_rule(rule_row)
         failed = [line for line, value, ok in
-                  rules.explain(rule, context(lead, payload, event_at, now)).conditions if not ok]
+                  rule_matching.explain(rule, context(lead, payload, event_at, now)).conditions if not ok]
         if failed:
             status = CANCELLED
             result = "cancelled: no longer holds: " + "; ".join(failed)
@@ -225,4 +225,4 @@ def test_rule(rule, lead=None, sample=None, event_fields=None, now=None):
         if name not in rules.FIELDS or raw in (None, ""):
             continue
         values[name] = rules.sample_value(name, raw)
-    return rules.explain(rule, values)
+    return rule_matching.explain(rule, values)

@@ -10,11 +10,12 @@ as JSON and shown to people as one line each, e.g.
 
 `parse_*` turns lines into the stored form and refuses anything unknown with a
 message naming the line; `format_*` turns it back. Nothing here touches the
-database: services/automation.py loads rules and runs their actions.
+database: services/rule_matching.py evaluates rules, services/automation.py loads
+them and runs their actions.
 """
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from models import ACTIVITY_TYPES, LEAD_STAGES, OUTCOMES, PRIORITIES, SALES_STAGES, SOURCES
 
@@ -436,68 +437,3 @@ def format_conditions(conditions):
 
 def format_actions(actions):
     return "\n".join(format_action(a) for a in actions)
-
-
-# Evaluating -----------------------------------------------------------------------
-
-def _fold(value):
-    return value.casefold() if isinstance(value, str) else value
-
-
-def holds(condition, context):
-    """Does `condition` hold for `context` (field -> value, None when unknown)?"""
-    actual = _fold(context.get(condition["field"]))
-    operator = condition["operator"]
-    if operator == "is_present":
-        return actual not in (None, "")
-    if operator == "is_not_present":
-        return actual in (None, "")
-    expected = condition.get("value")
-    if operator in ("in", "not_in"):
-        found = actual is not None and actual in [_fold(v) for v in expected]
-        return found if operator == "in" else not found
-    expected = _fold(expected)
-    if operator == "equals":
-        return actual is not None and actual == expected
-    if operator == "not_equals":
-        return actual is None or actual != expected
-    if actual is None:
-        return False
-    if operator == "contains":
-        return str(expected) in str(actual)
-    if operator == "greater_than":
-        return actual > expected
-    return actual < expected  # less_than
-
-
-def matches(rule, context):
-    return all(holds(condition, context) for condition in rule.conditions)
-
-
-def matching(rules, context):
-    """The rules whose conditions all hold, in the order they run (priority, then id)."""
-    return [rule for rule in sorted(rules, key=lambda r: (r.priority, r.id))
-            if rule.active and matches(rule, context)]
-
-
-@dataclass
-class Explanation:
-    """Test mode: how each condition came out, and what would run."""
-    conditions: list = field(default_factory=list)  # (line, actual value, holds)
-    actions: list = field(default_factory=list)     # (line, delay in minutes)
-
-    @property
-    def matched(self):
-        return all(ok for _, _, ok in self.conditions)
-
-
-def explain(rule, context):
-    explanation = Explanation()
-    for condition in rule.conditions:
-        explanation.conditions.append((format_condition(condition),
-                                       context.get(condition["field"]),
-                                       holds(condition, context)))
-    if explanation.matched:
-        explanation.actions = [(format_action(a), a.get("delay_minutes", 0))
-                               for a in rule.actions]
-    return explanation

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services import rules
+from services import rule_matching, rules
 from services.rules import RuleError
 
 MIGRATION = Path(__file__).resolve().parent.parent / "migrations" / "0004_pipeline.py"
@@ -20,7 +20,7 @@ def cond(field, operator, value=None, event="lead.created"):
 
 
 def holds(field, operator, value, actual):
-    return rules.holds(cond(field, operator, value), {field: actual})
+    return rule_matching.holds(cond(field, operator, value), {field: actual})
 
 
 # Operators ----------------------------------------------------------------------------
@@ -79,15 +79,15 @@ def test_is_present_and_is_not_present_count_empty_text_as_missing_but_not_zero(
 def test_a_rule_matches_only_when_every_condition_holds_and_no_conditions_always_match():
     rule = rules.Rule(1, "r", "lead.created", [cond("source", "equals", "website"),
                                                cond("priority", "in", "high, urgent")], [])
-    assert rules.matches(rule, {"source": "website", "priority": "urgent"})
-    assert not rules.matches(rule, {"source": "website", "priority": "low"})
-    assert rules.matches(rules.Rule(2, "always", "lead.created", [], []), {})
+    assert rule_matching.matches(rule, {"source": "website", "priority": "urgent"})
+    assert not rule_matching.matches(rule, {"source": "website", "priority": "low"})
+    assert rule_matching.matches(rules.Rule(2, "always", "lead.created", [], []), {})
 
 
 def test_matching_runs_smaller_priority_first_ties_by_id_and_skips_inactive():
     make = lambda id, priority, active=True: rules.Rule(  # noqa: E731
         id, f"r{id}", "lead.created", [], [], priority, active)
-    found = rules.matching([make(5, 10), make(2, 50), make(3, 10), make(1, -1),
+    found = rule_matching.matching([make(5, 10), make(2, 50), make(3, 10), make(1, -1),
                             make(4, 0, active=False)], {})
     assert [r.id for r in found] == [1, 3, 5, 2]
 
@@ -96,11 +96,11 @@ def test_explain_shows_each_condition_with_its_actual_value_and_actions_only_whe
     rule = rules.Rule(1, "r", "lead.created", rules.parse_conditions(
         "source equals website\nscore greater_than 0.5", "lead.created"),
         rules.parse_actions('create_activity call "Call" after 1h'))
-    shown = rules.explain(rule, {"source": "website", "score": 0.4})
+    shown = rule_matching.explain(rule, {"source": "website", "score": 0.4})
     assert shown.conditions == [("source equals website", "website", True),
                                 ("score greater_than 0.5", 0.4, False)]
     assert not shown.matched and shown.actions == []
-    shown = rules.explain(rule, {"source": "website", "score": 0.7})
+    shown = rule_matching.explain(rule, {"source": "website", "score": 0.7})
     assert shown.matched
     assert shown.actions == [('create_activity call "Call" assign lead_owner after 1h', 60)]
 
