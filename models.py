@@ -50,8 +50,12 @@ def open_database(url):
             path = Path(path) if Path(path).is_absolute() else PROJECT_ROOT / path
             path.parent.mkdir(parents=True, exist_ok=True)
         # WAL lets the bot read while the scheduler writes; the busy timeout
-        # makes a writer wait for the lock instead of failing at once.
-        return SqliteDatabase(str(path), timeout=10, returning_clause=True, pragmas={
+        # makes a writer wait for the lock instead of failing at once. BEGIN
+        # IMMEDIATE takes that lock when a transaction starts: one that reads and
+        # then writes would otherwise fail at once ("database is locked") if
+        # another process wrote in between.
+        return SqliteDatabase(str(path), timeout=10, returning_clause=True,
+                              lock_type="IMMEDIATE", pragmas={
             "journal_mode": "wal", "foreign_keys": 1,
             "busy_timeout": 10000, "synchronous": "normal"})
     if parsed.scheme in ("postgres", "postgresql"):

@@ -187,16 +187,18 @@ def test_running_due_actions_twice_runs_each_once(any_db, make_lead):
 def test_two_schedulers_racing_run_each_action_once(any_db, make_lead, monkeypatch):
     _pending_calls(make_lead, 40)
     both_looked, results, errors = threading.Barrier(2, timeout=30), [], []
-    claim, first_claim_done = automation._claim, threading.local()
+    first_transaction_done = threading.local()
 
-    def claim_once_both_have_the_list(action_id, now):
-        # Both schedulers have read the same 40 due rows before either claims one.
-        if not getattr(first_claim_done, "value", False):
-            first_claim_done.value = True
-            both_looked.wait()
-        return claim(action_id, now)
+    class BothHaveTheList:
+        """Both schedulers have read the same 40 due rows before either claims one."""
 
-    monkeypatch.setattr(automation, "_claim", claim_once_both_have_the_list)
+        def atomic(self, *args):
+            if not getattr(first_transaction_done, "value", False):
+                first_transaction_done.value = True
+                both_looked.wait()
+            return db.atomic(*args)
+
+    monkeypatch.setattr(automation, "db", BothHaveTheList())
 
     def scheduler():  # peewee gives each thread its own connection
         try:
