@@ -139,7 +139,9 @@ def load_settings(env=None):
         llm_api_url=_llm_url(env),
         llm_api_key=env.get("LLM_API_KEY", "").strip(),
         llm_model=env.get("LLM_MODEL", "").strip() or "gpt-4o-mini",
-        llm_timeout_seconds=_number(env, "LLM_TIMEOUT_SECONDS", 5.0, minimum=0.5, maximum=60,
+        # /score waits for the LLM inside the bot's transaction, which other writers wait
+        # for up to SQLite's 10 s busy timeout: keep the wait well under it.
+        llm_timeout_seconds=_number(env, "LLM_TIMEOUT_SECONDS", 5.0, minimum=0.5, maximum=8,
                                     kind=float),
     )
 

@@ -53,6 +53,7 @@ def test_values_are_parsed():
     ({"TRANSFER_MIN_SCORE": "1.5"}, "at most 1.0"),
     ({"STALE_DAYS": "0"}, "at least 1"),
     ({"LLM_API_URL": "api.openai.com"}, "OpenAI-compatible"),
+    ({"LLM_TIMEOUT_SECONDS": "30"}, "at most 8"),
 ])
 def test_bad_values_are_refused_with_a_reason(env, message):
     with pytest.raises(ConfigError, match=message):
