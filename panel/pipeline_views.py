@@ -15,7 +15,7 @@ from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAr
 from models import OUTCOMES, Activity, FollowUpRule
 from panel.base import local_time, login_required_view, plain_text, record_id
 from panel.lead_views import NOBODY, panel_actor, team_members
-from services import activities, pipeline, scoring
+from services import activities, periodic, pipeline, scoring
 from services.access import visible_activities
 from services.team import AccessDenied
 
@@ -236,4 +236,5 @@ class PipelineView(login_required_view(BaseView)):
         widest = max([count for _, _, count, _ in totals] + [1])
         return self.render("pipeline.html", totals=totals, widest=widest, by_type=by_type,
                            type_columns=columns, overdue=stats["overdue_by_member"],
-                           conversion=stats["conversion"], label=_label)
+                           conversion=stats["conversion"], label=_label,
+                           jobs=sorted(periodic.status().values(), key=lambda job: job.name))

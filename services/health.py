@@ -1,7 +1,7 @@
 """Is Leadgram working? For load balancers, uptime monitors and /health."""
 from peewee import PeeweeException
 
-from models import OutboxMessage, db, drop_connection
+from models import JobRun, OutboxMessage, db, drop_connection
 from services import dashboard, heartbeat, outbox
 
 
@@ -14,6 +14,9 @@ def report(settings, now=None):
         counts = outbox.counts_by_status(
             OutboxMessage.status.in_([outbox.PENDING, outbox.FAILED]))
         age = heartbeat.age_seconds(dashboard.SCHEDULER, now)
+        # The scheduler is alive but a follow-up job (reminders, summary…) keeps failing.
+        failing = [name for (name,) in JobRun.select(JobRun.name)
+                   .where(JobRun.last_error.is_null(False)).order_by(JobRun.name).tuples()]
     except PeeweeException as exc:
         drop_connection()
         return False, {"status": "down", "database": "unreachable",
@@ -26,4 +29,5 @@ def report(settings, now=None):
         "scheduler_stale_after_seconds": dashboard.stale_after(settings),
         "pending": counts[outbox.PENDING],
         "failed": counts[outbox.FAILED],
+        "failing_jobs": failing,
     }

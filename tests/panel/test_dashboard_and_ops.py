@@ -55,7 +55,17 @@ def test_health_is_ok_when_the_scheduler_beats(client, activity):
     body = response.get_json()
     assert body["status"] == "ok" and body["database"] == "ok"
     assert body["pending"] == 0 and body["failed"] == 1
-    assert body["scheduler_heartbeat_age_seconds"] < 5
+    assert body["scheduler_heartbeat_age_seconds"] < 5 and body["failing_jobs"] == []
+
+
+def test_health_names_follow_up_jobs_whose_last_run_failed(client):
+    heartbeat.beat("scheduler")
+    now = models.utcnow()
+    models.JobRun.create(name="daily_summary", last_slot=now, last_error="RuntimeError: boom")
+    models.JobRun.create(name="cleanup", last_slot=now)
+    response = client.get("/health")
+    assert response.status_code == 200  # the scheduler and the outbox still work
+    assert response.get_json()["failing_jobs"] == ["daily_summary"]
 
 
 def test_health_is_503_when_the_heartbeat_is_older_than_three_intervals(make_app):

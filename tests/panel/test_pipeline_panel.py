@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from models import Activity, Lead, LeadScore, OutboxMessage, RuleAction, StageChange, User
+from models import Activity, JobRun, Lead, LeadScore, OutboxMessage, RuleAction, StageChange, User
 from services import leads
 from tests.panel.conftest import csrf_token, log_in, text_of
 
@@ -404,6 +404,18 @@ def test_the_overview_of_an_empty_database(browser):
     page = text_of(browser.get("/pipeline/"))
     assert "No activities yet." in page and "Nothing is overdue." in page
     assert 'data-stage="new"' in page
+    assert "The scheduler has not run its follow-up jobs yet." in page
+
+
+def test_the_overview_shows_each_scheduler_job_and_its_last_error(browser):
+    slot = datetime.datetime(2026, 11, 22, 6, 0)
+    JobRun.create(name="daily_summary", last_slot=slot, finished_at=slot,
+                  last_error="RuntimeError: <b>boom</b>")
+    JobRun.create(name="cleanup", last_slot=slot, finished_at=slot)
+    page = text_of(browser.get("/pipeline/"))
+    assert 'data-job="cleanup" class=""' in page
+    assert 'data-job="daily_summary" class="table-danger"' in page
+    assert "RuntimeError: &lt;b&gt;boom&lt;/b&gt;" in page and "2026-11-22 06:00" in page
 
 
 def test_the_new_pages_need_a_login(client):
