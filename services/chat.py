@@ -164,13 +164,26 @@ def _back(ctx, user, args):
     return [Reply("There is nothing to go back in. /help lists what I can do.")]
 
 
+def _finish_first(busy, doing, command):
+    """A member has one dialogue at a time: starting another would silently drop the
+    open one, so they finish or cancel it first. None when nothing else is open."""
+    if not busy:
+        return None
+    return Reply(f"You are in the middle of {doing}. Finish it, or /cancel it, "
+                 f"then send /{h(command.strip())} again.")
+
+
 _TEAM_COMMANDS = {
-    "createlead": lambda ctx, user, args: [lead_wizard.start(user)],
+    "createlead": lambda ctx, user, args: [
+        _finish_first(chat_activities.is_logging(user), "logging an activity", "createLead")
+        or lead_wizard.start(user)],
     "leads": lambda ctx, user, args: [chat_leads.page(user, "0", replace=False)],
     "lead": lambda ctx, user, args: [chat_leads.show(user, args)],
     "find": lambda ctx, user, args: [chat_leads.find(user, args)],
     "today": lambda ctx, user, args: [chat_activities.today(ctx, user)],
-    "log": lambda ctx, user, args: [chat_activities.start(ctx, user, args)],
+    "log": lambda ctx, user, args: [
+        _finish_first(lead_wizard.is_active(user), "adding a lead", f"log {args}")
+        or chat_activities.start(ctx, user, args)],
     "stage": lambda ctx, user, args: [chat_pipeline.stage(ctx, user, args)],
     "score": lambda ctx, user, args: [chat_pipeline.score(ctx, user, args)],
     "transfer": lambda ctx, user, args: [chat_pipeline.transfer(ctx, user, args)],

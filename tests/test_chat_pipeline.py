@@ -441,3 +441,15 @@ def test_help_and_menu_list_the_new_commands_by_role(sqlite_db, make_user):
     assert "assign" in [name for name, _ in chat.menu("admin")]
     text = say(make_user(), "/help")
     assert "/today — Your overdue and due-today activities" in text and "/assign" not in text
+
+
+def test_one_dialogue_at_a_time_the_open_one_is_never_dropped_unsaid(sqlite_db, admin):
+    lead = make_lead(admin, 1)
+    say(admin, "/createlead")
+    busy = say(admin, f"/log {lead.id}")
+    assert "in the middle of adding a lead" in busy and f"/log {lead.id} again" in busy
+    say(admin, "/cancel")
+    say(admin, f"/log {lead.id}")
+    assert "in the middle of logging an activity" in say(admin, "/createlead")
+    say(admin, "/cancel")
+    assert "email" in say(admin, "/createlead").lower()
