@@ -10,8 +10,9 @@ from markupsafe import Markup
 from peewee import JOIN
 
 from models import ACTIVITY_TYPES, OUTCOMES, Activity, FollowUpRule, Lead, User, utcnow
-from panel.base import PanelModelView, record_id
+from panel.base import PanelModelView
 from panel.lead_views import NOBODY, team_members
+from services.numbers import parse_id
 
 STATES = [("open", "open"), ("overdue", "overdue"), ("done", "done")]
 Assignee = User.alias()
@@ -43,10 +44,10 @@ class AssigneeFilter(FilterEqual):
     def apply(self, query, value):
         if value == NOBODY:
             return query.where(Activity.assigned_to.is_null())
-        return query.where(Activity.assigned_to == record_id(value))
+        return query.where(Activity.assigned_to == parse_id(value))
 
     def validate(self, value):
-        return value == NOBODY or record_id(value) is not None
+        return value == NOBODY or parse_id(value) is not None
 
 
 class ActivityView(PanelModelView):
@@ -91,10 +92,6 @@ class ActivityView(PanelModelView):
                 .join(Lead, on=(Activity.lead == Lead.id)).switch(Activity)
                 .join(Assignee, JOIN.LEFT_OUTER, on=(Activity.assigned_to == Assignee.id)).switch(Activity)
                 .join(FollowUpRule, JOIN.LEFT_OUTER, on=(Activity.rule == FollowUpRule.id)))
-
-    def get_one(self, id):
-        return self.get_query().where(Activity.id == record_id(id)).first() \
-            if record_id(id) is not None else None
 
     @expose("/")
     def index_view(self):

@@ -1,32 +1,57 @@
 """What every Flask-Admin view of the panel shares, including the checks that
 keep odd query strings and form posts from ever reaching the database."""
 import datetime
+import re
 from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_admin.contrib.peewee import ModelView
 from flask_admin.model import typefmt
 from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-MAX_ID_DIGITS = 18     # anything longer overflows a 64-bit id column
+from services.numbers import MAX_PAGE, parse_bounded_int, parse_id
+from services.texts import plain_text
+
 MAX_SEARCH_LENGTH = 200
+SHOWN_CHARACTERS = 30  # of a bad value, in the message that refuses it
+# Flask-Admin redirects to a form's `url` (where to go back to) when it passes
+# is_safe_url, which ignores whitespace: "\n" passes, and then cannot be a header.
+# The panel's own links always carry a path on this site.
+RETURN_PATH = re.compile(r"/(?![/\\])[^\s\x00-\x1f\x7f\\]*")
+# The list's numeric query arguments, which Flask-Admin reads with int() (so "٣" is 3
+# and a 25-digit page overflows OFFSET): (argument, ViewArgs attribute, then
+# query_number's default, largest, what and instead).
+LIST_NUMBERS = (
+    ("page", "page", 0, MAX_PAGE, "a page number", "showing the first page"),
+    ("page_size", "page_size", 0, MAX_PAGE, "a page size", "showing the usual number of rows"),
+    ("sort", "sort", None, MAX_PAGE, "a column number", "keeping the usual order"),
+    ("desc", "sort_desc", False, 1, "0 or 1", "keeping the usual order"),
+)
 
 
-def record_id(value):
-    """The int a URL or form names, or None for anything that is not an id."""
-    text = str(value).strip()
-    return int(text) if text.isdigit() and len(text) <= MAX_ID_DIGITS else None
+def query_number(name, default, largest, what, instead):
+    """The whole number 0..`largest` in the query argument `name`, else `default`; a value
+    that is there but no such number is named in a message saying what happens `instead`."""
+    text = request.args.get(name)
+    if not text:
+        return default
+    number = parse_bounded_int(text, 0, largest)
+    if number is None:
+        flash(f"{shown(text)} is not {what}; {instead}.", "error")
+        return default
+    return number
 
 
 def record_ids(values):
-    return [i for i in map(record_id, values) if i is not None]
+    """The record ids among `values` (a form's or URL's list), skipping anything else."""
+    return [i for i in map(parse_id, values) if i is not None]
 
 
-def plain_text(value):
-    """Postgres refuses NUL characters in text; nobody types them on purpose."""
-    return value.replace("\x00", "")
+def shown(value):
+    """A refused value as a message may quote it."""
+    return plain_text(str(value))[:SHOWN_CHARACTERS]
 
 
 def local_time(value):
@@ -41,10 +66,10 @@ class IdFilter(FilterEqual):
     """Equals, for id columns: a value that is not an id is refused with a message."""
 
     def validate(self, value):
-        return record_id(value) is not None
+        return parse_id(value) is not None
 
     def clean(self, value):
-        return record_id(value)
+        return parse_id(value)
 
 
 def login_required_view(view_class):
@@ -74,15 +99,44 @@ class PanelModelView(login_required_view(ModelView)):
 
     def _get_list_extra_args(self):
         args = super()._get_list_extra_args()
-        args.page = max(args.page or 0, 0)
+        for name, attribute, *number in LIST_NUMBERS:
+            setattr(args, attribute, query_number(name, *number))
         if args.search:
             args.search = plain_text(args.search)[:MAX_SEARCH_LENGTH] or None
         if args.filters:
             args.filters = [(index, name, plain_text(value)) for index, name, value in args.filters]
         return args
 
+    def _handle_view(self, name, **kwargs):
+        """Before every view: the login check, then the return address (`url`) a link or
+        form carries, which Flask-Admin would redirect to."""
+        refused = super()._handle_view(name, **kwargs)
+        return_url = request.values.get("url")
+        if refused is None and return_url and not RETURN_PATH.fullmatch(return_url):
+            return render_template("error.html", title="Bad link", message=(
+                "This link's return address (url=…) is not a page of this panel. "
+                "Open the page from the menu instead.")), 400
+        return refused
+
     def get_one(self, id):
-        return super().get_one(record_id(id)) if record_id(id) is not None else None
+        """The record an `id` from a URL or form names, or None (Flask-Admin then says
+        "Record does not exist.") for one that names none: "²", -1, 2**63."""
+        key = parse_id(id)
+        return None if key is None else self.one_query().where(
+            self.model._meta.primary_key == key).first()
+
+    def one_query(self):
+        """What get_one reads a record with: a view joins in what its pages show."""
+        return self.get_query()
+
+    def handle_action(self, return_view=None):
+        """A bulk action acts on the rows named by record ids (record_ids skips the rest),
+        and says which selections it skipped: a forged rowid such as "²" or 2**63."""
+        skipped = [shown(raw) for raw in request.form.getlist("rowid") if parse_id(raw) is None]
+        if skipped:
+            flash(f"Skipped what is not a record number: {', '.join(skipped[:3])}"
+                  f"{', …' * (len(skipped) > 3)}.", "error")
+        return super().handle_action(return_view)
 
     def field_error(self, form, field, message):
         """Show a service's refusal under the field it concerns."""

@@ -6,8 +6,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, TextAreaField
 
 from models import Broadcast
-from panel.base import login_required_view, record_ids
+from panel.base import login_required_view, query_number, record_ids
 from services import broadcasts
+from services.numbers import MAX_PAGE
 
 PAGE_SIZE = 20
 
@@ -39,7 +40,7 @@ def _progress_json(rows):
 class BroadcastView(login_required_view(BaseView)):
     @expose("/")
     def index(self):
-        page = max(request.args.get("page", 0, type=int), 0)
+        page = query_number("page", 0, MAX_PAGE, "a page number", "showing the first page")
         rows = list(Broadcast.select().order_by(Broadcast.id.desc())
                     .paginate(page + 1, PAGE_SIZE))
         return self.render("broadcast_list.html", rows=rows, progress=_progress_json(rows),

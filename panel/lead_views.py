@@ -13,9 +13,10 @@ from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
 
 from models import LEAD_STAGES, PRIORITIES, SALES_STAGES, SOURCES, Lead, User, db
-from panel.base import PanelModelView, record_id, record_ids
+from panel.base import PanelModelView, record_ids
 from services import dashboard, leads, pipeline
 from services.access import Actor
+from services.numbers import parse_id
 from services.team import AccessDenied
 from services.validation import country_name
 
@@ -77,10 +78,10 @@ class OwnerFilter(FilterEqual):
     def apply(self, query, value):
         if value == NOBODY:
             return query.where(Lead.owner.is_null())
-        return query.where(Lead.owner == record_id(value))
+        return query.where(Lead.owner == parse_id(value))
 
     def validate(self, value):
-        return value == NOBODY or record_id(value) is not None
+        return value == NOBODY or parse_id(value) is not None
 
 
 def _country_options():
@@ -92,10 +93,10 @@ class CreatorFilter(FilterEqual):
     def apply(self, query, value):
         if value == "panel":
             return query.where(Lead.created_by.is_null())
-        return query.where(Lead.created_by == record_id(value))
+        return query.where(Lead.created_by == parse_id(value))
 
     def validate(self, value):
-        return value == "panel" or record_id(value) is not None
+        return value == "panel" or parse_id(value) is not None
 
 
 class CreatedBetweenFilter(BasePeeweeFilter, BaseDateBetweenFilter):
@@ -210,9 +211,8 @@ class LeadView(PanelModelView):
         query = _with_people(query)
         return count, (list(query) if execute else query)
 
-    def get_one(self, id):
-        return _with_people(Lead.select()).where(Lead.id == record_id(id)).first() \
-            if record_id(id) is not None else None
+    def one_query(self):
+        return _with_people(Lead.select())
 
     def scaffold_form(self):
         return lead_form(self.form_base_class)
@@ -252,7 +252,7 @@ class LeadView(PanelModelView):
 
     @staticmethod
     def _owner_id(form):
-        return record_id(form.owner_id.data) if form.owner_id.data != NOBODY else None
+        return parse_id(form.owner_id.data) if form.owner_id.data != NOBODY else None
 
     def create_model(self, form):
         owner_id = self._owner_id(form)

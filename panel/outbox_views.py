@@ -5,7 +5,7 @@ from flask_admin.contrib.peewee.filters import FilterEqual
 from peewee import JOIN
 
 from models import OutboxMessage, User
-from panel.base import IdFilter, PanelModelView, record_id, record_ids
+from panel.base import IdFilter, PanelModelView, record_ids
 from services import outbox
 from services.telegram_html import visible_text
 
@@ -46,9 +46,6 @@ class OutboxView(PanelModelView):
     def get_query(self):
         return (OutboxMessage.select(OutboxMessage, User)
                 .join(User, JOIN.LEFT_OUTER, on=OutboxMessage.recipient == User.id))
-
-    def get_one(self, id):
-        return self.get_query().where(OutboxMessage.id == record_id(id)).first()
 
     @action("retry", "Retry", "Send the selected failed messages again?")
     def action_retry(self, ids):

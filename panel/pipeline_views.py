@@ -13,11 +13,13 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 
 from models import OUTCOMES, Activity, FollowUpRule
-from panel.base import local_time, login_required_view, plain_text, record_id
+from panel.base import local_time, login_required_view, shown
 from panel.lead_views import NOBODY, panel_actor, team_members
 from services import activities, periodic, pipeline, scoring
 from services.access import visible_activities
+from services.numbers import parse_id
 from services.team import AccessDenied
+from services.texts import plain_text
 
 TIMELINE_LIMIT = 50
 ROUND_ROBIN = "round_robin"
@@ -133,9 +135,9 @@ class LeadPipelineView(login_required_view(BaseView)):
 
     @staticmethod
     def _lead_key(lead_id):
-        key = record_id(lead_id)
+        key = parse_id(lead_id)
         if key is None:
-            raise LookupError(f"There is no lead {plain_text(lead_id)[:30]!r}.")
+            raise LookupError(f"There is no lead {shown(lead_id)!r}.")
         return key
 
     def _act(self, lead_id, work):
@@ -179,7 +181,7 @@ class LeadPipelineView(login_required_view(BaseView)):
     def assign(self, lead_id):
         form = AssignForm()
         chosen = form.member.data or ""
-        member = ROUND_ROBIN if chosen == ROUND_ROBIN else record_id(chosen)
+        member = ROUND_ROBIN if chosen == ROUND_ROBIN else parse_id(chosen)
 
         def work(key):
             if member is None:
@@ -198,7 +200,7 @@ class LeadPipelineView(login_required_view(BaseView)):
                 raise ValueError(f"The activity was not logged: {_form_problems(form)}")
             timezone = _settings().timezone
             due_at = utc_from_local(form.due_at.data, timezone) if (form.due_at.data or "").strip() else None
-            assignee = None if form.assigned_to.data == NOBODY else record_id(form.assigned_to.data)
+            assignee = None if form.assigned_to.data == NOBODY else parse_id(form.assigned_to.data)
             activity = activities.log(panel_actor(), key, form.kind.data, form.subject.data,
                                       description=form.description.data, due_at=due_at,
                                       assigned_to=assignee, done=form.done.data,
@@ -212,7 +214,7 @@ class LeadPipelineView(login_required_view(BaseView)):
         form = CompleteForm()
 
         def work(key):
-            target = record_id(activity_id)
+            target = parse_id(activity_id)
             if target is None or Activity.get_or_none(Activity.id == target, Activity.lead == key) is None:
                 raise LookupError("There is no such activity on this lead.")
             if not form.validate():

@@ -9,14 +9,17 @@ from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_admin.model.template import EndpointLinkRowAction
 from markupsafe import Markup
 from peewee import JOIN, IntegrityError
-from wtforms import BooleanField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
+from wtforms.widgets import NumberInput
 
 from models import FollowUpRule, Lead, RuleAction, db, utcnow
 from panel.activity_views import lead_link
-from panel.base import IdFilter, PanelModelView, plain_text, record_id, record_ids
+from panel.base import IdFilter, PanelModelView, record_ids
 from services import automation, rules
+from services.numbers import parse_id
 from services.rules import RuleError
+from services.texts import plain_text
 
 MAX_DESCRIPTION = 2000
 MAX_TEXT = 20_000  # far more than 20 conditions or 10 actions need
@@ -86,8 +89,9 @@ def rule_form(base):
                                     description="What the rule is for, in a sentence")
         event = SelectField("Event", choices=[SelectChoice(e, f"{e}: {text}")
                                               for e, text in rules.EVENTS.items()])
-        priority = IntegerField("Priority", default=100,
-                                description="Rules for the same event run smallest first")
+        # Text, checked by services.rules: wtforms' IntegerField would read "٣" as 3.
+        priority = StringField("Priority", default="100", widget=NumberInput(),
+                               description="Rules for the same event run smallest first")
         active = BooleanField("Active", default=True)
         conditions = TextAreaField("Conditions", render_kw={"rows": 5, "class": "rule-lines"},
                                    description="One per line: field operator value, e.g. "
@@ -138,7 +142,7 @@ class RuleView(PanelModelView):
             ok = self.field_error(form, field, message)
         if checked:
             same_name = FollowUpRule.get_or_none(FollowUpRule.name == checked[0])
-            if same_name and same_name.id != record_id(request.args.get("id", "")):
+            if same_name and same_name.id != parse_id(request.args.get("id", "")):
                 ok = self.field_error(form, "name", f"Rule #{same_name.id} already has this name.")
         return ok
 
@@ -215,7 +219,7 @@ class RuleView(PanelModelView):
         parsed, errors = parse_rule_text(event, conditions_text, actions_text)
         lead = None
         if lead_text:
-            lead_id = record_id(lead_text)
+            lead_id = parse_id(lead_text)
             lead = Lead.get_or_none(Lead.id == lead_id) if lead_id is not None else None
             if lead is None:
                 errors["lead_id"] = f"There is no lead {lead_text!r}."
@@ -260,7 +264,3 @@ class RuleActionView(PanelModelView):
         return (RuleAction.select(RuleAction, FollowUpRule, Lead)
                 .join(FollowUpRule, on=(RuleAction.rule == FollowUpRule.id)).switch(RuleAction)
                 .join(Lead, JOIN.LEFT_OUTER, on=(RuleAction.lead == Lead.id)))
-
-    def get_one(self, id):
-        return self.get_query().where(RuleAction.id == record_id(id)).first() \
-            if record_id(id) is not None else None

@@ -14,7 +14,7 @@ from services import automation
 from services.access import require_activity, require_lead, visible_activities
 from services.policy import current as policy
 from services.team import AccessDenied
-from services.texts import local_time
+from services.texts import local_time, plain_text
 
 LOGGABLE_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")  # stage changes log themselves
 MAX_SUBJECT, MAX_DESCRIPTION = 200, 4000
@@ -26,7 +26,7 @@ class InvalidActivity(ValueError):
 
 
 def clean_text(text, limit, what):
-    text = (text or "").replace("\x00", "").strip()
+    text = plain_text(text or "").strip()
     if len(text) > limit:
         raise InvalidActivity(f"The {what} is {len(text)} characters long; at most {limit}.")
     return text

@@ -10,6 +10,7 @@ from peewee import fn
 
 from models import ROLES, Broadcast, OutboxMessage, User, db
 from services import outbox, telegram_html
+from services.texts import plain_text
 
 MAX_LENGTH = 3900  # visible characters; Telegram's limit is 4096
 AUDIENCES = {"team": "Whole team",
@@ -42,7 +43,7 @@ def prepare(text, audience, test_mode=False):
         raise BroadcastError(f"Choose an audience: {', '.join(AUDIENCES.values())}.")
     try:
         # NUL never means anything in a message, and Postgres refuses it in text.
-        html = telegram_html.clean((text or "").replace("\x00", "").strip())
+        html = telegram_html.clean(plain_text(text or "").strip())
     except telegram_html.FormattingError as exc:
         raise BroadcastError(str(exc)) from None
     length = telegram_html.visible_length(html)

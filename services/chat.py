@@ -10,7 +10,7 @@ from models import utcnow
 from services import chat_activities, chat_leads, chat_pipeline, chat_team, lead_wizard, team
 from services.access import SEE_ALL_ROLES
 from services.replies import Reply
-from services.texts import h
+from services.texts import h, plain_text
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,8 @@ def refusing_access(handler):
 
 @refusing_access
 def on_text(ctx, user, text):
+    # What people send reaches queries (an invite token, /find), and Postgres refuses NUL.
+    text = plain_text(text)
     command, args = parse_command(text.strip(), ctx.bot_username)
     if command == "start":
         return _start(ctx, user, args)
@@ -105,7 +107,7 @@ def on_text(ctx, user, text):
 def on_button(ctx, user, data):
     if not user.is_team:
         return [Reply(STRANGER)]
-    kind, _, rest = data.partition(":")
+    kind, _, rest = plain_text(data).partition(":")  # forged data may hold NUL, as on_text
     if kind == "wiz":
         return [lead_wizard.press(user, rest)]
     if kind == "leads":

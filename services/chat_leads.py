@@ -5,28 +5,20 @@ Sales members see only the leads they own; dispatchers and admins see all
 """
 from services import activities, leads, pipeline
 from services.access import Actor, require_lead
+from services.numbers import parse_id, parse_page
 from services.policy import current as policy
 from services.replies import Reply
 from services.scoring import RECOMMENDATIONS
 from services.texts import h, lead_card, lead_line, local_time
 
-MAX_ID_DIGITS = 15
 TIMELINE_ENTRIES = 10
 TIMELINE_DETAIL = 150  # characters of an activity's description shown on the card
-
-
-def parse_id(text):
-    """A record id from "12" or "#12", else None ("²" and 40-digit numbers included)."""
-    text = text.strip().lstrip("#")
-    if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
-        return None
-    return int(text)
 
 
 def split_lead_id(args):
     """(lead id or None, rest of the line) from "12 rest" or "#12 rest"."""
     words = args.split(None, 1) or [""]
-    return parse_id(words[0]), (words[1].strip() if len(words) > 1 else "")
+    return parse_id(words[0].lstrip("#")), (words[1].strip() if len(words) > 1 else "")
 
 
 def ask_for_id(command, example=""):
@@ -34,12 +26,9 @@ def ask_for_id(command, example=""):
 
 
 def page(user, number, replace=True):
+    """One page of /leads; forged button data that names no page shows the first."""
     actor = Actor.member(user)
-    try:
-        wanted = int(number)
-    except ValueError:
-        wanted = 0
-    rows, current, pages = leads.recent(wanted, actor=actor)
+    rows, current, pages = leads.recent(parse_page(number) or 0, actor=actor)
     if not rows:
         if actor.sees_all:
             return Reply("No leads yet. /createLead adds the first one.")

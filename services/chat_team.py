@@ -1,6 +1,7 @@
 """Team management in chat for admins: /invite and /team with buttons."""
 from models import ROLES
 from services import team
+from services.numbers import parse_id
 from services.replies import Reply
 from services.texts import h
 
@@ -35,17 +36,18 @@ def listing(replace=False):
 
 def press(ctx, admin, data):
     """team:<id> shows choices; team:<id>:role:<role> and team:<id>:remove act."""
-    member_id, _, action = data.partition(":")
-    if not member_id.isdigit():
+    member_text, _, action = data.partition(":")
+    member_id = parse_id(member_text)
+    if member_id is None:
         return Reply("That button is no longer valid.")
     try:
         if action == "":
-            return _choices(int(member_id))
+            return _choices(member_id)
         if action == "remove":
-            member = team.remove(admin, int(member_id), ctx.admin_ids)
+            member = team.remove(admin, member_id, ctx.admin_ids)
             return Reply(f"{h(member.display_name)} is no longer on the team.", replace=True)
         if action.startswith("role:"):
-            member = team.set_role(admin, int(member_id), action[5:], ctx.admin_ids)
+            member = team.set_role(admin, member_id, action[5:], ctx.admin_ids)
             return Reply(f"{h(member.display_name)} is now <b>{member.role}</b>.", replace=True)
     except team.TeamError as exc:
         return Reply(h(str(exc)))

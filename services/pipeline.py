@@ -18,7 +18,7 @@ from services import automation, outbox
 from services.access import require_lead
 from services.policy import current as policy
 from services.team import AccessDenied
-from services.texts import h
+from services.texts import h, plain_text
 
 LEAD_FLOW = {"new": ("contacted", "lost"), "contacted": ("qualified", "lost"),
              "qualified": ("transferred", "lost"), "transferred": (), "lost": ()}
@@ -161,7 +161,7 @@ def clean_details(raw):
             raise ValueError(f"Priority must be one of: {', '.join(PRIORITIES)}.")
         values["priority"] = priority
     if "business_domain" in raw:
-        domain = " ".join(str(raw["business_domain"] or "").replace("\x00", "").split())
+        domain = " ".join(plain_text(str(raw["business_domain"] or "")).split())
         if len(domain) > 100:
             raise ValueError("The business domain is too long (at most 100 characters).")
         values["business_domain"] = domain or None

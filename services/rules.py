@@ -18,6 +18,8 @@ import shlex
 from dataclasses import dataclass
 
 from models import ACTIVITY_TYPES, LEAD_STAGES, OUTCOMES, PRIORITIES, SALES_STAGES, SOURCES
+from services.numbers import MAX_ID, parse_bounded_int, parse_id, parse_number
+from services.texts import plain_text
 
 EVENTS = {
     "lead.created": "a lead is added (chat, admin panel)",
@@ -101,7 +103,9 @@ RULE_ACTIVITY_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")
 MAX_CONDITIONS, MAX_ACTIONS = 20, 10
 MAX_DELAY_MINUTES = 366 * 24 * 60
 MAX_SUBJECT = 200
-_DELAY = re.compile(r"^(\d{1,6})([mhd])$")
+MAX_NUMBER = 10**12
+MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
+_DELAY = re.compile(r"^([0-9]{1,6})([mhd])$")
 _UNITS = {"m": 1, "h": 60, "d": 1440}
 
 
@@ -135,27 +139,24 @@ class Rule:
 
 # Checking -------------------------------------------------------------------
 
-def _member_id(text):
-    if isinstance(text, int) and not isinstance(text, bool):
-        return text
-    if isinstance(text, str) and text.startswith("member:") and text[7:].isdigit():
-        return int(text[7:])
-    return None
+def _member_id(raw):
+    """The id in "member:12" (as typed) or 12 (as stored), else None."""
+    if isinstance(raw, str):
+        return parse_id(raw[7:]) if raw.startswith("member:") else None
+    return parse_id(raw)
 
 
 def _one_value(name, spec, raw, where):
     """`raw` (text or JSON value) as the value the field holds, or RuleError."""
     if spec.kind == "number":
-        try:
-            number = float(raw)
-        except (TypeError, ValueError):
-            raise RuleError(f"{where}: {name} is a number, got {raw!r}.") from None
-        if number != number or abs(number) > 1e12:
-            raise RuleError(f"{where}: {raw!r} is not a usable number.")
-        return int(number) if number.is_integer() else number
+        number = parse_number(raw, MAX_NUMBER)
+        if number is None:
+            raise RuleError(f"{where}: {name} is a number, got {raw!r}. Write it with the "
+                            f"digits 0-9, between -{MAX_NUMBER:,} and {MAX_NUMBER:,}.")
+        return number
     if spec.kind == "member":
         raw = raw.strip() if isinstance(raw, str) else raw  # "member:1, member:2" splits with spaces
-        member = _member_id(raw) if not isinstance(raw, str) or not raw.isdigit() else int(raw)
+        member = _member_id(raw) or parse_id(raw)  # "member:12", or a bare 12
         if member is None:
             raise RuleError(f"{where}: {name} takes a member id like member:12, got {raw!r}.")
         return member
@@ -207,11 +208,8 @@ def check_condition(condition, event, where="Condition"):
 
 
 def _delay(raw, where):
-    try:
-        minutes = int(raw)
-    except (TypeError, ValueError):
-        raise RuleError(f"{where}: the delay must be whole minutes.") from None
-    if not 0 <= minutes <= MAX_DELAY_MINUTES:
+    minutes = parse_bounded_int(raw, 0, MAX_DELAY_MINUTES)
+    if minutes is None:
         raise RuleError(f"{where}: the delay must be between 0 and 366 days.")
     return minutes
 
@@ -238,7 +236,7 @@ def check_action(action, where="Action"):
         if activity_type not in RULE_ACTIVITY_TYPES:
             raise RuleError(f"{where}: unknown activity type {activity_type!r}; one of: "
                             f"{', '.join(RULE_ACTIVITY_TYPES)}.")
-        subject = " ".join(str(action.get("subject") or "").replace("\x00", "").split())
+        subject = " ".join(plain_text(str(action.get("subject") or "")).split())
         if not subject:
             raise RuleError(f'{where}: the activity needs a subject in quotes, e.g. "Call back".')
         if len(subject) > MAX_SUBJECT:
@@ -271,19 +269,18 @@ def check_action(action, where="Action"):
 
 def check_rule(name, event, conditions, actions, priority=100):
     """The rule's parts normalised, or RuleError naming the first problem."""
-    name = " ".join(str(name or "").replace("\x00", "").split())
+    name = " ".join(plain_text(str(name or "")).split())
     if not name:
         raise RuleError("The rule needs a name.", "name")
     if len(name) > 100:
         raise RuleError("The name is too long (at most 100 characters).", "name")
     if event not in EVENTS:
         raise RuleError(f"Unknown event {event!r}. Events: {', '.join(EVENTS)}.", "event")
-    try:
-        priority = int(priority)
-    except (TypeError, ValueError):
-        raise RuleError("Priority must be a whole number (smaller runs first).", "priority") from None
-    if not -1000 <= priority <= 1000:
-        raise RuleError("Priority must be between -1000 and 1000.", "priority")
+    priority = parse_bounded_int(priority, -MAX_ID, MAX_ID)
+    if priority is None:
+        raise RuleError("Priority must be a whole number (smaller runs first).", "priority")
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise RuleError(f"Priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}.", "priority")
     if len(conditions) > MAX_CONDITIONS:
         raise RuleError(f"At most {MAX_CONDITIONS} conditions.", "conditions")
     if not actions:
@@ -317,7 +314,7 @@ def _split(line, where):
 
 def _lines(text):
     """(line number, line) for every line that is not blank or a # comment."""
-    for number, line in enumerate((text or "").replace("\x00", "").splitlines(), 1):
+    for number, line in enumerate(plain_text(text or "").splitlines(), 1):
         if line.strip() and not line.lstrip().startswith("#"):
             yield number, line.strip()
 

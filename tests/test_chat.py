@@ -189,3 +189,25 @@ def test_odd_input_gets_an_answer_not_an_error(sqlite_db, admin):
     assert "Ann Smith" in say(admin, "/find 7946")
     for data in ["", ":", "wiz:edit:nope", "leads:abc", "team:abc", "team:1:role:god", "zzz"]:
         assert chat.on_button(CTX, admin, data)[0].text
+
+
+def test_unicode_digits_and_huge_numbers_in_buttons_are_not_ids(sqlite_db, admin, make_user):
+    member = make_user()
+    for data in ["team:²", "team:٣", f"team:{2**63}", f"team:{2**63}:remove", "team:²:role:sales"]:
+        assert press(admin, data).text == "That button is no longer valid.", data
+    assert User.get_by_id(member.id).role == "sales"
+    for n in range(23):
+        leads.create_lead(admin, email=f"p{n}@example.com", phone=f"+1415555{2600 + n}",
+                          first_name=f"P{n}", last_name="L", country="US")
+    for page in ["٣", "²", "9" * 30, "-1"]:  # not a page: the first one
+        assert "page 1 of 3" in press(admin, f"leads:{page}").text, page
+
+
+def test_nul_characters_never_reach_the_database(any_db, admin, make_user):
+    """Postgres refuses NUL in a query's text, and a forged update can carry one."""
+    stranger = make_user(role=None)
+    assert "not valid" in say(stranger, "/start abc\x00def")
+    assert "No leads match" in say(admin, "/find an\x00n")
+    fill(admin)
+    press(admin, "wiz:save")
+    assert "Ann Smith" in say(admin, "/find a\x00nn")

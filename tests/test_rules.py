@@ -236,7 +236,13 @@ def test_any_valid_actions_survive_format_and_parse(raw):
     ("source is_present website", "lead.created", "Condition line 3: is_present takes no value; remove 'website'."),
     ("source equals fax", "lead.created", "Condition line 3: 'fax' is not a source; one of: website,"),
     ("value greater_than lots", "lead.created", "Condition line 3: value is a number, got 'lots'."),
-    ("value greater_than nan", "lead.created", "Condition line 3: 'nan' is not a usable number."),
+    ("value greater_than nan", "lead.created", "Condition line 3: value is a number, got 'nan'."),
+    ("value greater_than 1e13", "lead.created", "Condition line 3: value is a number, got '1e13'. "
+     "Write it with the digits 0-9, between -1,000,000,000,000 and 1,000,000,000,000."),
+    ("value greater_than ٣", "lead.created", "Condition line 3: value is a number, got '٣'."),
+    ("owner equals ²", "lead.created", "Condition line 3: owner takes a member id like member:12, got '²'."),
+    ("owner in member:1, ٣", "lead.created", "Condition line 3: owner takes a member id like member:12, got '٣'."),
+    (f"owner equals member:{2**63}", "lead.created", "Condition line 3: owner takes a member id like"),
     ("owner equals boss", "lead.created", "Condition line 3: owner takes a member id like member:12, got 'boss'."),
     ("business_domain equals", "lead.created", "Condition line 3: business_domain needs a value."),
     ("stage in , ,", "lead.created", "Condition line 3: in needs at least one value, separated by commas."),
@@ -265,6 +271,10 @@ def test_bad_conditions_are_refused_naming_the_line(line, event, message):
     ('create_activity call "Call" after 1w', "Action line 2: write the delay like 30m, 1h or 2d, got '1w'."),
     ('create_activity call "Call" after -1h', "Action line 2: write the delay like 30m, 1h or 2d, got '-1h'."),
     ('create_activity call "Call" after 367d', "Action line 2: the delay must be between 0 and 366 days."),
+    ('create_activity call "Call" after ٣d', "Action line 2: write the delay like 30m, 1h or 2d, got '٣d'."),
+    ("assign member:²", "Action line 2: assign must be round_robin, round_robin_if_unowned or member:<id>"),
+    (f"assign member:{2**63}", "Action line 2: assign must be round_robin"),
+    ("send_notification deal_won to member:０", "Action line 2: to must be lead_owner, team, admins"),
 ])
 def test_bad_actions_are_refused_naming_the_line(line, message):
     with pytest.raises(RuleError) as refused:
@@ -285,6 +295,8 @@ def test_stored_actions_with_a_bad_delay_are_refused():
     ("r", "lead.created", [], 1, "The rule needs at least one action."),
     ("r", "lead.created", [{"type": "assign", "to": "round_robin"}], "first", "Priority must be a whole number"),
     ("r", "lead.created", [{"type": "assign", "to": "round_robin"}], 5000, "Priority must be between"),
+    ("r", "lead.created", [{"type": "assign", "to": "round_robin"}], "٣", "Priority must be a whole number"),
+    ("r", "lead.created", [{"type": "assign", "to": "round_robin"}], "²", "Priority must be a whole number"),
     ("r", "lead.created", [{"type": "assign", "to": "round_robin"}, {"type": "nap"}], 1,
      "Action 2: unknown action 'nap'."),
 ])
