@@ -6,7 +6,9 @@
     python admin.py init-env         create .env from .env.example with a random
                                      SECRET_KEY and admin password (used by `make run`)
 
-`create_app()` is the app factory (also usable by any WSGI server).
+`create_app()` is the app factory (also usable by any WSGI server; behind a
+reverse proxy that server must apply the proxy's X-Forwarded-* headers, as
+`python admin.py` has waitress do).
 """
 import datetime
 import getpass
@@ -15,13 +17,12 @@ import secrets
 import sys
 from dataclasses import dataclass
 
-from flask import Flask, render_template, request
+from flask import Flask, render_template
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from peewee import OperationalError
 from prometheus_client import CollectorRegistry
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models import (
     Activity, DatabaseUnavailable, FollowUpRule, Lead, OutboxMessage, RuleAction, User, bind,
@@ -39,10 +40,14 @@ from panel.rule_views import RuleActionView, RuleView
 from panel.team_views import MemberView
 from services import policy
 from services.config import PROJECT_ROOT, ConfigError, load_settings
-from services.panel_access import Credentials, hash_password, secret_key
+from services.panel_access import (
+    Credentials, check_metrics_token, hash_password, login_fingerprint, secret_key,
+)
 
 log = logging.getLogger("leadgram.admin")
 SESSION_HOURS = 12
+# The headers waitress takes from TRUSTED_PROXY (and removes from anyone else's requests).
+PROXY_HEADERS = {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -59,6 +64,7 @@ class Panel:
     """What the views need from the app, kept in app.extensions["leadgram"]."""
     settings: object
     credentials: Credentials
+    login_fingerprint: str   # sessions opened under another login are refused
     metrics: CollectorRegistry = None
 
 
@@ -68,10 +74,13 @@ def create_app(settings=None):
     Raises ConfigError (with what to set) or DatabaseUnavailable.
     """
     settings = settings or load_settings()
-    panel = Panel(settings, Credentials.from_settings(settings))
+    credentials = Credentials.from_settings(settings)
+    key = secret_key(settings)
+    check_metrics_token(settings)
+    panel = Panel(settings, credentials, login_fingerprint(settings, key))
     app = Flask(__name__, template_folder="panel/templates", static_folder="panel/static")
     app.config.update(
-        SECRET_KEY=secret_key(settings),
+        SECRET_KEY=key,
         SESSION_COOKIE_NAME="leadgram_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -80,8 +89,6 @@ def create_app(settings=None):
         WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,  # a form open all day still submits
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    if settings.behind_https_proxy:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     bind(settings.database_url)
     policy.configure(settings)  # transfer gate, stale days, TZ: the same in every process
     app.extensions["leadgram"] = panel
@@ -89,7 +96,6 @@ def create_app(settings=None):
 
     CSRFProtect(app)
     auth.login_manager.init_app(app)
-    auth.limiter.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(ops.bp)
     app.before_request(auth.require_login)
@@ -123,16 +129,11 @@ def _install_error_pages(app):
             "This form expired or did not come from this panel. Go back, reload the page "
             "and try again.")), 400
 
-    @app.errorhandler(429)
-    def throttled(exc):
-        if request.endpoint == "auth.login":
-            return render_template("login.html", form=auth.LoginForm(), error=exc.description), 429
-        return render_template("error.html", title="Too many attempts", message=exc.description), 429
-
     @app.errorhandler(OperationalError)
     def database_down(exc):
         log.error("database error: %s", exc)
         drop_connection()
+        auth.database_down()
         return render_template("error.html", title="Database unavailable", message=(
             "Leadgram cannot reach its database right now. Nothing was changed; "
             "try again in a moment.")), 503
@@ -210,8 +211,23 @@ def main(argv):
         return 0
     import waitress
     log.info("admin panel on http://%s:%d/", settings.host, settings.port)
-    waitress.serve(app, host=settings.host, port=settings.port, threads=8, ident="Leadgram")
+    if settings.behind_https_proxy:
+        log.info("behind an HTTPS proxy: X-Forwarded-* count from %s only", settings.trusted_proxy)
+    waitress.serve(app, host=settings.host, port=settings.port, threads=8, ident="Leadgram",
+                   **_proxy_options(settings))
     return 0
+
+
+def _proxy_options(settings):
+    """Behind the HTTPS proxy, waitress itself applies the proxy's X-Forwarded-For
+    (the client's address, which the login throttle counts), -Proto (https: Secure
+    cookies, Flask-WTF's Referer check) and -Host, and only when TRUSTED_PROXY sent
+    them; it removes them from anyone else's requests. The app has no ProxyFix of its
+    own: one layer, so the headers are never applied twice."""
+    if not settings.behind_https_proxy:
+        return {}
+    return {"trusted_proxy": settings.trusted_proxy, "trusted_proxy_count": 1,
+            "trusted_proxy_headers": PROXY_HEADERS, "clear_untrusted_proxy_headers": True}
 
 
 if __name__ == "__main__":

@@ -355,6 +355,18 @@ class Heartbeat(BaseModel):
     detail = TextField(null=True)
 
 
+class PanelSession(BaseModel):
+    """A login to the admin panel; its id is the token in the signed session cookie.
+    Logging out deletes the row, and a row made under other credentials (the password
+    changed) is refused, so a copied cookie stops working: services/panel_access.py."""
+    id = CharField(primary_key=True)
+    username = CharField()
+    fingerprint = CharField()   # of the login it was opened with
+    created_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+
+
 def main(argv):
     if argv[1:] != ["migrate"]:
         print("usage: python models.py migrate", file=sys.stderr)

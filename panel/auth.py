@@ -1,30 +1,67 @@
-"""Login for the one deployer account: sessions for browsers, HTTP Basic for
-scrapers of /metrics, and a throttle on wrong passwords."""
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+"""Login for the one deployer account: server-side sessions for browsers, a bearer
+token (METRICS_TOKEN) for Prometheus on /metrics, and one throttle on every wrong
+password or token, whichever way it came."""
+import re
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for,
+)
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-FAILED_LOGINS_PER_MINUTE = "5 per minute"
+from services import panel_access
+from services.panel_access import FailureThrottle, address_key, user_key
+
 PUBLIC_ENDPOINTS = {"auth.login", "ops.health_check", "static", "admin.static"}
+TOO_MANY_PASSWORDS = "Too many wrong passwords. Wait a minute and try again."
+TOO_MANY_TOKENS = ("Too many wrong passwords or tokens from this address. "
+                   "Wait a minute and try again.\n")
+METRICS_LOGIN = ("Log in to the panel, or send METRICS_TOKEN as a bearer token "
+                 "(Authorization: Bearer <token>). HTTP Basic is not accepted.\n")
+METRICS_CHALLENGE = 'Bearer realm="Leadgram metrics"'
+PLAIN_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
+# Browsers drop tabs and line breaks anywhere in a URL, and control characters and
+# spaces at either end, before they read it.
+TAB_OR_LINE_BREAK = re.compile(r"[\t\n\r]")
+CONTROL_OR_SPACE = "".join(map(chr, range(0x21)))
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
-limiter = Limiter(get_remote_address, storage_uri="memory://")
+# One for every way of presenting a secret, so that none of them is an unthrottled oracle.
+limiter = FailureThrottle()
 
 
 class Deployer(UserMixin):
-    def __init__(self, username):
+    """The logged-in deployer. `id` is the user name (shown, and recorded as who did
+    what); the cookie holds get_id(), the token of the server-side session."""
+
+    def __init__(self, username, session_token):
         self.id = username
+        self.session_token = session_token
+
+    def get_id(self):
+        return self.session_token
 
 
 @login_manager.user_loader
-def load_user(username):
-    credentials = current_app.extensions["leadgram"].credentials
-    return Deployer(username) if username == credentials.username else None
+def load_user(token):
+    """Only a live session opened under the current login: logging out or a new
+    password ends it, whoever holds a copy of the cookie."""
+    if g.get("database_down"):
+        return None
+    fingerprint = current_app.extensions["leadgram"].login_fingerprint
+    username = panel_access.session_user(token, fingerprint, current_app.permanent_session_lifetime)
+    return None if username is None else Deployer(username, token)
+
+
+def database_down():
+    """For the "database unavailable" page: Flask-Login looks the user up again for every
+    template it renders, and that lookup needs the database, so this request goes on as
+    a visitor's."""
+    g.database_down = True
 
 
 class LoginForm(FlaskForm):
@@ -32,33 +69,40 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired()])
 
 
-def failed_login(response):
-    """Only wrong passwords count against the throttle, not successful logins."""
-    return response.status_code == 401
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(FAILED_LOGINS_PER_MINUTE, methods=["POST"], deduct_when=failed_login,
-               error_message="Too many wrong passwords. Wait a minute and try again.")
 def login():
     form = LoginForm()
     if current_user.is_authenticated:
         return redirect(url_for("admin.index"))
-    if form.validate_on_submit():
-        credentials = current_app.extensions["leadgram"].credentials
-        if credentials.check(form.username.data, form.password.data):
-            session.clear()
-            login_user(Deployer(credentials.username))
-            session.permanent = True
-            return redirect(_safe_next(request.args.get("next")))
+    if not form.validate_on_submit():
+        return render_template("login.html", form=form), (400 if request.method == "POST" else 200)
+    # Limited per address and per user name: many addresses cannot share out the guesses.
+    keys = [address_key(request.remote_addr), user_key(form.username.data)]
+    wait = limiter.charge(keys)
+    if wait:
+        return (render_template("login.html", form=form, error=TOO_MANY_PASSWORDS), 429,
+                {"Retry-After": str(wait)})
+    credentials = current_app.extensions["leadgram"].credentials
+    if not credentials.check(form.username.data, form.password.data):
         # Never say which of the two was wrong.
         flash("Wrong user name or password.", "error")
         return render_template("login.html", form=form), 401
-    return render_template("login.html", form=form), (400 if request.method == "POST" else 200)
+    limiter.refund(keys)
+    _start_session(credentials.username)
+    return redirect(_safe_next(request.args.get("next")))
+
+
+def _start_session(username):
+    session.clear()
+    fingerprint = current_app.extensions["leadgram"].login_fingerprint
+    token = panel_access.open_session(username, fingerprint, current_app.permanent_session_lifetime)
+    login_user(Deployer(username, token))
+    session.permanent = True
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    panel_access.close_session(current_user.get_id())
     logout_user()
     session.clear()
     flash("You are logged out.", "success")
@@ -67,26 +111,41 @@ def logout():
 
 def require_login():
     """before_request for the whole app: nothing but the login page, /health and
-    static files is served without a login (Flask-Admin views included)."""
+    static files is served without a login (Flask-Admin views included); /metrics
+    also takes the metrics token."""
     if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
         return None
-    if request.endpoint == "ops.metrics" and _basic_auth_ok():
-        return None
-    if request.endpoint == "ops.metrics" or request.accept_mimetypes.best == "application/json":
-        return ("Login required.\n", 401,
-                {"WWW-Authenticate": 'Basic realm="Leadgram metrics"'})
+    if request.endpoint == "ops.metrics":
+        return _check_metrics_token()
+    if request.accept_mimetypes.best == "application/json":
+        return "Login required.\n", 401, PLAIN_TEXT
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
-def _basic_auth_ok():
+def _check_metrics_token():
+    """None when the request carries METRICS_TOKEN, else the refusal. A wrong token is
+    charged to the address, the same budget as the login form's wrong passwords."""
+    refusal = METRICS_LOGIN, 401, {**PLAIN_TEXT, "WWW-Authenticate": METRICS_CHALLENGE}
     auth = request.authorization
-    if auth is None or auth.type != "basic":
-        return False
-    return current_app.extensions["leadgram"].credentials.check(auth.username, auth.password)
+    if auth is None or auth.type != "bearer":
+        return refusal
+    keys = [address_key(request.remote_addr)]
+    wait = limiter.charge(keys)
+    if wait:
+        return TOO_MANY_TOKENS, 429, {**PLAIN_TEXT, "Retry-After": str(wait)}
+    expected = current_app.extensions["leadgram"].settings.metrics_token
+    if not panel_access.metrics_token_ok(auth.token, expected):
+        return refusal
+    limiter.refund(keys)
+    return None
 
 
 def _safe_next(target):
-    """Only paths on this site, so the login can't bounce people elsewhere."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return url_for("admin.index")
+    """Where to go after the login: `target` read as a browser would read it in the
+    Location header, if that is a path on this site; else the dashboard."""
+    path = TAB_OR_LINE_BREAK.sub("", target or "").strip(CONTROL_OR_SPACE)
+    parts = urlsplit(path)
+    elsewhere = (parts.scheme or parts.netloc or not path.startswith("/") or path.startswith("//")
+                 # Browsers read "\" as "/", and a header cannot carry control characters.
+                 or "\\" in path or any(ord(c) < 0x20 or ord(c) == 0x7f for c in path))
+    return url_for("admin.index") if elsewhere else path

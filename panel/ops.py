@@ -1,4 +1,4 @@
-"""/health for monitors (no login) and /metrics for Prometheus."""
+"""/health for monitors (no login) and /metrics for Prometheus (METRICS_TOKEN)."""
 import time
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -6,7 +6,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 
 from models import Lead
-from panel.auth import FAILED_LOGINS_PER_MINUTE, failed_login, limiter
 from services import dashboard, health, heartbeat, outbox
 
 bp = Blueprint("ops", __name__)
@@ -19,8 +18,8 @@ def health_check():
 
 
 @bp.route("/metrics")
-@limiter.limit(FAILED_LOGINS_PER_MINUTE, deduct_when=failed_login)
 def metrics():
+    """For a logged-in deployer or METRICS_TOKEN: panel/auth.py checks which."""
     registry = current_app.extensions["leadgram"].metrics
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 

@@ -3,12 +3,15 @@
 The variable names are a contract with deployers and outside tests; every one
 is documented in `.env.example` and the README.
 """
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
+
+from services.numbers import MAX_ID, parse_bounded_int
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite:///data/leadgram.db"
@@ -43,6 +46,8 @@ class Settings:
     secret_key: str = ""
     development: bool = False
     behind_https_proxy: bool = False
+    trusted_proxy: str = "127.0.0.1"
+    metrics_token: str = ""
     host: str = "0.0.0.0"
     port: int = 8000
     # Pipeline and follow-ups (services/policy.py, services/scoring.py).
@@ -81,11 +86,12 @@ def _ids(env, name):
         part = part.strip()
         if not part:
             continue
-        if not part.lstrip("-").isdigit():
+        telegram_id = parse_bounded_int(part, -MAX_ID, MAX_ID)
+        if telegram_id is None:
             raise ConfigError(
                 f"{name} must list numeric Telegram user ids separated by commas, "
                 f"got {part!r} (ask @userinfobot for yours)")
-        ids.add(int(part))
+        ids.add(telegram_id)
     return frozenset(ids)
 
 
@@ -96,6 +102,16 @@ def _bool(env, name):
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _ip_address(env, name, default):
+    raw = env.get(name, "").strip() or default
+    try:
+        # Normalised: waitress compares it as text with the peer's address.
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be an IP address, like 127.0.0.1 "
+                          f"(the reverse proxy's, as the panel sees it), got {raw!r}") from None
 
 
 def _timezone(env):
@@ -131,6 +147,8 @@ def load_settings(env=None):
         secret_key=env.get("SECRET_KEY", ""),
         development=env.get("LEADGRAM_ENV", "").strip().lower() == "development",
         behind_https_proxy=_bool(env, "BEHIND_HTTPS_PROXY"),
+        trusted_proxy=_ip_address(env, "TRUSTED_PROXY", "127.0.0.1"),
+        metrics_token=env.get("METRICS_TOKEN", "").strip(),
         host=env.get("HOST", "").strip() or "0.0.0.0",
         port=_number(env, "PORT", 8000, minimum=1, maximum=65535),
         transfer_min_score=_number(env, "TRANSFER_MIN_SCORE", 0.6, minimum=0.0, maximum=1.0,

@@ -44,6 +44,8 @@ def test_values_are_parsed():
 
 @pytest.mark.parametrize("env, message", [
     ({"ADMIN_TELEGRAM_IDS": "@ann"}, "numeric Telegram user ids"),
+    ({"ADMIN_TELEGRAM_IDS": "1,²"}, "numeric Telegram user ids"),
+    ({"ADMIN_TELEGRAM_IDS": "9" * 25}, "numeric Telegram user ids"),
     ({"SEND_BATCH_SIZE": "many"}, "whole number"),
     ({"SEND_BATCH_SIZE": "0"}, "at least 1"),
     ({"SEND_INTERVAL_SECONDS": "-1"}, "at least"),

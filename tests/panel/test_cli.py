@@ -38,6 +38,22 @@ def test_check_config_passes_with_a_safe_setup(sqlite_url):
     assert result.returncode == 0, result.stderr
 
 
+def test_a_weak_metrics_token_is_refused(sqlite_url):
+    result = run(["--check-config"], {"DATABASE_URL": sqlite_url, "ADMIN_USERNAME": "a",
+                                      "ADMIN_PASSWORD": "b", "SECRET_KEY": SAFE_KEY,
+                                      "METRICS_TOKEN": "prometheus"})
+    assert result.returncode == 2 and "METRICS_TOKEN is too weak" in result.stderr
+    assert "secrets.token_urlsafe" in result.stderr
+
+
+def test_a_trusted_proxy_must_be_an_ip_address(sqlite_url):
+    result = run(["--check-config"], {"DATABASE_URL": sqlite_url, "ADMIN_USERNAME": "a",
+                                      "ADMIN_PASSWORD": "b", "SECRET_KEY": SAFE_KEY,
+                                      "BEHIND_HTTPS_PROXY": "true", "TRUSTED_PROXY": "localhost"})
+    assert result.returncode == 2
+    assert "TRUSTED_PROXY must be an IP address, like 127.0.0.1" in result.stderr
+
+
 def test_a_bad_port_is_refused(sqlite_url):
     result = run([], {"DATABASE_URL": sqlite_url, "ADMIN_USERNAME": "a", "ADMIN_PASSWORD": "b",
                       "SECRET_KEY": SAFE_KEY, "PORT": "70000"})
