@@ -11,21 +11,25 @@ import time
 
 import requests
 import telebot
+from peewee import DatabaseError, OperationalError
 from telebot import apihelper, types
 
-from models import DatabaseUnavailable, bind, db, drop_connection
-from services import chat, policy, team, updates
+from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
+from services import chat, outbox, policy, replies, team, updates
 from services.config import ConfigError, load_settings
+from services.delivery import DeliveryPolicy, deliver
+from services.pacing import Pacer
 from services.telegram_http import BotApiHttp
-from services.texts import split_html
+from services.telegram_transport import TelegramTransport
 
 log = logging.getLogger("leadgram.bot")
 POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open
 MAX_BACKOFF = 60
-MAX_REPLY_WAIT = 5         # seconds a reply may wait out Telegram's flood control
 REPLY_THREADS = 4
+SWEEP_SECONDS = 1.0        # how often replies left waiting (retries, a crash) are looked for
+HOUSEKEEPING_SECONDS = 3600  # forgetting old update ids: hourly is plenty for a 2-day window
 SORRY = "Sorry, something went wrong on our side and nothing was changed. Please try again."
-NO_LINK_PREVIEW = types.LinkPreviewOptions(is_disabled=True)
+PRIVATE_ONLY = "Please talk to me in a private chat."
 
 
 class LeadgramBot(telebot.TeleBot):
@@ -39,6 +43,10 @@ class LeadgramBot(telebot.TeleBot):
         # Handler errors must reach process_new_updates (to roll back), not
         # stop at telebot's log line.
         self.exception_handler = _Reraise()
+        self.update_id = None  # the update being handled: its replies are keyed by it
+        self.transport = TelegramTransport(settings.telegram_api_url, settings.bot_token)
+        self.delivery = DeliveryPolicy()
+        self.pacer = Pacer(self.delivery)
         self.replies = ReplyThreads()
         self.message_handler(content_types=telebot.util.content_type_media)(self.on_message)
         self.callback_query_handler(func=lambda call: True)(self.on_button)
@@ -57,8 +65,11 @@ class LeadgramBot(telebot.TeleBot):
                     try:
                         with db.atomic():
                             if updates.first_time(update.update_id):
+                                self.update_id = update.update_id
                                 super().process_new_updates([update])
                     except Exception:
+                        if not transaction_intact():  # the whole batch is lost: don't confirm it
+                            raise DatabaseError("the database rolled back the batch") from None
                         # Its savepoint rolled back, so "nothing was changed" is true.
                         log.exception("update %s failed", update.update_id)
                         self._apologise(update)
@@ -69,33 +80,36 @@ class LeadgramBot(telebot.TeleBot):
         return True
 
     def _apologise(self, update):
+        """Best effort, not queued: the failed update may have rolled back the very
+        row a queued reply would need (the person's first /start)."""
         chat_id = (update.message.chat.id if update.message else
                    update.callback_query.from_user.id if update.callback_query else None)
         if chat_id is not None:
-            self.after_commit(chat_id, lambda: self.send_message(chat_id, SORRY))
+            self.after_commit(chat_id, lambda: self.notice(chat_id, SORRY))
 
     # Handlers ------------------------------------------------------------
 
     def on_message(self, message):
-        if message.chat.type != "private":
-            self.deliver(message.chat.id, [chat.Reply("Please talk to me in a private chat.")])
+        if message.chat.type != "private":  # no person to queue for: best effort
+            chat_id = message.chat.id
+            self.after_commit(chat_id, lambda: self.notice(chat_id, PRIVATE_ONLY))
             return
         user = self._person(message.from_user)
         if message.text is None:
-            replies = [chat.Reply("I can only read text messages. /help lists what I can do.")]
+            answers = [chat.Reply("I can only read text messages. /help lists what I can do.")]
         else:
-            replies = self._guarded(lambda: chat.on_text(self.ctx, user, message.text))
+            answers = self._guarded(lambda: chat.on_text(self.ctx, user, message.text))
         if message.text and message.text.startswith("/start"):
             self.after_commit(user.telegram_id, lambda: self.publish_menu(user))
-        self.deliver(message.chat.id, replies)
+        self.deliver(user, answers)
 
     def on_button(self, call):
         user = self._person(call.from_user)
-        replies = self._guarded(lambda: chat.on_button(self.ctx, user, call.data or ""))
+        answers = self._guarded(lambda: chat.on_button(self.ctx, user, call.data or ""))
         self.after_commit(call.from_user.id, lambda: self.answer_callback_query(call.id))
         source = call.message if call.message and call.message.chat.type == "private" else None
         if source is not None:
-            self.deliver(source.chat.id, replies, source_message_id=source.message_id)
+            self.deliver(user, answers, pressed_message_id=source.message_id)
 
     def _person(self, tg_user):
         return team.register(tg_user.id, tg_user.username, tg_user.first_name,
@@ -107,53 +121,51 @@ class LeadgramBot(telebot.TeleBot):
             with db.atomic():
                 return handle()
         except Exception:
+            if not transaction_intact():  # nothing left to answer for: the batch is lost
+                raise
             log.exception("handler failed")
             return [chat.Reply(SORRY)]
 
     # Output --------------------------------------------------------------
 
-    def after_commit(self, chat_id, send):
-        """Talk to Telegram only once the update's changes are committed, and on
-        a reply thread, so a slow round trip never holds up the next update."""
+    def deliver(self, user, answers, pressed_message_id=None):
+        """Queue the answers in the update's transaction; send them once it commits."""
+        replies.queue(user, self.update_id, answers, pressed_message_id)
+        chat_id, recipient_id = user.telegram_id, user.id
+        db.after_commit(lambda: self.replies.flush(chat_id, lambda: self.send_replies(recipient_id)))
+
+    def send_replies(self, recipient_id):
+        """Send a person's waiting replies, in order, within Telegram's limits."""
+        try:
+            claimed = outbox.claim_replies(recipient_id)
+            deliver(self.transport, claimed, self.delivery, self.pacer)
+        except Exception as exc:  # the sweep tries again; the replies are still queued
+            log.warning("sending replies failed: %s", self.redact(exc))
+            drop_connection()
+
+    def sweep(self):
+        """Replies nobody is sending: released to retry, or left by a bot that died."""
+        outbox.expire_replies()
+        for recipient_id, chat_id in outbox.chats_with_due_replies():
+            self.replies.flush(chat_id, lambda r=recipient_id: self.send_replies(r))
+
+    def after_commit(self, chat_id, call):
+        """Best-effort calls (callback answers, menus, notices) once the update's
+        changes are committed, on the chat's reply thread."""
         def run():
             try:
-                try:
-                    send()
-                except apihelper.ApiTelegramException as exc:
-                    # telebot does not wait out a 429; a person is waiting, so wait briefly once.
-                    retry_after = ((exc.result_json or {}).get("parameters") or {}).get("retry_after")
-                    if exc.error_code != 429 or not retry_after or retry_after > MAX_REPLY_WAIT:
-                        raise
-                    time.sleep(retry_after)
-                    send()
-            except Exception as exc:  # a reply lost to the network must not undo the work
-                log.warning("sending a reply failed: %s", self.redact(exc))
+                call()
+            except Exception as exc:  # a lost notice must not undo the work
+                log.warning("a call to Telegram failed: %s", self.redact(exc))
         db.after_commit(lambda: self.replies.submit(chat_id, run))
+
+    def notice(self, chat_id, text):
+        self.pacer.acquire(None, max_wait=0)
+        self.send_message(chat_id, text)
 
     def redact(self, error):
         """requests puts the URL, token included, in its messages."""
         return str(error).replace(self.token, "<token>")
-
-    def deliver(self, chat_id, replies, source_message_id=None):
-        if source_message_id and not all(reply.replace for reply in replies):
-            # The pressed keyboard goes, so it cannot be pressed twice.
-            self.after_commit(chat_id, lambda: self.edit_message_reply_markup(
-                chat_id, source_message_id, reply_markup=None))
-        for reply in replies:
-            self.after_commit(chat_id, lambda reply=reply: self._send(chat_id, reply,
-                                                                     source_message_id))
-
-    def _send(self, chat_id, reply, source_message_id):
-        markup = _keyboard(reply.buttons)
-        if reply.replace and source_message_id:
-            self.edit_message_text(reply.text, chat_id, source_message_id, parse_mode="HTML",
-                                   reply_markup=markup, link_preview_options=NO_LINK_PREVIEW)
-            return
-        parts = split_html(reply.text)
-        for number, part in enumerate(parts, 1):
-            self.send_message(chat_id, part, parse_mode="HTML",
-                              reply_markup=markup if number == len(parts) else None,
-                              link_preview_options=NO_LINK_PREVIEW)
 
     def publish_menu(self, user):
         """The command menu: strangers see /start and /help, members what their role allows."""
@@ -166,6 +178,8 @@ class ReplyThreads:
     replies keep their order; different chats are answered in parallel."""
 
     def __init__(self, count=REPLY_THREADS):
+        self._lock = threading.Lock()
+        self._flushing = set()  # chats with a flush waiting in their queue
         self.queues = [queue.Queue() for _ in range(count)]
         self.threads = [threading.Thread(target=self._work, args=(q,), daemon=True,
                                          name=f"replies-{n}") for n, q in enumerate(self.queues)]
@@ -174,6 +188,20 @@ class ReplyThreads:
 
     def submit(self, chat_id, job):
         self.queues[chat_id % len(self.queues)].put(job)
+
+    def flush(self, chat_id, send):
+        """Queue `send` for the chat unless a flush is already waiting there: a
+        burst of updates from one person needs one pass over their replies."""
+        with self._lock:
+            if chat_id in self._flushing:
+                return
+            self._flushing.add(chat_id)
+
+        def job():
+            with self._lock:
+                self._flushing.discard(chat_id)
+            send()
+        self.submit(chat_id, job)
 
     def _work(self, jobs):
         while True:
@@ -201,15 +229,6 @@ class ReplyThreads:
 class _Reraise(telebot.ExceptionHandler):
     def handle(self, exception):
         raise exception
-
-
-def _keyboard(rows):
-    if not rows:
-        return None
-    markup = types.InlineKeyboardMarkup()
-    for row in rows:
-        markup.row(*[types.InlineKeyboardButton(label, callback_data=data) for label, data in row])
-    return markup
 
 
 class Backoff:
@@ -244,10 +263,50 @@ def connect(settings, stopping):
     return None
 
 
+class Housekeeper(threading.Thread):
+    """Sends the replies nobody is sending (every SWEEP_SECONDS; at start, those a
+    killed predecessor left) and forgets old update ids (hourly). A failure, such
+    as a database that cannot be written, is logged and tried again: never fatal."""
+
+    def __init__(self, bot):
+        super().__init__(daemon=True, name="housekeeping")
+        self.bot = bot
+        self.stopped = threading.Event()
+        self.failing = False
+
+    def run(self):
+        next_forget = 0.0
+        recovered = False
+        while not self.stopped.is_set():
+            try:
+                if not recovered:
+                    outbox.recover_stale(self.bot.delivery.lease_seconds)
+                    recovered = True
+                self.bot.sweep()
+                if time.monotonic() >= next_forget:
+                    updates.forget_old()
+                    next_forget = time.monotonic() + HOUSEKEEPING_SECONDS
+                self._healthy()
+            except Exception as exc:
+                self._failed(exc)
+            self.stopped.wait(SWEEP_SECONDS)
+
+    def _failed(self, exc):
+        drop_connection()
+        if not self.failing:  # once per outage, not once a second
+            log.error("housekeeping failed, trying again every %ss: %s", SWEEP_SECONDS,
+                      self.bot.redact(exc))
+        self.failing = True
+
+    def _healthy(self):
+        if self.failing:
+            log.info("housekeeping works again")
+        self.failing = False
+
+
 def poll(bot, stopping):
     backoff = Backoff()
     offset = None
-    next_cleanup = 0.0
     while not stopping():
         try:
             batch = bot.get_updates(offset=offset, timeout=POLL_TIMEOUT + 10,
@@ -264,9 +323,17 @@ def poll(bot, stopping):
         backoff.reset()
         if batch:
             offset = batch[-1].update_id + 1
-        if time.monotonic() >= next_cleanup:  # hourly is plenty for a 2-day window
-            updates.forget_old()
-            next_cleanup = time.monotonic() + 3600
+
+
+def publish_menus(bot):
+    """Everyone's command menu, as their role has it now; a failure waits for /start."""
+    try:
+        bot.set_my_commands([types.BotCommand(n, d) for n, d in chat.menu(None)])
+        for member in team.members():
+            bot.publish_menu(member)
+    except (apihelper.ApiException, requests.RequestException, OperationalError) as exc:
+        log.warning("could not publish the command menus: %s", bot.redact(exc))
+        drop_connection()
 
 
 def _request_stop(stop):
@@ -298,14 +365,15 @@ def main(argv):
     if username is None:
         return 0
     bot = LeadgramBot(settings, username)
-    bot.set_my_commands([types.BotCommand(n, d) for n, d in chat.menu(None)])
-    for member in team.members():
-        bot.publish_menu(member)
-    log.info("@%s is running against %s", username, settings.telegram_api_url)
+    housekeeper = Housekeeper(bot)
+    housekeeper.start()
     try:
+        publish_menus(bot)
+        log.info("@%s is running against %s", username, settings.telegram_api_url)
         poll(bot, lambda: bool(stop))
     except KeyboardInterrupt:
         pass
+    housekeeper.stopped.set()
     bot.replies.close()  # replies to work already committed still go out
     log.info("stopped")
     return 0

@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 
 from peewee import (
     BigIntegerField, BooleanField, CharField, DatabaseProxy, DateTimeField, DecimalField,
-    FloatField, ForeignKeyField, IntegerField, Model, OperationalError, PostgresqlDatabase,
-    SqliteDatabase, TextField, fn,
+    DoubleField, FloatField, ForeignKeyField, IntegerField, Model, OperationalError,
+    PostgresqlDatabase, SqliteDatabase, TextField, fn,
 )
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
@@ -84,6 +84,7 @@ def bind(url):
     db.initialize(database)
     try:
         migrate()
+        _check_writable()
     except OperationalError as exc:
         where = url.rsplit("@", 1)[-1]  # never print a password
         raise DatabaseUnavailable(f"cannot use the database at {where}: {exc}".strip()) from None
@@ -108,6 +109,25 @@ def migrate():
     for name in applied:
         log.info("applied migration %s", name)
     return applied
+
+
+def _check_writable():
+    """Fail at start, with the reason, on a database that can be read but not
+    written (a read-only file or replica): every process writes."""
+    with db.atomic():
+        db.execute_sql("UPDATE heartbeat SET beat_at = beat_at WHERE 1 = 0")
+
+
+def transaction_intact():
+    """False when the database gave up the open transaction by itself (SQLite rolls it
+    all back on a disk I/O error or a file turned read-only; Postgres refuses everything
+    after an error outside a savepoint). Committing it would then save nothing, yet
+    report success."""
+    connection = db.connection()
+    if is_postgres():
+        from psycopg2.extensions import TRANSACTION_STATUS_INTRANS
+        return connection.get_transaction_status() == TRANSACTION_STATUS_INTRANS
+    return connection.in_transaction
 
 
 def drop_connection():
@@ -328,10 +348,25 @@ class OutboxMessage(BaseModel):
     sent_at = DateTimeField(null=True)
     last_error = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
+    # Bot replies (services/replies.py): buttons as JSON, the message a reply edits,
+    # and when an unsent reply is too late to send.
+    reply_markup = TextField(null=True)
+    edit_message_id = BigIntegerField(null=True)
+    expires_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "outbox"
         indexes = ((("status", "next_attempt_at", "id"), False),)
+
+
+class SendPace(BaseModel):
+    """The next free send slot of a channel (seconds since the epoch), shared by every
+    process that sends on it: services/pacing.py."""
+    name = CharField(primary_key=True)
+    next_slot = DoubleField(default=0.0)
+
+    class Meta:
+        table_name = "send_pace"
 
 
 class Conversation(BaseModel):

@@ -45,6 +45,9 @@ class Scheduler:
         recovered = outbox.recover_stale(self.delivery.lease_seconds)
         if recovered:
             log.warning("recovered %d messages abandoned mid-send", recovered)
+        expired = outbox.expire_replies()  # the bot's, should it be down for long
+        if expired:
+            log.warning("dropped %d bot replies that were never sent in time", expired)
         result = deliver_batch(self.transport, self.settings.send_batch_size, self.delivery,
                                stop=lambda: self.stopping)
         heartbeat.beat(HEARTBEAT, f"sent={result.sent} retrying={result.retrying} "
@@ -52,6 +55,9 @@ class Scheduler:
         if result.claimed:
             log.info("batch: %d claimed, %d sent, %d to retry, %d failed",
                      result.claimed, result.sent, result.retrying, result.failed)
+
+    def announce(self):
+        heartbeat.beat(HEARTBEAT, "started")
 
     def run_followups(self):
         """Each job whose slot has come runs once, here or in another scheduler."""
@@ -61,7 +67,7 @@ class Scheduler:
                 log.info("%s: %s", name, result)
 
     def run(self):
-        heartbeat.beat(HEARTBEAT, "started")
+        self.guarded(self.announce)
         self.guarded(self.run_followups)  # catch up on what came due while we were down
         self.guarded(self.send_outbox)  # don't make a restart wait a whole interval
         while not self.stopping:

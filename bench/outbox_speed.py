@@ -12,7 +12,8 @@ from common import POSTGRES_ADMIN_URL, TARGET_CLAIM_MS, TARGET_MS_PER_MESSAGE, n
 import models  # noqa: E402
 from models import OutboxMessage, User, db  # noqa: E402
 from services import outbox  # noqa: E402
-from services.delivery import DeliveryPolicy, Pacer, deliver_batch  # noqa: E402
+from services.delivery import DeliveryPolicy, deliver_batch  # noqa: E402
+from services.pacing import Pacer  # noqa: E402
 
 BATCH_SIZE = 30
 SCHEDULER_BATCHES = 100
@@ -30,7 +31,7 @@ class NullTransport:
     def __init__(self):
         self.sent = 0
 
-    def send(self, chat_id, text, parse_mode=None):
+    def send(self, chat_id, text, parse_mode=None, reply_markup=None):
         self.sent += 1
         return self.sent
 

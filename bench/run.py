@@ -13,14 +13,18 @@ Prints figures, never asserts: see bench/README.md for what each one means.
   followups  ms to match 100 active follow-up rules against one event (in memory), ms per
              automation.emit with those rules in the database, and ms per overdue query
              over 100,000 activities
+  pacing     3 real `python scheduler.py` draining 10,000 messages to 500 chats into the
+             emulator (30/s limit): 429s, peak sends in a second, smallest gap to one chat,
+             duplicates, messages/s (SQLite; --postgres URL for Postgres; ~7 minutes)
 
 scheduler, claim, admin and followups run on SQLite and, when it answers, on Postgres
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; a throwaway
 database is created there and dropped afterwards).
 
-  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups] [--users N]
+  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|pacing] [--users N]
                                 [--rows N] [--leads N] [--outbox-rows N] [--activities N] [--skip-save]
                                 [--profile-bot FILE] [--profile-admin FILE]
+                                [--messages N] [--chats N] [--schedulers N] [--postgres URL]
 """
 import argparse
 import datetime
@@ -34,12 +38,14 @@ from admin_speed import MAX_LEADS, bench_admin
 from common import print_table, say
 from followups_speed import bench_followups
 from outbox_speed import BATCH_SIZE, CLAIMS, SCHEDULER_BATCHES, bench_outbox
+from pacing import add_arguments as add_pacing_arguments, bench_pacing
+from pacing import check_arguments as check_pacing_arguments
 from wizard import bench_wizard
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Leadgram speed measurements (see bench/README.md).")
-    parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups"))
+    parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups", "pacing"))
     parser.add_argument("--users", type=int, default=300, help="wizard users (default 300)")
     parser.add_argument("--recipients", type=int, default=30,
                         help="members who get lead notifications (default 30)")
@@ -55,7 +61,9 @@ def main(argv=None):
                         help="run bot.py under cProfile and write its stats to FILE")
     parser.add_argument("--skip-save", action="store_true",
                         help="wizard: time the six text updates only, no Save presses")
+    add_pacing_arguments(parser)
     args = parser.parse_args(argv)
+    check_pacing_arguments(parser, args)
     if not 1 <= args.users <= 10_000:
         parser.error("--users must be 1..10000 (phone numbers are +1415555 and four digits)")
     if args.rows < BATCH_SIZE * (SCHEDULER_BATCHES + CLAIMS + 10):
@@ -82,6 +90,8 @@ def main(argv=None):
         bench_admin(args.leads, args.outbox_rows, args.profile_admin)
     if args.only in (None, "followups"):
         bench_followups(args.activities)
+    if args.only in (None, "pacing"):
+        bench_pacing(args.messages, args.chats, args.schedulers, args.postgres)
     print_table()
     say(f"\ntotal {time.monotonic() - started:.0f} s")
     return 0

@@ -9,6 +9,7 @@ import email.parser
 import email.policy
 import json
 import re
+import select
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,13 +88,23 @@ class Handler(BaseHTTPRequestHandler):
         if match is None:
             self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
             return
-        status, payload = self.server.emulator.handle_call(match.group(1), match.group(2), raw)
-        if status is None:  # a scripted "drop": close without answering
+        status, payload = self.server.emulator.handle_call(match.group(1), match.group(2), raw,
+                                                           client_gone=self._client_gone)
+        if status is None:  # a scripted "drop" (or a held call whose client left): close without answering
             self.close_connection = True
             return
         self._reply(status, payload)
 
     do_POST = do_GET
+
+    def _client_gone(self) -> bool:
+        """The client closed its end (it died, or gave up waiting): its socket reads end-of-file."""
+        try:
+            if not select.select([self.connection], [], [], 0)[0]:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def _control(self, action: str, raw: dict) -> None:
         emulator = self.server.emulator

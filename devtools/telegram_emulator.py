@@ -45,6 +45,14 @@ class Violation:
 
 
 @dataclass
+class HeldCall:
+    """A call the emulator is holding back (see TelegramEmulator.delay)."""
+    method: str
+    params: dict    # as received, not yet decoded
+    received_at: float  # time.monotonic(), like Call.at
+
+
+@dataclass
 class _Fault:
     method: str | None
     status: int | str
@@ -66,6 +74,9 @@ class TelegramEmulator(BotApiMethods):
         self._calls: list[Call] = []
         self._violations: list[Violation] = []
         self._faults: list[_Fault] = []
+        self._delays: dict[tuple[str | None, str | None], float] = {}
+        self._held: list[HeldCall] = []
+        self._abandoned: list[HeldCall] = []
         self._callback_ids = itertools.count(7_000_000_001)
 
     # ------------------------------------------------------------ lifecycle
@@ -179,6 +190,21 @@ class TelegramEmulator(BotApiMethods):
         with self._cond:
             self._faults.append(_Fault(canonical, status, retry_after, times, chat_id, description))
 
+    def delay(self, method: str | None, seconds: float | None, *, chat_id: int | str | None = None) -> None:
+        """A slow network: hold each matching call `seconds` before Telegram sees it. method=None matches
+        every method, chat_id one chat; a later call replaces the setting, and seconds=None (or 0) removes
+        it, releasing the calls held so far. A call whose client goes away while it is held never reaches
+        Telegram: it is not handled nor recorded in `calls`, but listed in `abandoned`."""
+        canonical = None if method is None else SPEC.canonical_method(method)
+        if method is not None and canonical is None:
+            raise ValueError(f"{method!r} is not a Bot API method")
+        key = (canonical, None if chat_id is None else str(chat_id))
+        with self._cond:
+            if seconds:
+                self._delays[key] = float(seconds)
+            else:
+                self._delays.pop(key, None)
+
     def reset_rate_limits(self) -> None:
         with self._cond:
             self._sends.clear()
@@ -193,6 +219,18 @@ class TelegramEmulator(BotApiMethods):
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
+
+    @property
+    def held(self) -> list[HeldCall]:
+        """Calls being held by delay() right now, oldest first."""
+        with self._cond:
+            return list(self._held)
+
+    @property
+    def abandoned(self) -> list[HeldCall]:
+        """Held calls whose client went away before the delay ended: Telegram never saw them."""
+        with self._cond:
+            return list(self._abandoned)
 
     @property
     def violations(self) -> list[Violation]:
@@ -256,10 +294,14 @@ class TelegramEmulator(BotApiMethods):
 
     # ------------------------------------------------------------ dispatch (called by the HTTP server)
 
-    def handle_call(self, token: str, method_name: str, raw: dict) -> tuple[int | None, dict | None]:
-        """Answer one Bot API request: (HTTP status, JSON reply), or (None, None) to drop the connection."""
+    def handle_call(self, token: str, method_name: str, raw: dict,
+                    client_gone: Callable[[], bool] | None = None) -> tuple[int | None, dict | None]:
+        """Answer one Bot API request: (HTTP status, JSON reply), or (None, None) to drop the connection.
+        client_gone() says whether the client has closed its connection (checked while a call is held)."""
         method = SPEC.canonical_method(method_name) or method_name
         params: dict = raw
+        if not self._hold(method, raw, client_gone or (lambda: False)):
+            return None, None
         with self._cond:
             try:
                 if token != self.token:
@@ -286,6 +328,37 @@ class TelegramEmulator(BotApiMethods):
         if self._on_call:
             self._on_call(call)
         return status, response
+
+    def _delay_for(self, method: str, chat_id) -> float:
+        """Under the lock: the delay setting that matches, the most specific first."""
+        chat = None if chat_id is None else str(chat_id)
+        for key in ((method, chat), (method, None), (None, chat), (None, None)):
+            if key in self._delays and (key[1] is None or chat is not None):
+                return self._delays[key]
+        return 0.0
+
+    def _hold(self, method: str, raw: dict, client_gone: Callable[[], bool]) -> bool:
+        """Wait out delay(); False when the client went away (or the emulator stopped) meanwhile."""
+        with self._cond:
+            if not self._delays or not self._delay_for(method, raw.get("chat_id")):
+                return True
+            held = HeldCall(method, dict(raw), time.monotonic())
+            self._held.append(held)
+        try:
+            while True:
+                with self._cond:
+                    due = held.received_at + self._delay_for(method, raw.get("chat_id"))
+                    stopping = self._stopping
+                if stopping or client_gone():
+                    with self._cond:
+                        self._abandoned.append(held)
+                    return False
+                if time.monotonic() >= due:
+                    return True
+                time.sleep(min(0.01, max(0.0, due - time.monotonic())))
+        finally:
+            with self._cond:
+                self._held.remove(held)
 
     def _take_fault(self, method: str, chat_id) -> ApiError | str | None:
         for fault in self._faults:

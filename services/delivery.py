@@ -1,18 +1,19 @@
-"""Delivering one batch from the outbox within Telegram's limits.
+"""Delivering outbox rows within Telegram's limits: a batch of notifications
+for the scheduler, or the replies to one update for the bot.
 
-The rules: a minimum gap between messages to one chat (kept across
-schedulers through `User.last_message_sent_at`), an overall pace below
-Telegram's ~30 messages/s, 429s honoured for that chat only, transient
-errors retried with exponential backoff, dead chats never retried.
+The rules: a minimum gap between messages to one chat and an overall pace
+below Telegram's ~30 messages/s, both shared by every sending process
+(services/pacing.py); 429s honoured for that chat only, transient errors
+retried with exponential backoff, dead chats never retried.
 """
 import datetime
 import logging
 import random
-import time
 from dataclasses import dataclass, field
 
 from models import utcnow
 from services import outbox
+from services.pacing import Pacer
 from services.telegram_transport import (
     MISCONFIGURED, PERMANENT, RETRY_AFTER, UNREACHABLE, DeliveryError,
 )
@@ -23,7 +24,9 @@ log = logging.getLogger("leadgram.delivery")
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    per_chat_gap: float = 1.0       # Telegram: about one message a second per chat
+    # Telegram: about one message a second per chat; the 50 ms spare keeps the gap as
+    # Telegram sees it over 1 s when one send leaves a little later than planned.
+    per_chat_gap: float = 1.05
     messages_per_second: float = 25.0  # Telegram: about 30 a second overall
     max_attempts: int = 10          # with the backoff below: about 2.5 hours of retrying
     backoff_base: float = 5.0
@@ -43,35 +46,6 @@ class BatchResult:
     retrying: int = 0
     failed: int = 0
     errors: list = field(default_factory=list)
-
-
-class Pacer:
-    """Waits as needed before each send; time functions are injectable for tests."""
-
-    def __init__(self, policy, clock=time.monotonic, sleep=time.sleep):
-        self._policy, self._clock, self._sleep = policy, clock, sleep
-        self._chat_ready = {}
-        self._next_any = 0.0
-        self.chats_sent_to = set()  # recipient ids
-
-    def seed(self, chat_id, last_sent_at, now_wall):
-        """Respect a send made earlier, perhaps by another scheduler."""
-        if last_sent_at is None or chat_id in self._chat_ready:
-            return
-        elapsed = (now_wall - last_sent_at).total_seconds()
-        self._chat_ready[chat_id] = self._clock() + max(0.0, self._policy.per_chat_gap - elapsed)
-
-    def wait(self, chat_id):
-        ready = max(self._chat_ready.get(chat_id, 0.0), self._next_any)
-        delay = ready - self._clock()
-        if delay > 0:
-            self._sleep(delay)
-
-    def sent(self, chat_id, recipient_id):
-        self.chats_sent_to.add(recipient_id)
-        now = self._clock()
-        self._chat_ready[chat_id] = now + self._policy.per_chat_gap
-        self._next_any = now + 1.0 / self._policy.messages_per_second
 
 
 def split_for_telegram(text, parse_mode):
@@ -98,29 +72,33 @@ def interleave(messages):
 
 def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
                   now=utcnow, stop=lambda: False, rand=random.random):
-    """Claim up to `batch_size` due messages and try each once."""
-    pacer = pacer or Pacer(policy)
-    result = BatchResult()
+    """Claim up to `batch_size` due notifications and try each once."""
     claimed = outbox.claim_batch(batch_size, now())
-    result.claimed = len(claimed)
-    held_chats = {}  # chat -> retry time, after a 429 in this batch
+    return deliver(transport, interleave(claimed), policy, pacer, now, stop, rand)
+
+
+def deliver(transport, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow,
+            stop=lambda: False, rand=random.random):
+    """Try each claimed row once, in order; whatever is left when `stop()` turns
+    true goes back to the queue."""
+    pacer = pacer or Pacer(policy)
+    result = BatchResult(claimed=len(claimed))
+    held_chats = {}  # chat -> retry time, after a 429 or a busy chat in this run
     dead_chats = set()
-    ordered = interleave(claimed)
-    handled = len(ordered)
-    for index, message in enumerate(ordered):
+    handled = len(claimed)
+    for index, message in enumerate(claimed):
         if stop():
             handled = index
             break
-        if message.chat_id in held_chats:
+        if message.chat_id in held_chats:  # keep the chat's order: its later rows wait too
             outbox.release(message, held_chats[message.chat_id])
             result.retrying += 1
             continue
         if message.chat_id in dead_chats:  # already failed with the chat
             result.failed += 1
             continue
-        pacer.seed(message.chat_id, message.recipient_last_sent_at, now())
         try:
-            _send(transport, message, pacer)
+            busy_until = _send(transport, message, pacer, policy)
         except DeliveryError as error:
             _record_failure(message, error, policy, now, held_chats, result, rand)
             if error.kind == UNREACHABLE:
@@ -129,22 +107,38 @@ def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
                 handled = index + 1
                 break
         else:
-            outbox.mark_sent(message, now())
-            result.sent += 1
-    for message in ordered[handled:]:
+            if busy_until is not None:
+                held_chats[message.chat_id] = busy_until
+                outbox.release(message, busy_until)
+                result.retrying += 1
+            else:
+                outbox.mark_sent(message, now())
+                result.sent += 1
+    for message in claimed[handled:]:
         outbox.release(message, now())
-    outbox.record_chat_sends(pacer.chats_sent_to, now())
     return result
 
 
-def _send(transport, message, pacer):
+def _send(transport, message, pacer, policy):
+    """Send what is left of `message`; returns when its chat is free if another
+    sender has it busy for longer than we should wait, else None."""
+    if message.edit_message_id is not None:
+        # An edit is no new message in the chat: only the global pace applies.
+        pacer.acquire(None, max_wait=0)
+        transport.edit(message.chat_id, message.edit_message_id, message.text,
+                       message.parse_mode, message.reply_markup)
+        return None
     parts = split_for_telegram(message.text, message.parse_mode)
     for number in range(message.parts_sent, len(parts)):
-        pacer.wait(message.chat_id)
-        transport.send(message.chat_id, parts[number], message.parse_mode)
-        pacer.sent(message.chat_id, message.recipient_id)
-        if number + 1 < len(parts):
+        busy_until = pacer.acquire(message.recipient_id, max_wait=2 * policy.per_chat_gap)
+        if busy_until is not None:
+            return busy_until
+        last = number + 1 == len(parts)
+        transport.send(message.chat_id, parts[number], message.parse_mode,
+                       reply_markup=message.reply_markup if last else None)
+        if not last:
             outbox.record_part_sent(message, number + 1)
+    return None
 
 
 def _record_failure(message, error, policy, now, held_chats, result, rand):

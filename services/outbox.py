@@ -1,13 +1,16 @@
 """The outbox: messages waiting to be delivered, and their state machine.
 
     pending --claim--> sending --> sent
-     ^  |                 |------> failed    (permanent error, unreachable, attempts used up)
-     |  +--> cancelled    |                  (the deployer cancels a pending row)
+     ^  |  |              |------> failed    (permanent error, unreachable, attempts used up)
+     |  |  +--> cancelled |                  (the deployer cancels a pending row)
+     |  +--> expired      |                  (a bot reply not sent within REPLY_MAX_AGE)
      +--------------------+                  (retry later: 429, 5xx, network; lease recovered;
                                               or the deployer retries a failed row)
 
 Rows are enqueued in the same transaction as the change that caused them and
-claimed atomically, so two schedulers never send the same row.
+claimed atomically, so two senders never send the same row. Notifications and
+broadcasts are the scheduler's; bot replies (rows with `expires_at`) are the
+bot's, which sends them the moment their update commits.
 """
 import os
 import socket
@@ -17,8 +20,9 @@ from peewee import Value, fn
 
 from models import OutboxMessage, User, db, is_postgres, utcnow
 
-PENDING, SENDING, SENT, FAILED, CANCELLED = "pending", "sending", "sent", "failed", "cancelled"
-STATUSES = (PENDING, SENDING, SENT, FAILED, CANCELLED)
+PENDING, SENDING, SENT, FAILED, CANCELLED, EXPIRED = (
+    "pending", "sending", "sent", "failed", "cancelled", "expired")
+STATUSES = (PENDING, SENDING, SENT, FAILED, CANCELLED, EXPIRED)
 
 
 def worker_id():
@@ -36,18 +40,21 @@ class Claimed:
     parse_mode: str
     attempts: int
     parts_sent: int
-    recipient_last_sent_at: object
+    reply_markup: str = None      # JSON, Telegram's InlineKeyboardMarkup
+    edit_message_id: int = None   # edit this message instead of sending a new one
 
 
-def enqueue(key, recipient, text, parse_mode="HTML"):
+def enqueue(key, recipient, text, parse_mode="HTML", **reply):
     """Queue `text` for `recipient` once: a second call with the same key is a no-op.
 
-    Returns True when a row was created.
+    `reply` holds a bot reply's reply_markup, edit_message_id, expires_at and
+    next_attempt_at. Returns True when a row was created.
     """
     now = utcnow()
+    reply.setdefault("next_attempt_at", now)
     inserted = (OutboxMessage
                 .insert(key=key, recipient=recipient, text=text, parse_mode=parse_mode,
-                        next_attempt_at=now, created_at=now)
+                        created_at=now, **reply)
                 .on_conflict_ignore()
                 .returning(OutboxMessage.id)
                 .execute())
@@ -102,32 +109,65 @@ _CLAIM_SQL = """
 UPDATE outbox SET status = 'sending', claimed_by = {p}, claimed_at = {p}
 WHERE id IN (
     SELECT id FROM outbox
-    WHERE status = 'pending' AND next_attempt_at <= {p}
+    WHERE status = 'pending' AND {which}
     ORDER BY next_attempt_at, id
     LIMIT {p} {lock})
-RETURNING id, recipient_id, text, parse_mode, attempts, parts_sent, next_attempt_at
+RETURNING id, recipient_id, text, parse_mode, attempts, parts_sent, reply_markup,
+          edit_message_id, next_attempt_at
 """
+_NOTIFICATIONS_DUE = "expires_at IS NULL AND next_attempt_at <= {p}"
+_REPLIES_DUE = "recipient_id = {p} AND expires_at > {p} AND next_attempt_at <= {p}"
 
 
 def claim_batch(limit, now=None, worker=None):
-    """Atomically move up to `limit` due rows to 'sending' and return them, oldest first."""
+    """Atomically move up to `limit` due notifications to 'sending' and return
+    them, oldest first (bot replies are left to the bot)."""
     now = now or utcnow()
-    if is_postgres():
-        sql = _CLAIM_SQL.format(p="%s", lock="FOR UPDATE SKIP LOCKED")
-    else:
-        sql = _CLAIM_SQL.format(p="?", lock="")
+    return _claim(_NOTIFICATIONS_DUE, (now,), limit, now, worker)
+
+
+def claim_replies(recipient_id, limit=50, now=None, worker=None):
+    """The bot's unexpired replies to `recipient_id` that are due, in order."""
+    now = now or utcnow()
+    return _claim(_REPLIES_DUE, (recipient_id, now, now), limit, now, worker)
+
+
+def chats_with_due_replies(limit=100, now=None):
+    """(recipient id, chat id) of people with replies waiting: left by a bot that
+    died before sending them, or released to be retried."""
+    now = now or utcnow()
+    return list(OutboxMessage
+                .select(OutboxMessage.recipient, User.telegram_id).join(User)
+                .where(OutboxMessage.status == PENDING, OutboxMessage.expires_at > now,
+                       OutboxMessage.next_attempt_at <= now)
+                .distinct().limit(limit).tuples())
+
+
+def _claim(which, which_params, limit, now, worker):
+    p = "%s" if is_postgres() else "?"
+    sql = _CLAIM_SQL.format(which=which.format(p=p), p=p,
+                            lock="FOR UPDATE SKIP LOCKED" if is_postgres() else "")
     worker = worker or worker_id()
     with db.atomic():
-        rows = db.execute_sql(sql, (worker, now, now, limit)).fetchall()
+        rows = db.execute_sql(sql, (worker, now, *which_params, limit)).fetchall()
     if not rows:
         return []
-    rows.sort(key=lambda r: (r[6], r[0]))
-    recipients = {u.id: u for u in User.select(User.id, User.telegram_id, User.last_message_sent_at)
-                  .where(User.id.in_([r[1] for r in rows]))}
-    return [Claimed(id=r[0], worker=worker, recipient_id=r[1], chat_id=recipients[r[1]].telegram_id,
-                    text=r[2], parse_mode=r[3], attempts=r[4], parts_sent=r[5],
-                    recipient_last_sent_at=recipients[r[1]].last_message_sent_at)
+    rows.sort(key=lambda r: (r[8], r[0]))
+    chats = dict(User.select(User.id, User.telegram_id)
+                 .where(User.id.in_([r[1] for r in rows])).tuples())
+    return [Claimed(id=r[0], worker=worker, recipient_id=r[1], chat_id=chats[r[1]], text=r[2],
+                    parse_mode=r[3], attempts=r[4], parts_sent=r[5], reply_markup=r[6],
+                    edit_message_id=r[7])
             for r in rows]
+
+
+def expire_replies(now=None):
+    """Replies still unsent past their `expires_at` are dropped; returns how many."""
+    return (OutboxMessage
+            .update(status=EXPIRED, claimed_by=None,
+                    last_error="dropped: a reply this late would answer something long past")
+            .where(OutboxMessage.status == PENDING, OutboxMessage.expires_at <= (now or utcnow()))
+            .execute())
 
 
 def _move(claimed, **changes):
@@ -147,14 +187,6 @@ def record_part_sent(claimed, parts_sent):
 def mark_sent(claimed, now=None):
     _move(claimed, status=SENT, sent_at=now or utcnow(), last_error=None,
           attempts=OutboxMessage.attempts + 1)
-
-
-def record_chat_sends(recipient_ids, now=None):
-    """When these recipients were last sent to, for the per-chat gap across
-    schedulers; once per batch rather than once per message."""
-    if recipient_ids:
-        (User.update(last_message_sent_at=now or utcnow())
-         .where(User.id.in_(list(recipient_ids))).execute())
 
 
 def release(claimed, retry_at, error=None, count_attempt=False):

@@ -42,21 +42,42 @@ def classify(status, payload):
     return DeliveryError(TRANSIENT, description)
 
 
+_NO_PREVIEW = json.dumps({"is_disabled": True})
+
+
 class TelegramTransport:
     def __init__(self, api_url, token, timeout=(5, 30)):
         self._token = token
-        self._url = f"{api_url}/bot{token}/sendMessage"
+        self._base = f"{api_url}/bot{token}/"
         self._timeout = timeout
         self._http = BotApiHttp(api_url)
 
-    def send(self, chat_id, text, parse_mode=None):
-        """Send one message; returns Telegram's message id or raises DeliveryError."""
-        params = {"chat_id": chat_id, "text": text,
-                  "link_preview_options": json.dumps({"is_disabled": True})}
-        if parse_mode:
-            params["parse_mode"] = parse_mode
+    def send(self, chat_id, text, parse_mode=None, reply_markup=None):
+        """Send one message (`reply_markup`: JSON text); returns Telegram's message
+        id or raises DeliveryError."""
+        params = {"chat_id": chat_id, "text": text, "link_preview_options": _NO_PREVIEW,
+                  "parse_mode": parse_mode, "reply_markup": reply_markup}
+        return self._call("sendMessage", params)["message_id"]
+
+    def edit(self, chat_id, message_id, text, parse_mode=None, reply_markup=None):
+        """Edit a message the bot sent: its text and keyboard, or with no text its
+        keyboard alone (none: removed). An edit that changes nothing succeeds."""
+        params = {"chat_id": chat_id, "message_id": message_id, "reply_markup": reply_markup}
+        method = "editMessageReplyMarkup"
+        if text:
+            method = "editMessageText"
+            params.update(text=text, parse_mode=parse_mode, link_preview_options=_NO_PREVIEW)
         try:
-            response = self._http.request("POST", self._url, params=params, timeout=self._timeout)
+            self._call(method, params)
+        except DeliveryError as error:
+            if "message is not modified" not in error.description:
+                raise
+
+    def _call(self, method, params):
+        params = {name: value for name, value in params.items() if value is not None}
+        try:
+            response = self._http.request("POST", self._base + method, params=params,
+                                          timeout=self._timeout)
         except requests.RequestException as exc:
             # Network errors name the URL, token included.
             reason = str(exc).replace(self._token, "<token>")
@@ -66,5 +87,5 @@ class TelegramTransport:
         except ValueError:
             payload = None
         if response.status_code == 200 and isinstance(payload, dict) and payload.get("ok"):
-            return payload["result"]["message_id"]
+            return payload["result"]
         raise classify(response.status_code, payload)

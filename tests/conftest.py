@@ -19,7 +19,8 @@ from models import Lead, User  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = ["rule_action", "activity", "follow_up_rule", "stage_change", "lead_score", "job_run",
-          "outbox", "broadcast", "invite", "lead", "conversation", "processed_update", "heartbeat", "user"]
+          "outbox", "broadcast", "invite", "lead", "conversation", "processed_update", "heartbeat", "user",
+          "send_pace", "panel_session"]
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,15 @@
-"""bot.py's own duties, in-process against the emulator: failures, dedupe, menus."""
+"""bot.py's own duties, in-process against the emulator: failures, dedupe, menus, replies."""
+import datetime
+import logging
+import time
+
 import pytest
+from peewee import OperationalError
 from telebot import apihelper, types
 
 import bot
 from devtools.telegram_emulator import TelegramEmulator
-from models import ProcessedUpdate, User
+from models import OutboxMessage, ProcessedUpdate, User, utcnow
 from services import chat, team
 from services.config import load_settings
 
@@ -23,7 +28,8 @@ def emulator(monkeypatch):
 
 @pytest.fixture
 def leadgram(sqlite_db, emulator):
-    settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "ADMIN_TELEGRAM_IDS": "1"})
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "ADMIN_TELEGRAM_IDS": "1",
+                              "TELEGRAM_API_URL": emulator.base_url})
     return bot.LeadgramBot(settings, "adapter_bot")
 
 
@@ -116,3 +122,88 @@ def test_a_batch_that_cannot_be_saved_is_reported_for_fetching_again(leadgram, e
     assert leadgram.process_new_updates(batch) is True
     leadgram.replies.drain()
     assert "now off" in emulator.sent_messages(1)[-1]["text"]
+
+
+def test_replies_are_stored_with_the_update_and_sent_by_the_next_bot(leadgram, emulator,
+                                                                     monkeypatch):
+    """The bot dies after the commit, before sending: its successor sends each reply once."""
+    with monkeypatch.context() as patch:
+        patch.setattr(leadgram.replies, "flush", lambda chat_id, send: None)  # never sent
+        handle(leadgram, emulator.user_sends(1, "/start"))
+        handle(leadgram, emulator.user_sends(1, "/notify off"))
+    assert emulator.sent_messages(1) == []
+    assert {m.status for m in OutboxMessage.select()} == {"pending"}
+    successor = bot.LeadgramBot(leadgram.ctx.settings, "adapter_bot")
+    successor.sweep()
+    successor.sweep()  # a second look finds nothing left to send
+    successor.replies.drain()
+    texts = [m["text"] for m in emulator.sent_messages(1)]
+    assert len(texts) == 3 and "now off" in texts[-1]
+    assert {m.status for m in OutboxMessage.select()} == {"sent"}
+
+
+def test_a_reply_left_unsent_too_long_is_dropped(leadgram, emulator, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(leadgram.replies, "flush", lambda chat_id, send: None)
+        handle(leadgram, emulator.user_sends(1, "/help"))
+    OutboxMessage.update(expires_at=utcnow() - datetime.timedelta(seconds=1)).execute()
+    leadgram.sweep()
+    leadgram.replies.drain()
+    assert emulator.sent_messages(1) == []
+    row = OutboxMessage.get()
+    assert row.status == "expired" and "late" in row.last_error
+
+
+def test_a_pressed_button_edits_its_message_through_the_queue(leadgram, emulator):
+    handle(leadgram, emulator.user_sends(1, "/team"))
+    listing = emulator.sent_messages(1)[-1]
+    handle(leadgram, emulator.user_presses(1, listing["message_id"], "gone:1",
+                                           require_button=False))
+    edits = OutboxMessage.select().where(OutboxMessage.edit_message_id == listing["message_id"])
+    assert [(m.text, m.status) for m in edits] == [("", "sent")]  # its keyboard removed
+    assert [c.status for c in emulator.calls_to("editMessageReplyMarkup")] == [200]
+
+
+def test_a_batch_the_database_rolled_back_by_itself_is_fetched_again(leadgram, emulator,
+                                                                     monkeypatch, sqlite_db):
+    """SQLite undoes the whole transaction on a disk I/O error, and the next update's
+    SAVEPOINT quietly opens a new one: the batch must not be confirmed as if it were saved."""
+    batch = [types.Update.de_json(emulator.user_sends(1, text))
+             for text in ("/start", "/help", "/notify off")]
+    real = chat.on_text
+
+    def disk_fails(ctx, user, text):
+        if text == "/help":
+            sqlite_db.connection().rollback()  # what SQLite does after SQLITE_IOERR
+            raise OperationalError("disk I/O error")
+        return real(ctx, user, text)
+    with monkeypatch.context() as patch:
+        patch.setattr(chat, "on_text", disk_fails)
+        assert leadgram.process_new_updates(batch) is False
+    leadgram.replies.drain()
+    assert ProcessedUpdate.select().count() == 0 and User.select().count() == 0
+    assert leadgram.process_new_updates(batch) is True
+    leadgram.replies.drain()
+    assert ProcessedUpdate.select().count() == 3
+
+
+def test_housekeeping_failures_are_logged_once_and_retried(leadgram, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="leadgram.bot")
+    tries = []
+
+    def sweep():
+        tries.append(1)
+        if len(tries) <= 3:
+            raise OperationalError("attempt to write a readonly database")
+    monkeypatch.setattr(leadgram, "sweep", sweep)
+    monkeypatch.setattr(bot, "SWEEP_SECONDS", 0.01)
+    keeper = bot.Housekeeper(leadgram)
+    keeper.start()
+    deadline = time.monotonic() + 5
+    while len(tries) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    keeper.stopped.set()
+    keeper.join(timeout=5)
+    assert len(tries) >= 6 and not keeper.is_alive()
+    assert caplog.text.count("housekeeping failed") == 1
+    assert "readonly" in caplog.text and "housekeeping works again" in caplog.text

@@ -5,19 +5,23 @@ import pytest
 
 from models import OutboxMessage, User, utcnow
 from services import outbox
-from services.delivery import DeliveryPolicy, Pacer, deliver_batch
+from services.delivery import DeliveryPolicy, deliver_batch
+from services.pacing import Pacer
 from services.telegram_transport import (
     PERMANENT, RETRY_AFTER, TRANSIENT, UNREACHABLE, DeliveryError, classify,
 )
 
 
 class FakeClock:
+    """Seconds since the test began; `wall` is the same instant as naive UTC."""
+
     def __init__(self):
         self.now = 0.0
+        self.start = utcnow()
         self.sleeps = []
 
-    def clock(self):
-        return self.now
+    def wall(self):
+        return self.start + datetime.timedelta(seconds=self.now)
 
     def sleep(self, seconds):
         self.sleeps.append(seconds)
@@ -28,7 +32,7 @@ class FakeTransport:
     def __init__(self, clock, failures=None):
         self.clock, self.sent, self.failures = clock, [], failures or {}
 
-    def send(self, chat_id, text, parse_mode=None):
+    def send(self, chat_id, text, parse_mode=None, reply_markup=None):
         queued = self.failures.get(chat_id)
         if queued:
             raise queued.pop(0)
@@ -42,7 +46,7 @@ def clock():
 
 
 def run(transport, clock, policy=DeliveryPolicy(), batch=30):
-    return deliver_batch(transport, batch, policy, pacer=Pacer(policy, clock.clock, clock.sleep))
+    return deliver_batch(transport, batch, policy, pacer=Pacer(policy, clock.wall, clock.sleep))
 
 
 def test_sends_and_marks_sent(any_db, make_user, clock):
@@ -151,11 +155,11 @@ def test_long_text_is_split_and_a_retry_resumes_after_sent_parts(any_db, make_us
     original = transport.send
     calls = []
 
-    def flaky(chat_id, part, parse_mode=None):
+    def flaky(chat_id, part, parse_mode=None, reply_markup=None):
         calls.append(part)
         if len(calls) == 2:
             raise DeliveryError(TRANSIENT, "network error")
-        return original(chat_id, part, parse_mode)
+        return original(chat_id, part, parse_mode, reply_markup)
     transport.send = flaky
     run(transport, clock)
     assert OutboxMessage.get().parts_sent == 1
@@ -173,7 +177,7 @@ def test_stop_releases_unsent_messages(any_db, make_user, clock):
         outbox.enqueue(str(n), member, "x")
     transport = FakeTransport(clock)
     policy = DeliveryPolicy()
-    result = deliver_batch(transport, 30, policy, pacer=Pacer(policy, clock.clock, clock.sleep),
+    result = deliver_batch(transport, 30, policy, pacer=Pacer(policy, clock.wall, clock.sleep),
                            stop=lambda: len(transport.sent) >= 1)
     assert result.sent == 1
     assert sorted(m.status for m in OutboxMessage.select()) == ["pending", "pending", "sent"]

@@ -62,7 +62,8 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
         "INSERT INTO lead (email, phone, first_name, last_name, country, created_by_id, created_at) "
         "VALUES ('a@b.co', '+442079460958', 'Ada', 'L', 'GB', {p}, {p})".format(
             p="%s" if models.is_postgres() else "?"), (creator, added))
-    assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index", "0004_pipeline"]
+    assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index", "0004_pipeline",
+                                "0005_panel_sessions", "0006_shared_pacing_and_durable_replies"]
     if models.is_postgres():
         assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
     lead = models.Lead.get()

@@ -52,14 +52,6 @@ def test_only_the_claim_holder_moves_a_row(any_db, make_user):
     assert (row.status, row.attempts, row.claimed_by) == (outbox.SENT, 1, None)
 
 
-def test_chat_sends_are_recorded_for_the_per_chat_gap(any_db, make_user):
-    a, b = make_user(), make_user()
-    outbox.record_chat_sends({a.id})
-    outbox.record_chat_sends(set())
-    assert User.get_by_id(a.id).last_message_sent_at is not None
-    assert User.get_by_id(b.id).last_message_sent_at is None
-
-
 def test_release_and_fail(any_db, make_user):
     member = make_user()
     outbox.enqueue("a", member, "a")

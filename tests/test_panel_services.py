@@ -62,7 +62,7 @@ def test_retry_and_cancel_touch_only_the_right_statuses(any_db, make_user):
     assert outbox.retry([a, b, c]) == 1
     assert outbox.cancel([a, b, c]) == 2  # a is pending again, c was pending
     assert outbox.counts_by_status() == {"pending": 0, "sending": 0, "sent": 1, "failed": 0,
-                                         "cancelled": 2}
+                                         "cancelled": 2, "expired": 0}
     assert outbox.claim_batch(10) == []
 
 
