@@ -26,7 +26,7 @@ log = logging.getLogger("leadgram.bot")
 POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open
 MAX_BACKOFF = 60
 REPLY_THREADS = 4
-SWEEP_SECONDS = 1.0        # how often replies left waiting (retries, a crash) are looked for
+SWEEP_SECONDS = 0.25       # how often replies waiting (a chat's gap, a retry, a crash) are looked for
 HOUSEKEEPING_SECONDS = 3600  # forgetting old update ids: hourly is plenty for a 2-day window
 SORRY = "Sorry, something went wrong on our side and nothing was changed. Please try again."
 PRIVATE_ONLY = "Please talk to me in a private chat."
@@ -138,7 +138,9 @@ class LeadgramBot(telebot.TeleBot):
         """Send a person's waiting replies, in order, within Telegram's limits."""
         try:
             claimed = outbox.claim_replies(recipient_id)
-            deliver(self.transport, claimed, self.delivery, self.pacer)
+            # A chat still within its gap waits for the sweep, not on this thread,
+            # which serves other people's chats too.
+            deliver(self.transport, claimed, self.delivery, self.pacer, chat_wait=0)
         except Exception as exc:  # the sweep tries again; the replies are still queued
             log.warning("sending replies failed: %s", self.redact(exc))
             drop_connection()
@@ -264,8 +266,8 @@ def connect(settings, stopping):
 
 
 class Housekeeper(threading.Thread):
-    """Sends the replies nobody is sending (every SWEEP_SECONDS; at start, those a
-    killed predecessor left) and forgets old update ids (hourly). A failure, such
+    """Sends the replies that are due and nobody is sending (every SWEEP_SECONDS; at
+    start, those a killed predecessor left) and forgets old update ids (hourly). A failure, such
     as a database that cannot be written, is logged and tried again: never fatal."""
 
     def __init__(self, bot):

@@ -123,11 +123,11 @@ def sqlite_backend():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def postgres_backend():
+def postgres_backend(server_url=POSTGRES_ADMIN_URL):
     """A throwaway database on the server, or a string saying why there is none."""
     try:
         import psycopg2
-        admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=3)
+        admin = psycopg2.connect(server_url, connect_timeout=3)
     except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
         yield f"skipped ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
         return
@@ -136,7 +136,7 @@ def postgres_backend():
     with admin.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE {name}")
     try:
-        yield f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
     finally:
         if models.db.obj is not None:
             models.db.close()

@@ -15,12 +15,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 from common import ROOT, note, print_table, say
+from outbox_speed import postgres_backend, sqlite_backend
 
 import models  # noqa: E402
+from devtools.pace import per_chat_gaps, sliding_peak  # noqa: E402
 from models import User, db  # noqa: E402
 from services import outbox  # noqa: E402
 
@@ -55,32 +56,6 @@ class Progress:
                 self.too_many += 1
 
 
-def sqlite_database():
-    workdir = Path(tempfile.mkdtemp(prefix="leadgram_bench_"))
-    try:
-        yield f"sqlite:///{workdir / 'leadgram.db'}"
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def postgres_database(server_url):
-    """A throwaway database on the server at `server_url`, dropped afterwards."""
-    import psycopg2
-    admin = psycopg2.connect(server_url, connect_timeout=3)
-    admin.autocommit = True
-    name = f"leadgram_bench_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"{server_url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        if models.db.obj is not None:
-            models.db.close()
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
-
-
 def send_order(messages, chats, group=int(SEND_BATCH_SIZE)):
     """Chat indexes in queue order: chats in groups of one batch, each group's messages round
     robin (so the batches that several schedulers claim at once reach the same chats, about
@@ -110,26 +85,11 @@ def fill_outbox(messages, chats):
     return [m.telegram_id for m in members]
 
 
-def sliding_peak(times, window=1.0):
-    """The most calls in any sliding window: for each call, those in (t - window, t]."""
-    times = sorted(times)
-    peak, first = 0, 0
-    for last, at in enumerate(times):
-        while times[first] <= at - window:
-            first += 1
-        peak = max(peak, last - first + 1)
-    return peak
-
-
 def analyse(calls, messages):
     attempts = [c for c in calls if c.method == "sendMessage"]
     delivered = [c for c in attempts if c.status == 200]
     texts = collections.Counter((c.params["chat_id"], c.params["text"]) for c in delivered)
-    by_chat = collections.defaultdict(list)
-    for call in delivered:
-        by_chat[call.params["chat_id"]].append(call.at)
-    gaps = {chat: min(b - a for a, b in zip(times, times[1:])) for chat, times in by_chat.items()
-            if len(times) > 1}
+    gaps = per_chat_gaps(delivered)
     seconds = (delivered[-1].at - attempts[0].at) if delivered else 0.0
     return {
         "attempts": len(attempts),
@@ -197,8 +157,10 @@ def bench_pacing(messages=MESSAGES, chats=CHATS, schedulers=SCHEDULERS, postgres
     backend = "postgres" if postgres_url else "sqlite"
     say(f"\n== pacing: {messages:,} messages to {chats} chats, {schedulers} `python scheduler.py`, "
         f"{backend}, emulator limit {TELEGRAM_RATE}/s ==")
-    source = postgres_database(postgres_url) if postgres_url else sqlite_database()
+    source = postgres_backend(postgres_url) if postgres_url else sqlite_backend()
     url = next(source)
+    if not url.startswith(("sqlite", "postgresql")):
+        raise SystemExit(f"pacing bench: Postgres {url}")
     workdir = Path(tempfile.mkdtemp(prefix="leadgram_bench_pacing_"))
     try:
         models.bind(url)

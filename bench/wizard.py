@@ -184,6 +184,7 @@ def _run_wizard(emu, counter, bot, member_ids, url, skip_save=False):
     if last is None:
         raise RuntimeError(f"only {_handled_count(url) - handled} of {6 * users} updates handled")
     elapsed = last - t0
+    cpu = busy(bot.pid, cpu0, elapsed)
     replied = counter.wait("sendMessage", expected, timeout=600)
     if replied is None:
         raise RuntimeError(f"only {counter.count('sendMessage') - base} of {6 * users} wizard replies")
@@ -197,7 +198,7 @@ def _run_wizard(emu, counter, bot, member_ids, url, skip_save=False):
     rate = 6 * users / elapsed
     say(f"{6 * users} text updates in {elapsed:.2f} s (queueing took {queued:.2f} s): "
         f"{rate:.0f} updates/s; {len(summaries)}/{users} summaries shown")
-    say(f"  CPU while handling them: {busy(bot.pid, cpu0, elapsed)}")
+    say(f"  CPU while handling them: {cpu}")
     note("wizard text updates/s", "sqlite", f"{rate:.0f}/s", f">= {TARGET_UPDATES_PER_S:.0f}/s",
          rate >= TARGET_UPDATES_PER_S)
     note("  mean handling time per update", "sqlite", f"{1000 * elapsed / (6 * users):.2f} ms",
@@ -217,10 +218,11 @@ def _run_wizard(emu, counter, bot, member_ids, url, skip_save=False):
     if last is None:
         raise RuntimeError(f"only {_handled_count(url) - handled} of {len(summaries)} Save presses handled")
     save_elapsed = last - t1
+    cpu = busy(bot.pid, cpu0, save_elapsed)
     if counter.wait("editMessageText", base + len(summaries), timeout=600) is None:
         raise RuntimeError(f"only {counter.count('editMessageText') - base} of "
                            f"{len(summaries)} Save replies")
-    say(f"  CPU while saving: {busy(bot.pid, cpu0, save_elapsed)}")
+    say(f"  CPU while saving: {cpu}")
     models.bind(url)
     leads = Lead.select().count()
     queued_rows = OutboxMessage.select().where(OutboxMessage.expires_at.is_null()).count()

@@ -78,9 +78,11 @@ def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
 
 
 def deliver(transport, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow,
-            stop=lambda: False, rand=random.random):
+            stop=lambda: False, rand=random.random, chat_wait=None):
     """Try each claimed row once, in order; whatever is left when `stop()` turns
-    true goes back to the queue."""
+    true goes back to the queue. A chat busy for more than `chat_wait` seconds
+    (default: two gaps) has its rows put back until it is free."""
+    chat_wait = 2 * policy.per_chat_gap if chat_wait is None else chat_wait
     pacer = pacer or Pacer(policy)
     result = BatchResult(claimed=len(claimed))
     held_chats = {}  # chat -> retry time, after a 429 or a busy chat in this run
@@ -98,7 +100,7 @@ def deliver(transport, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow,
             result.failed += 1
             continue
         try:
-            busy_until = _send(transport, message, pacer, policy)
+            busy_until = _send(transport, message, pacer, chat_wait)
         except DeliveryError as error:
             _record_failure(message, error, policy, now, held_chats, result, rand)
             if error.kind == UNREACHABLE:
@@ -119,7 +121,7 @@ def deliver(transport, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow,
     return result
 
 
-def _send(transport, message, pacer, policy):
+def _send(transport, message, pacer, chat_wait):
     """Send what is left of `message`; returns when its chat is free if another
     sender has it busy for longer than we should wait, else None."""
     if message.edit_message_id is not None:
@@ -130,7 +132,7 @@ def _send(transport, message, pacer, policy):
         return None
     parts = split_for_telegram(message.text, message.parse_mode)
     for number in range(message.parts_sent, len(parts)):
-        busy_until = pacer.acquire(message.recipient_id, max_wait=2 * policy.per_chat_gap)
+        busy_until = pacer.acquire(message.recipient_id, max_wait=chat_wait)
         if busy_until is not None:
             return busy_until
         last = number + 1 == len(parts)

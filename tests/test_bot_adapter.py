@@ -12,6 +12,8 @@ from devtools.telegram_emulator import TelegramEmulator
 from models import OutboxMessage, ProcessedUpdate, User, utcnow
 from services import chat, team
 from services.config import load_settings
+from services.delivery import DeliveryPolicy
+from services.pacing import Pacer
 
 TOKEN = "4242:ADAPTER"
 
@@ -30,12 +32,36 @@ def emulator(monkeypatch):
 def leadgram(sqlite_db, emulator):
     settings = load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "ADMIN_TELEGRAM_IDS": "1",
                               "TELEGRAM_API_URL": emulator.base_url})
-    return bot.LeadgramBot(settings, "adapter_bot")
+    return quick(bot.LeadgramBot(settings, "adapter_bot"))
+
+
+def quick(leadgram):
+    """The adapter's duties, not Telegram's pace (tests/test_pacing.py): a short chat gap."""
+    leadgram.delivery = DeliveryPolicy(per_chat_gap=0.02)
+    leadgram.pacer = Pacer(leadgram.delivery)
+    return leadgram
+
+
+def receive(leadgram, update):
+    assert leadgram.process_new_updates([types.Update.de_json(update)])
 
 
 def handle(leadgram, update):
-    leadgram.process_new_updates([types.Update.de_json(update)])
+    receive(leadgram, update)
+    settle(leadgram)
+
+
+def settle(leadgram, timeout=5):
+    """Send every reply, as the sender threads and the sweep do between them."""
+    deadline = time.monotonic() + timeout
     leadgram.replies.drain()
+    waiting = OutboxMessage.select().where(OutboxMessage.status == "pending",
+                                           OutboxMessage.expires_at.is_null(False))  # not notifications
+    while waiting.exists():
+        assert time.monotonic() < deadline, "replies still waiting"
+        time.sleep(0.02)
+        leadgram.sweep()
+        leadgram.replies.drain()
 
 
 def boom(*args, **kwargs):
@@ -129,14 +155,12 @@ def test_replies_are_stored_with_the_update_and_sent_by_the_next_bot(leadgram, e
     """The bot dies after the commit, before sending: its successor sends each reply once."""
     with monkeypatch.context() as patch:
         patch.setattr(leadgram.replies, "flush", lambda chat_id, send: None)  # never sent
-        handle(leadgram, emulator.user_sends(1, "/start"))
-        handle(leadgram, emulator.user_sends(1, "/notify off"))
+        receive(leadgram, emulator.user_sends(1, "/start"))
+        receive(leadgram, emulator.user_sends(1, "/notify off"))
     assert emulator.sent_messages(1) == []
     assert {m.status for m in OutboxMessage.select()} == {"pending"}
-    successor = bot.LeadgramBot(leadgram.ctx.settings, "adapter_bot")
-    successor.sweep()
-    successor.sweep()  # a second look finds nothing left to send
-    successor.replies.drain()
+    successor = quick(bot.LeadgramBot(leadgram.ctx.settings, "adapter_bot"))
+    settle(successor)
     texts = [m["text"] for m in emulator.sent_messages(1)]
     assert len(texts) == 3 and "now off" in texts[-1]
     assert {m.status for m in OutboxMessage.select()} == {"sent"}
@@ -145,7 +169,7 @@ def test_replies_are_stored_with_the_update_and_sent_by_the_next_bot(leadgram, e
 def test_a_reply_left_unsent_too_long_is_dropped(leadgram, emulator, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(leadgram.replies, "flush", lambda chat_id, send: None)
-        handle(leadgram, emulator.user_sends(1, "/help"))
+        receive(leadgram, emulator.user_sends(1, "/help"))
     OutboxMessage.update(expires_at=utcnow() - datetime.timedelta(seconds=1)).execute()
     leadgram.sweep()
     leadgram.replies.drain()

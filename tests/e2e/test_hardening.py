@@ -23,6 +23,7 @@ import pytest
 from models import Heartbeat, Lead, OutboxMessage, User, db, utcnow
 from services import outbox
 from services.replies import REPLY_MAX_AGE
+from devtools.pace import per_chat_gaps, sliding_peak
 from tests.conftest import ROOT
 from tests.e2e.conftest import ADMIN_ID, TOKEN, wait_until
 
@@ -69,26 +70,6 @@ def held_texts(emulator, chat_id, older_than=0.0, younger_than=float("inf")):
 def wait_for_log(process, text, timeout=20):
     return wait_until(lambda: text in open(process.log_path).read(), timeout,
                       f"{process.args[1]} logging {text!r}")
-
-
-def sliding_peak(times, window=1.0):
-    """The most calls in any sliding window: for each call, those in (t - window, t]."""
-    times = sorted(times)
-    peak, first = 0, 0
-    for last, at in enumerate(times):
-        while times[first] <= at - window:
-            first += 1
-        peak = max(peak, last - first + 1)
-    return peak
-
-
-def per_chat_gaps(calls):
-    """chat id -> the smallest gap (s) between two consecutive calls to it."""
-    by_chat = collections.defaultdict(list)
-    for call in calls:
-        by_chat[int(call.params["chat_id"])].append(call.at)
-    return {chat: min(b - a for a, b in zip(times, times[1:]))
-            for chat, times in by_chat.items() if len(times) > 1}
 
 
 def pacing_report(emulator, expected):

@@ -5,29 +5,11 @@ import time
 
 import pytest
 import requests
-import telebot
 from telebot import apihelper, types
 
 from devtools.emulator_methods import SPEC
 from devtools.telegram_emulator import TelegramEmulator
-
-TOKEN = "123456:TEST"
-ANN = 111
-
-
-@pytest.fixture
-def emu():
-    with TelegramEmulator(token=TOKEN, bot_username="leadgram_test_bot") as emulator:
-        emulator.add_user(ANN, first_name="Ann", username="ann")
-        yield emulator
-
-
-@pytest.fixture
-def bot(emu):
-    saved = apihelper.API_URL
-    apihelper.API_URL = emu.base_url + "/bot{0}/{1}"
-    yield telebot.TeleBot(TOKEN, threaded=False)
-    apihelper.API_URL = saved
+from tests.emulator.conftest import ANN, TOKEN
 
 
 def keyboard(*callback_data: str) -> types.InlineKeyboardMarkup:
