@@ -12,7 +12,9 @@ Postgres: the `send_pace` row lock):
   has passed since its previous send; the caller waits or defers the message.
 
 The slot is recorded as the send time, so the gap is counted from when the
-message goes out, not from when it was reserved.
+message goes out, not from when it was reserved; a send that leaves late (its
+process stalled) moves that time on, or, when another sender has planned the
+chat's next message meanwhile, waits its turn again.
 """
 import datetime
 import time
@@ -23,6 +25,7 @@ from peewee import fn
 from models import SendPace, User, db, is_postgres, utcnow
 
 TELEGRAM = "telegram"
+LATE_SECONDS = 0.01  # a send that leaves later than this after its slot re-checks its chat
 _EPOCH = datetime.datetime(1970, 1, 1)
 
 
@@ -75,6 +78,15 @@ def _take_slot(channel, now, interval):
     return _moment(rows[0].next_slot - interval)
 
 
+def confirm_late(recipient_id, planned, now):
+    """A send leaving late (its process stalled) moves its chat's last send from the
+    planned slot to `now`; False when another sender has since planned one after it,
+    and this send must not go now."""
+    return bool(User.update(last_message_sent_at=now)
+                .where(User.id == recipient_id, User.last_message_sent_at == planned)
+                .execute())
+
+
 def _take_chat(recipient_id, slot, gap):
     """Record `slot` as the chat's send time unless its last send is within the gap."""
     last = User.last_message_sent_at
@@ -100,11 +112,19 @@ class Pacer:
                                   self._policy.messages_per_second)
             if reservation.slot is not None:
                 self._pause((reservation.slot - now).total_seconds())
-                return None
+                if recipient_id is None or self._on_time(recipient_id, reservation.slot):
+                    return None
+                continue
             wait = (reservation.chat_free_at - now).total_seconds()
             if wait > max_wait:
                 return reservation.chat_free_at
             self._pause(wait)
+
+    def _on_time(self, recipient_id, slot):
+        now = self._now()
+        if (now - slot).total_seconds() <= LATE_SECONDS:
+            return True
+        return confirm_late(recipient_id, slot, now)
 
     def _pause(self, seconds):
         if seconds > 0:

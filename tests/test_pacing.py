@@ -89,3 +89,50 @@ def test_concurrent_senders_never_share_a_slot_or_crowd_a_chat(any_db, make_user
     slots = sorted(slot for slot, _ in granted)
     assert len(slots) == len(members)  # one send per chat at `now`; the rest refused
     assert all((b - a).total_seconds() >= 1 / RATE - 1e-6 for a, b in zip(slots, slots[1:]))
+
+
+class SharedClock:
+    """One wall clock for two pacers standing in for two processes; `stall` makes the
+    next sleep of one of them last longer, as when its process is not scheduled."""
+
+    def __init__(self):
+        self.start, self.elapsed, self.stalls = utcnow(), 0.0, []
+
+    def now(self):
+        return self.start + datetime.timedelta(seconds=self.elapsed)
+
+    def sleeper(self, during=lambda: None):
+        def sleep(seconds):
+            self.elapsed += seconds
+            if self.stalls:
+                self.elapsed += self.stalls.pop()
+                during()
+        return sleep
+
+
+def test_a_send_that_leaves_late_counts_the_gap_from_when_it_left(any_db, make_user):
+    member = make_user()
+    clock = SharedClock()
+    policy = DeliveryPolicy(per_chat_gap=GAP, messages_per_second=RATE)
+    pacing.reserve(make_user().id, clock.now(), GAP, RATE)  # so the next slot is ahead: a sleep
+    clock.stalls.append(0.3)
+    late = pacing.Pacer(policy, clock.now, clock.sleeper())
+    assert late.acquire(member.id, max_wait=5) is None
+    left = clock.now()
+    assert User.get_by_id(member.id).last_message_sent_at == left
+
+
+def test_a_late_send_behind_which_another_was_planned_waits_its_turn(any_db, make_user):
+    member = make_user()
+    clock = SharedClock()
+    policy = DeliveryPolicy(per_chat_gap=GAP, messages_per_second=RATE)
+    pacing.reserve(make_user().id, clock.now(), GAP, RATE)
+    other = []
+
+    def another_process_sends():  # while the first is stalled past the chat's gap
+        other.append(pacing.reserve(member.id, clock.now(), GAP, RATE).slot)
+    clock.stalls.append(1.5)
+    late = pacing.Pacer(policy, clock.now, clock.sleeper(during=another_process_sends))
+    assert late.acquire(member.id, max_wait=5) is None
+    assert other[0] is not None  # the other process took the chat while this one stalled
+    assert (clock.now() - other[0]).total_seconds() >= GAP  # so this one waited a gap after it
