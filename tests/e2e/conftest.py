@@ -10,6 +10,7 @@ import time
 import pytest
 
 import models
+from models import OutboxMessage
 from devtools.telegram_emulator import TelegramEmulator
 from tests.conftest import ROOT
 
@@ -144,6 +145,14 @@ def button_labels(message):
 @pytest.fixture
 def chat_with(emulator):
     return lambda user_id, first_name="Member": Chat(emulator, user_id, first_name)
+
+
+def replies_settled():
+    """No reply waiting or on the wire: what a test that kills the bot waits for, since a
+    kill in the instant between Telegram taking a reply and the bot marking it sent sends
+    that reply again after the restart (the documented at-least-once window)."""
+    return not OutboxMessage.select().where(OutboxMessage.expires_at.is_null(False),
+                                            OutboxMessage.status.in_(["pending", "sending"])).exists()
 
 
 def wait_until(predicate, timeout=15, message="condition"):

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from models import Lead, OutboxMessage, User
-from tests.e2e.conftest import ADMIN_ID, wait_until
+from tests.e2e.conftest import ADMIN_ID, replies_settled, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -63,10 +63,7 @@ def test_restart_mid_wizard_continues_where_it_stopped(processes, emulator, chat
     admin.send("/start", replies=2)
     admin.send("/createLead")
     admin.send("ann@example.com")
-    # Killed in the instant between Telegram taking a reply and the bot marking it
-    # sent, the bot would send that reply again (the documented window): not this test.
-    wait_until(lambda: not OutboxMessage.select().where(
-        OutboxMessage.status.in_(["pending", "sending"])).exists())
+    wait_until(replies_settled)
     processes.kill(bot)
     processes.start("bot.py")
     assert "Step 3/5" in admin.send("+442079460958")["text"]
@@ -114,6 +111,7 @@ def test_redelivered_update_is_handled_once_and_outages_are_waited_out(processes
     emulator.fail("getUpdates", "drop", times=2)
     emulator.fail("getUpdates", 502, times=2)
     assert "Step 1/5" in admin.send("/createLead")["text"]
+    wait_until(replies_settled)
     processes.kill(bot)
     processes.start("bot.py")
     assert "Step 2/5" in admin.send("ann@example.com", timeout=20)["text"]
