@@ -17,8 +17,8 @@ from telebot import apihelper, types
 from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
 from services import chat, outbox, policy, replies, team, updates
 from services.config import ConfigError, load_settings
-from services.delivery import DeliveryPolicy, deliver
-from services.pacing import Pacer
+from services.delivery.sender import DeliveryPolicy, deliver
+from services.delivery.pacing import Pacer
 from services.telegram_http import BotApiHttp
 from services.telegram_transport import TelegramTransport
 

@@ -361,7 +361,7 @@ class OutboxMessage(BaseModel):
 
 class SendPace(BaseModel):
     """The next free send slot of a channel (seconds since the epoch), shared by every
-    process that sends on it: services/pacing.py."""
+    process that sends on it: services/delivery/pacing.py."""
     name = CharField(primary_key=True)
     next_slot = DoubleField(default=0.0)
 

@@ -16,7 +16,7 @@ import schedule
 from models import DatabaseUnavailable, bind, drop_connection, utcnow
 from services import followups, heartbeat, outbox, periodic, policy
 from services.config import ConfigError, load_settings
-from services.delivery import DeliveryPolicy, deliver_batch
+from services.delivery.sender import DeliveryPolicy, deliver_batch
 from services.telegram_transport import TelegramTransport
 
 log = logging.getLogger("leadgram.scheduler")

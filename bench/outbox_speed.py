@@ -12,8 +12,8 @@ from common import POSTGRES_ADMIN_URL, TARGET_CLAIM_MS, TARGET_MS_PER_MESSAGE, n
 import models  # noqa: E402
 from models import OutboxMessage, User, db  # noqa: E402
 from services import outbox  # noqa: E402
-from services.delivery import DeliveryPolicy, deliver_batch  # noqa: E402
-from services.pacing import Pacer  # noqa: E402
+from services.delivery.sender import DeliveryPolicy, deliver_batch  # noqa: E402
+from services.delivery.pacing import Pacer  # noqa: E402
 
 BATCH_SIZE = 30
 SCHEDULER_BATCHES = 100

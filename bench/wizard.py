@@ -172,7 +172,7 @@ def _run_wizard(emu, counter, bot, member_ids, url, skip_save=False):
 
     # Phase 1: every member's six wizard messages, queued at once (step by step across users).
     # Timed to the last update committed; the replies then go out at Telegram's pace,
-    # shared with every other sender (services/pacing.py), and are timed apart.
+    # shared with every other sender (services/delivery/pacing.py), and are timed apart.
     expected = base + 6 * users
     cpu0 = (cpu_seconds(bot.pid), cpu_seconds())
     t0 = time.monotonic()

@@ -12,7 +12,7 @@ from peewee import JOIN
 from models import ACTIVITY_TYPES, OUTCOMES, Activity, FollowUpRule, Lead, User, utcnow
 from panel.base import PanelModelView
 from panel.lead_views import NOBODY, team_members
-from services.numbers import parse_id
+from services.core.inputs import parse_id
 
 STATES = [("open", "open"), ("overdue", "overdue"), ("done", "done")]
 Assignee = User.alias()

@@ -11,8 +11,8 @@ from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from services.numbers import MAX_PAGE, parse_bounded_int, parse_id
-from services.texts import plain_text
+from services.core.inputs import MAX_PAGE, parse_bounded_int, parse_id
+from services.core.inputs import plain_text
 
 MAX_SEARCH_LENGTH = 200
 SHOWN_CHARACTERS = 30  # of a bad value, in the message that refuses it

@@ -16,7 +16,7 @@ from models import LEAD_STAGES, PRIORITIES, SALES_STAGES, SOURCES, Lead, User, d
 from panel.base import PanelModelView, record_ids
 from services import dashboard, leads, pipeline
 from services.access import Actor
-from services.numbers import parse_id
+from services.core.inputs import parse_id
 from services.team import AccessDenied
 from services.validation import country_name
 

@@ -17,9 +17,9 @@ from panel.base import local_time, login_required_view, shown
 from panel.lead_views import NOBODY, panel_actor, team_members
 from services import activities, periodic, pipeline, scoring
 from services.access import visible_activities
-from services.numbers import parse_id
+from services.core.inputs import parse_id
 from services.team import AccessDenied
-from services.texts import plain_text
+from services.core.inputs import plain_text
 
 TIMELINE_LIMIT = 50
 ROUND_ROBIN = "round_robin"

@@ -17,9 +17,9 @@ from models import FollowUpRule, Lead, RuleAction, db, utcnow
 from panel.activity_views import lead_link
 from panel.base import IdFilter, PanelModelView, record_ids
 from services import automation, rules
-from services.numbers import parse_id
+from services.core.inputs import parse_id
 from services.rules import RuleError
-from services.texts import plain_text
+from services.core.inputs import plain_text
 
 MAX_DESCRIPTION = 2000
 MAX_TEXT = 20_000  # far more than 20 conditions or 10 actions need

@@ -14,7 +14,8 @@ from services import automation
 from services.access import require_activity, require_lead, visible_activities
 from services.policy import current as policy
 from services.team import AccessDenied
-from services.texts import local_time, plain_text
+from services.core.inputs import plain_text
+from services.texts import local_time
 
 LOGGABLE_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")  # stage changes log themselves
 MAX_SUBJECT, MAX_DESCRIPTION = 200, 4000

@@ -10,7 +10,7 @@ from peewee import fn
 
 from models import ROLES, Broadcast, OutboxMessage, User, db
 from services import outbox, telegram_html
-from services.texts import plain_text
+from services.core.inputs import plain_text
 
 MAX_LENGTH = 3900  # visible characters; Telegram's limit is 4096
 AUDIENCES = {"team": "Whole team",

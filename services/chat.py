@@ -10,7 +10,8 @@ from models import utcnow
 from services import chat_activities, chat_leads, chat_pipeline, chat_team, lead_wizard, team
 from services.access import SEE_ALL_ROLES
 from services.replies import Reply
-from services.texts import h, plain_text
+from services.core.inputs import plain_text
+from services.texts import h
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from models import OUTCOMES, db, utcnow
 from services import activities, conversations, rules
 from services.access import Actor, require_activity
 from services.chat_leads import command_lead
-from services.numbers import parse_id
+from services.core.inputs import parse_id
 from services.policy import current as policy
 from services.replies import Reply
 from services.team import AccessDenied

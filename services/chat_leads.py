@@ -5,7 +5,7 @@ Sales members see only the leads they own; dispatchers and admins see all
 """
 from services import activities, leads, pipeline
 from services.access import Actor, require_lead
-from services.numbers import parse_id, parse_page
+from services.core.inputs import parse_id, parse_page
 from services.policy import current as policy
 from services.replies import Reply
 from services.scoring import RECOMMENDATIONS

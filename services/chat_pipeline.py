@@ -8,7 +8,7 @@ from models import SOURCES
 from services import pipeline, scoring, team
 from services.access import Actor
 from services.chat_leads import command_lead, lead_or_refusal
-from services.numbers import parse_id
+from services.core.inputs import parse_id
 from services.replies import Reply
 from services.texts import h
 

@@ -1,7 +1,7 @@
 """Team management in chat for admins: /invite and /team with buttons."""
 from models import ROLES
 from services import team
-from services.numbers import parse_id
+from services.core.inputs import parse_id
 from services.replies import Reply
 from services.texts import h
 

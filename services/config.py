@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
-from services.numbers import MAX_ID, parse_bounded_int
+from services.core.inputs import MAX_ID, parse_bounded_int
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite:///data/leadgram.db"

@@ -18,7 +18,8 @@ from services import automation, outbox
 from services.access import require_lead
 from services.policy import current as policy
 from services.team import AccessDenied
-from services.texts import h, plain_text
+from services.core.inputs import plain_text
+from services.texts import h
 
 LEAD_FLOW = {"new": ("contacted", "lost"), "contacted": ("qualified", "lost"),
              "qualified": ("transferred", "lost"), "transferred": (), "lost": ()}

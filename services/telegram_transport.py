@@ -1,7 +1,7 @@
 """Sends messages through the Telegram Bot API and says what a failure means.
 
 The scheduler's only dependency on Telegram: plain HTTP with requests, so the
-delivery rules in services/delivery.py can be tested with a fake transport.
+delivery rules in services/delivery/sender.py can be tested with a fake transport.
 """
 import json
 

@@ -15,12 +15,6 @@ _ATOM = re.compile(r"<[^>]*>|&#?\w+;|.", re.DOTALL)
 _TAG = re.compile(r"<(/?)([a-zA-Z-]+)")
 
 
-def plain_text(value):
-    """`value` without NUL characters: Postgres refuses them in text, and nobody types
-    them on purpose. Whatever a person sends goes through this before any query."""
-    return value.replace("\x00", "")
-
-
 def h(value):
     """Escape user data for HTML parse mode (Telegram understands &lt; &gt; &amp;)."""
     return html.escape("" if value is None else str(value), quote=False)

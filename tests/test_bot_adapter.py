@@ -12,8 +12,8 @@ from devtools.telegram_emulator import TelegramEmulator
 from models import OutboxMessage, ProcessedUpdate, User, utcnow
 from services import chat, team
 from services.config import load_settings
-from services.delivery import DeliveryPolicy
-from services.pacing import Pacer
+from services.delivery.sender import DeliveryPolicy
+from services.delivery.pacing import Pacer
 
 TOKEN = "4242:ADAPTER"
 

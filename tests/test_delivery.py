@@ -5,8 +5,8 @@ import pytest
 
 from models import OutboxMessage, User, utcnow
 from services import outbox
-from services.delivery import DeliveryPolicy, deliver_batch
-from services.pacing import Pacer
+from services.delivery.sender import DeliveryPolicy, deliver_batch
+from services.delivery.pacing import Pacer
 from services.telegram_transport import (
     PERMANENT, RETRY_AFTER, TRANSIENT, UNREACHABLE, DeliveryError, classify,
 )

@@ -3,8 +3,8 @@ import datetime
 import threading
 
 from models import SendPace, User, utcnow
-from services import pacing
-from services.delivery import DeliveryPolicy
+from services.delivery import pacing
+from services.delivery.sender import DeliveryPolicy
 
 GAP, RATE = 1.0, 25.0
 

@@ -3,7 +3,7 @@ for the scheduler, or the replies to one update for the bot.
 
 The rules: a minimum gap between messages to one chat and an overall pace
 below Telegram's ~30 messages/s, both shared by every sending process
-(services/pacing.py); 429s honoured for that chat only, transient errors
+(services/delivery/pacing.py); 429s honoured for that chat only, transient errors
 retried with exponential backoff, dead chats never retried.
 """
 import datetime
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from models import utcnow
 from services import outbox
-from services.pacing import Pacer
+from services.delivery.pacing import Pacer
 from services.telegram_transport import (
     MISCONFIGURED, PERMANENT, RETRY_AFTER, UNREACHABLE, DeliveryError,
 )

@@ -1,9 +1,9 @@
-"""services.numbers: the one place numbers from people, URLs and buttons are read."""
+"""services.core.inputs: the one place numbers from people, URLs and buttons are read."""
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.numbers import MAX_ID, MAX_PAGE, parse_bounded_int, parse_id, parse_number, parse_page
+from services.core.inputs import MAX_ID, MAX_PAGE, parse_bounded_int, parse_id, parse_number, parse_page
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -1,4 +1,5 @@
-"""Numbers that people type, or that URLs, forms and button data carry, read in one place.
+"""What people type, and what URLs, forms and button data carry, read in one place:
+numbers, and text that may reach a query.
 
 Only the ASCII digits 0-9 count: str.isdigit() also takes "²", "٣" and "０", which int()
 then refuses or reads as some other number. Every number is bounded, so an id fits
@@ -54,3 +55,9 @@ def parse_number(value, limit):
 def _matches(pattern, text):
     text = text.strip()
     return len(text) <= _MAX_LENGTH and pattern.fullmatch(text) is not None
+
+
+def plain_text(value):
+    """`value` without NUL characters: Postgres refuses them in text, and nobody types
+    them on purpose. Whatever a person sends goes through this before any query."""
+    return value.replace("\x00", "")

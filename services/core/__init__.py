@@ -1,0 +1,1 @@
+"""What every capability builds on and that builds on no other service."""

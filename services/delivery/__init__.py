@@ -1,0 +1,1 @@
+"""Getting messages out: the batch sender and the pace every sending process shares."""
