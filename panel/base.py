@@ -101,11 +101,20 @@ class PanelModelView(login_required_view(ModelView)):
         args = super()._get_list_extra_args()
         for name, attribute, *number in LIST_NUMBERS:
             setattr(args, attribute, query_number(name, *number))
+        if args.sort is not None and not self._sortable(args.sort):
+            flash(f"Column {args.sort} cannot be sorted; keeping the usual order.", "error")
+            args.sort = None
         if args.search:
             args.search = plain_text(args.search)[:MAX_SEARCH_LENGTH] or None
         if args.filters:
             args.filters = [(index, name, plain_text(value)) for index, name, value in args.filters]
         return args
+
+    def _sortable(self, index):
+        """Flask-Admin sorts by the list column at `index` without asking whether it is
+        sortable, and fails on one that is not (the member list's "name")."""
+        column = self._get_column_by_idx(index)
+        return column is not None and column[0] in self._sortable_columns
 
     def _handle_view(self, name, **kwargs):
         """Before every view: the login check, then the return address (`url`) a link or
