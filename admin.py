@@ -38,10 +38,14 @@ from panel.outbox_views import OutboxView
 from panel.pipeline_views import LeadPipelineView, PipelineView
 from panel.rule_views import RuleActionView, RuleView
 from panel.team_views import MemberView
-from services import policy
-from services.config import PROJECT_ROOT, ConfigError, load_settings
-from services.panel_access import (
-    Credentials, check_metrics_token, hash_password, login_fingerprint, secret_key,
+from services.core import policy
+from services.core.config import PROJECT_ROOT, ConfigError, load_settings
+from services.ops.panel_login import (
+    Credentials,
+    check_metrics_token,
+    hash_password,
+    login_fingerprint,
+    secret_key,
 )
 
 log = logging.getLogger("leadgram.admin")

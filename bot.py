@@ -15,12 +15,15 @@ from peewee import DatabaseError, OperationalError
 from telebot import apihelper, types
 
 from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
-from services import chat, outbox, policy, replies, team, updates
-from services.config import ConfigError, load_settings
+from services.chat import router as chat, replies, updates
+from services.delivery import outbox
+from services.core import policy
+from services.crm import team
+from services.core.config import ConfigError, load_settings
 from services.delivery.sender import DeliveryPolicy, deliver
 from services.delivery.pacing import Pacer
-from services.telegram_http import BotApiHttp
-from services.telegram_transport import TelegramTransport
+from services.delivery.telegram_http import BotApiHttp
+from services.delivery.telegram import TelegramTransport
 
 log = logging.getLogger("leadgram.bot")
 POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open

@@ -26,7 +26,7 @@ log = logging.getLogger("leadgram.models")
 db = DatabaseProxy()
 
 ROLES = ("admin", "dispatcher", "sales")
-# The values these columns hold; services/pipeline.py says how stages may change.
+# The values these columns hold; services/crm/pipeline.py says how stages may change.
 LEAD_STAGES = ("new", "contacted", "qualified", "transferred", "lost")
 SALES_STAGES = ("new", "kyc", "agreement", "paid")
 SOURCES = ("website", "referral", "partner", "telegram", "other")
@@ -217,7 +217,7 @@ class Lead(BaseModel):
 
 
 class LeadScore(BaseModel):
-    """An advisory score (services/scoring.py); the newest one per lead counts."""
+    """An advisory score (services/crm/scoring.py); the newest one per lead counts."""
     lead = ForeignKeyField(Lead, backref="scores", on_delete="CASCADE")
     score = FloatField()
     recommendation = CharField()
@@ -245,7 +245,7 @@ class StageChange(BaseModel):
 
 
 class FollowUpRule(BaseModel):
-    """A follow-up rule (services/rules.py): when `event` happens and every
+    """A follow-up rule (services/followups/rules.py): when `event` happens and every
     condition holds, run the actions. Conditions and actions are JSON lists."""
     name = CharField(unique=True)
     description = TextField(default="")
@@ -348,7 +348,7 @@ class OutboxMessage(BaseModel):
     sent_at = DateTimeField(null=True)
     last_error = TextField(null=True)
     created_at = DateTimeField(default=utcnow)
-    # Bot replies (services/replies.py): buttons as JSON, the message a reply edits,
+    # Bot replies (services/chat/replies.py): buttons as JSON, the message a reply edits,
     # and when an unsent reply is too late to send.
     reply_markup = TextField(null=True)
     edit_message_id = BigIntegerField(null=True)
@@ -393,7 +393,7 @@ class Heartbeat(BaseModel):
 class PanelSession(BaseModel):
     """A login to the admin panel; its id is the token in the signed session cookie.
     Logging out deletes the row, and a row made under other credentials (the password
-    changed) is refused, so a copied cookie stops working: services/panel_access.py."""
+    changed) is refused, so a copied cookie stops working: services/ops/panel_login.py."""
     id = CharField(primary_key=True)
     username = CharField()
     fingerprint = CharField()   # of the login it was opened with
@@ -406,7 +406,7 @@ def main(argv):
     if argv[1:] != ["migrate"]:
         print("usage: python models.py migrate", file=sys.stderr)
         return 2
-    from services.config import ConfigError, load_settings
+    from services.core.config import ConfigError, load_settings
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         settings = load_settings()

@@ -3,7 +3,7 @@
 
 Every SEND_INTERVAL_SECONDS it recovers abandoned claims and sends up to
 SEND_BATCH_SIZE due messages. Every few seconds it runs the follow-up jobs whose
-time slot has come (services/followups.py: due rule actions, reminders, stale
+time slot has come (services/followups/jobs.py: due rule actions, reminders, stale
 leads, the daily summary, cleanup). Run from the project root: `python scheduler.py`.
 """
 import logging
@@ -14,10 +14,13 @@ import time
 import schedule
 
 from models import DatabaseUnavailable, bind, drop_connection, utcnow
-from services import followups, heartbeat, outbox, periodic, policy
-from services.config import ConfigError, load_settings
+from services.followups import jobs as followups, periodic
+from services.ops import heartbeat
+from services.delivery import outbox
+from services.core import policy
+from services.core.config import ConfigError, load_settings
 from services.delivery.sender import DeliveryPolicy, deliver_batch
-from services.telegram_transport import TelegramTransport
+from services.delivery.telegram import TelegramTransport
 
 log = logging.getLogger("leadgram.scheduler")
 HEARTBEAT = "scheduler"

@@ -15,8 +15,8 @@ from outbox_speed import postgres_backend
 import admin  # noqa: E402
 import models  # noqa: E402
 from models import Lead, User, db  # noqa: E402
-from services import heartbeat  # noqa: E402
-from services.config import load_settings  # noqa: E402
+from services.ops import heartbeat
+from services.core.config import load_settings
 
 REQUESTS, WARM_UPS = 30, 3
 TEAM_SIZE = 50                      # >= 10: outbox keys are lead x recipient, 10 per lead

@@ -14,7 +14,8 @@ from outbox_speed import postgres_backend, sqlite_backend
 
 import models  # noqa: E402
 from models import Activity, FollowUpRule, Lead, LeadScore, User, db, fn  # noqa: E402
-from services import activities, automation, rule_matching, rules  # noqa: E402
+from services.crm import activities
+from services.followups import automation, matching as rule_matching, rules
 
 TARGET_MATCHING_MS = 1.0      # 100 active rules against one event; median
 TARGET_OVERDUE_MS = 20.0      # the overdue query over 100,000 activities; median

@@ -11,7 +11,7 @@ from common import POSTGRES_ADMIN_URL, TARGET_CLAIM_MS, TARGET_MS_PER_MESSAGE, n
 
 import models  # noqa: E402
 from models import OutboxMessage, User, db  # noqa: E402
-from services import outbox  # noqa: E402
+from services.delivery import outbox
 from services.delivery.sender import DeliveryPolicy, deliver_batch  # noqa: E402
 from services.delivery.pacing import Pacer  # noqa: E402
 

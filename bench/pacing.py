@@ -23,7 +23,7 @@ from outbox_speed import postgres_backend, sqlite_backend
 import models  # noqa: E402
 from devtools.pace import per_chat_gaps, sliding_peak  # noqa: E402
 from models import User, db  # noqa: E402
-from services import outbox  # noqa: E402
+from services.delivery import outbox
 
 TOKEN = "123456:BENCH-TOKEN"
 BOT_USERNAME = "leadgram_bench_bot"

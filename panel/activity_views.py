@@ -1,7 +1,7 @@
 """Activities in the panel: every call, meeting and note, filterable, read-only here.
 
 Logging and completing happen on each lead's pipeline page, through
-services.activities, so the follow-up rules see them.
+services.crm.activities, so the follow-up rules see them.
 """
 from flask import url_for
 from flask_admin import expose

@@ -12,8 +12,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from services import panel_access
-from services.panel_access import FailureThrottle, address_key, user_key
+from services.ops import panel_login as panel_access
+from services.ops.panel_login import FailureThrottle, address_key, user_key
 
 PUBLIC_ENDPOINTS = {"auth.login", "ops.health_check", "static", "admin.static"}
 TOO_MANY_PASSWORDS = "Too many wrong passwords. Wait a minute and try again."

@@ -3,7 +3,7 @@ from flask import current_app
 from flask_admin import AdminIndexView, expose
 
 from panel.base import login_required_view
-from services import dashboard
+from services.ops import dashboard
 
 
 class DashboardView(login_required_view(AdminIndexView)):

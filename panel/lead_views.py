@@ -1,5 +1,5 @@
 """Leads in the panel: list, search, filters, CSV export, and edits through
-services.leads (contact fields) and services.pipeline (details, owner)."""
+services.crm.leads (contact fields) and services.crm.pipeline (details, owner)."""
 from flask import current_app, flash, g, has_app_context, url_for
 from flask_admin import expose
 from flask_admin.actions import action
@@ -14,11 +14,12 @@ from wtforms.validators import InputRequired
 
 from models import LEAD_STAGES, PRIORITIES, SALES_STAGES, SOURCES, Lead, User, db
 from panel.base import PanelModelView, record_ids
-from services import dashboard, leads, pipeline
-from services.access import Actor
+from services.ops import dashboard
+from services.crm import leads, pipeline
+from services.core.actors import Actor
 from services.core.inputs import parse_id
-from services.team import AccessDenied
-from services.validation import country_name
+from services.crm.access import AccessDenied
+from services.crm.validation import country_name
 
 MIN_YEAR, MAX_YEAR = 1970, 9000  # dates a lead can have, far from datetime's limits
 # Spreadsheets run cells starting with these as formulas (CSV injection).
@@ -129,7 +130,7 @@ def _spreadsheet_safe(value):
 
 
 def lead_form(base):
-    """The fields people type; services.leads validates and normalises them."""
+    """The fields people type; services.crm.leads validates and normalises them."""
     class LeadForm(base):
         email = StringField("Email", validators=[InputRequired()])
         phone = StringField("Phone", validators=[InputRequired()],

@@ -6,7 +6,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 
 from models import Lead
-from services import dashboard, health, heartbeat, outbox
+from services.ops import dashboard, health, heartbeat
+from services.delivery import outbox
 
 bp = Blueprint("ops", __name__)
 

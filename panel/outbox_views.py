@@ -6,8 +6,8 @@ from peewee import JOIN
 
 from models import OutboxMessage, User
 from panel.base import IdFilter, PanelModelView, record_ids
-from services import outbox
-from services.telegram_html import visible_text
+from services.delivery import outbox
+from services.delivery.html import visible_text
 
 PREVIEW_CHARS = 80
 

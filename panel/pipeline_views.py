@@ -15,10 +15,11 @@ from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAr
 from models import OUTCOMES, Activity, FollowUpRule
 from panel.base import local_time, login_required_view, shown
 from panel.lead_views import NOBODY, panel_actor, team_members
-from services import activities, periodic, pipeline, scoring
-from services.access import visible_activities
+from services.crm import activities, pipeline, scoring
+from services.followups import periodic
+from services.crm.access import visible_activities
 from services.core.inputs import parse_id
-from services.team import AccessDenied
+from services.crm.access import AccessDenied
 from services.core.inputs import plain_text
 
 TIMELINE_LIMIT = 50

@@ -1,5 +1,5 @@
 """Follow-up rules in the panel: the editor (one condition or action per line,
-checked by services.rules), test mode (nothing runs), and the automation log."""
+checked by services.followups.rules), test mode (nothing runs), and the automation log."""
 import json
 
 from flask import flash, request
@@ -16,15 +16,15 @@ from wtforms.widgets import NumberInput
 from models import FollowUpRule, Lead, RuleAction, db, utcnow
 from panel.activity_views import lead_link
 from panel.base import IdFilter, PanelModelView, record_ids
-from services import automation, rules
+from services.followups import automation, rules
 from services.core.inputs import parse_id
-from services.rules import RuleError
+from services.followups.rules import RuleError
 from services.core.inputs import plain_text
 
 MAX_DESCRIPTION = 2000
 MAX_TEXT = 20_000  # far more than 20 conditions or 10 actions need
 ARITY = {"one": "one value", "list": "values separated by commas", "none": "no value"}
-# What the form's reference box shows (services.rules is the one source).
+# What the form's reference box shows (services.followups.rules is the one source).
 REFERENCE = {
     "events": rules.EVENTS,
     "fields": [(name, spec.label, spec.kind, spec.choices if spec.kind == "choice" else (),
@@ -89,7 +89,7 @@ def rule_form(base):
                                     description="What the rule is for, in a sentence")
         event = SelectField("Event", choices=[SelectChoice(e, f"{e}: {text}")
                                               for e, text in rules.EVENTS.items()])
-        # Text, checked by services.rules: wtforms' IntegerField would read "٣" as 3.
+        # Text, checked by services.followups.rules: wtforms' IntegerField would read "٣" as 3.
         priority = StringField("Priority", default="100", widget=NumberInput(),
                                description="Rules for the same event run smallest first")
         active = BooleanField("Active", default=True)

@@ -7,7 +7,7 @@ from wtforms import BooleanField, SelectChoice, SelectField
 
 from models import ROLES, User, db
 from panel.base import PanelModelView, record_ids
-from services import team
+from services.crm import team
 
 NOT_ON_TEAM = ""
 

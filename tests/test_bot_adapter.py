@@ -10,8 +10,9 @@ from telebot import apihelper, types
 import bot
 from devtools.telegram_emulator import TelegramEmulator
 from models import OutboxMessage, ProcessedUpdate, User, utcnow
-from services import chat, team
-from services.config import load_settings
+from services.chat import router as chat
+from services.crm import team
+from services.core.config import load_settings
 from services.delivery.sender import DeliveryPolicy
 from services.delivery.pacing import Pacer
 

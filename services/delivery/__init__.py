@@ -1,1 +1,2 @@
-"""Getting messages out: the batch sender and the pace every sending process shares."""
+"""Getting messages out: the outbox, the batch sender, the pace every sending process
+shares, the Telegram client and transport, Telegram HTML, and broadcasts."""

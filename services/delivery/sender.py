@@ -12,12 +12,16 @@ import random
 from dataclasses import dataclass, field
 
 from models import utcnow
-from services import outbox
+from services.delivery import outbox
 from services.delivery.pacing import Pacer
-from services.telegram_transport import (
-    MISCONFIGURED, PERMANENT, RETRY_AFTER, UNREACHABLE, DeliveryError,
+from services.delivery.telegram import (
+    MISCONFIGURED,
+    PERMANENT,
+    RETRY_AFTER,
+    UNREACHABLE,
+    DeliveryError,
 )
-from services.texts import TELEGRAM_TEXT_LIMIT, split_html
+from services.delivery.html import TELEGRAM_TEXT_LIMIT, split_html
 
 log = logging.getLogger("leadgram.delivery")
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from services import leads
+from services.crm import leads
 from tests.conftest import ROOT
 from tests.e2e.conftest import ADMIN_ID, PANEL_PASSWORD, PANEL_USER
 

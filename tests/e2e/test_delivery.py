@@ -6,7 +6,7 @@ import pytest
 
 import models
 from models import Heartbeat, OutboxMessage, User
-from services import leads
+from services.crm import leads
 from tests.e2e.conftest import ADMIN_ID, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -1,7 +1,7 @@
 """Follow-ups and the pipeline through the real bot and scheduler processes.
 
 The bot runs on the real clock. Rule actions due a day later are run here with
-services.automation.run_due and an injected clock, on the processes' database; the
+services.followups.automation.run_due and an injected clock, on the processes' database; the
 real scheduler then delivers what they queued.
 """
 import datetime
@@ -9,8 +9,9 @@ import datetime
 import pytest
 
 from models import Activity, Lead, RuleAction, StageChange, User, utcnow
-from services import activities, automation, leads
-from services.access import Actor
+from services.crm import activities, leads
+from services.followups import automation
+from services.core.actors import Actor
 from tests.e2e.conftest import ADMIN_ID, button_labels
 
 pytestmark = pytest.mark.e2e

@@ -21,8 +21,8 @@ import time
 import pytest
 
 from models import Heartbeat, Lead, OutboxMessage, User, db, utcnow
-from services import outbox
-from services.replies import REPLY_MAX_AGE
+from services.delivery import outbox
+from services.chat.replies import REPLY_MAX_AGE
 from devtools.pace import per_chat_gaps, sliding_peak
 from tests.conftest import ROOT
 from tests.e2e.conftest import ADMIN_ID, TOKEN, wait_until

@@ -7,7 +7,7 @@ import pytest
 import admin
 import models
 from panel import auth
-from services.config import load_settings
+from services.core.config import load_settings
 
 USERNAME, PASSWORD = "boss", "correct horse battery staple"
 # Cheap bcrypt rounds: the tests log in often.

@@ -5,7 +5,7 @@ test_sessions.py, and where the login leads (`next`) in test_login_redirect.py."
 import pytest
 
 import admin
-from services.config import ConfigError
+from services.core.config import ConfigError
 from tests.panel.conftest import PASSWORD, USERNAME, csrf_token, log_in, panel_settings, text_of
 
 PUBLIC = {"auth.login", "ops.health_check", "static", "admin.static"}

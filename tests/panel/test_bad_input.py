@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import admin
 import models
 from panel import auth
-from services import outbox
+from services.delivery import outbox
 from tests.fuzz_values import HUGE, PAST_INT64, SWEEP, filled, values
 from tests.panel.conftest import log_in, panel_settings, text_of
 

@@ -2,7 +2,7 @@
 import pytest
 
 from models import Broadcast, OutboxMessage, User
-from services import broadcasts
+from services.delivery import broadcasts
 from tests.panel.conftest import text_of
 
 

@@ -6,7 +6,9 @@ from peewee import OperationalError
 
 import models
 from models import Lead, OutboxMessage
-from services import heartbeat, leads, outbox
+from services.ops import heartbeat
+from services.crm import leads
+from services.delivery import outbox
 from tests.panel.conftest import log_in, text_of
 
 
@@ -133,7 +135,7 @@ def test_lead_counts_follow_the_deployers_day(make_app, make_user):
 def test_an_unexpected_error_gets_a_page_not_a_stack_trace(browser, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr("services.dashboard.summary", broken)
+    monkeypatch.setattr("services.ops.dashboard.summary", broken)
     browser.application.config["PROPAGATE_EXCEPTIONS"] = False
     response = browser.get("/")
     assert response.status_code == 500

@@ -1,8 +1,8 @@
-"""The failure throttle behind the login form and the metrics token (services/panel_access.py):
+"""The failure throttle behind the login form and the metrics token (services/ops/panel_login.py):
 a sliding window per key, thread-safe, charged before the secret is checked."""
 import threading
 
-from services.panel_access import FailureThrottle, address_key, user_key
+from services.ops.panel_login import FailureThrottle, address_key, user_key
 
 
 class Clock:

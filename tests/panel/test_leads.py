@@ -7,7 +7,7 @@ import pytest
 
 import models
 from models import Lead, OutboxMessage, User
-from services import leads
+from services.crm import leads
 from tests.panel.conftest import log_in, text_of
 
 GOOD = {"email": "Ada@Example.com", "phone": "+44 20 7946 0958", "first_name": "Ada",

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from models import Activity, JobRun, Lead, LeadScore, OutboxMessage, RuleAction, StageChange, User
-from services import leads
+from services.crm import leads
 from tests.panel.conftest import csrf_token, log_in, text_of
 
 CONTACT = {"email": "ada@example.com", "phone": "+44 20 7946 0958", "first_name": "Ada",

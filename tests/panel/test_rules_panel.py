@@ -6,7 +6,7 @@ import re
 import pytest
 
 from models import Activity, FollowUpRule, Lead, OutboxMessage, RuleAction, StageChange
-from services import leads
+from services.crm import leads
 from tests.panel.conftest import csrf_token, log_in, text_of
 
 GOOD = {"name": "Partner lead: call in 30 minutes", "description": "Partners are warm.",

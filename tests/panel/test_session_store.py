@@ -1,9 +1,9 @@
-"""The panel's server-side sessions (services/panel_access.py) on SQLite and Postgres."""
+"""The panel's server-side sessions (services/ops/panel_login.py) on SQLite and Postgres."""
 import datetime
 
 from models import PanelSession, utcnow
-from services.config import load_settings
-from services.panel_access import close_session, login_fingerprint, open_session, session_user
+from services.core.config import load_settings
+from services.ops.panel_login import close_session, login_fingerprint, open_session, session_user
 
 HOURS_12 = datetime.timedelta(hours=12)
 KEY = "test-secret-key-0123456789-abcdefghijklmnop"

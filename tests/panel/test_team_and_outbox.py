@@ -2,7 +2,7 @@
 import pytest
 
 from models import OutboxMessage, User
-from services import outbox
+from services.delivery import outbox
 from tests.panel.conftest import text_of
 
 

@@ -1,0 +1,126 @@
+"""Lead commands in chat: /leads (paged), /lead <id> with its timeline, /find <text>.
+
+Sales members see only the leads they own; dispatchers and admins see all
+(services.access decides).
+"""
+from services.crm import activities, leads, pipeline
+from services.core.actors import Actor
+from services.crm.access import require_lead
+from services.core.inputs import parse_id, parse_page
+from services.core.policy import current as policy
+from services.chat.replies import Reply
+from services.crm.scoring import RECOMMENDATIONS
+from services.core.markup import h
+from services.crm.messages import lead_card, lead_line
+from services.core.clock import local_time
+
+TIMELINE_ENTRIES = 10
+TIMELINE_DETAIL = 150  # characters of an activity's description shown on the card
+
+
+def split_lead_id(args):
+    """(lead id or None, rest of the line) from "12 rest" or "#12 rest"."""
+    words = args.split(None, 1) or [""]
+    return parse_id(words[0].lstrip("#")), (words[1].strip() if len(words) > 1 else "")
+
+
+def ask_for_id(command, example=""):
+    return Reply(f"Send the lead's number, e.g. /{command} 12{example}.")
+
+
+def page(user, number, replace=True):
+    """One page of /leads; forged button data that names no page shows the first."""
+    actor = Actor.member(user)
+    rows, current, pages = leads.recent(parse_page(number) or 0, actor=actor)
+    if not rows:
+        if actor.sees_all:
+            return Reply("No leads yet. /createLead adds the first one.")
+        return Reply("You have no leads yet. /createLead adds one, or a dispatcher can "
+                     "assign one to you.")
+    mine = "" if actor.sees_all else ", yours"
+    text = "\n".join([f"<b>Leads</b> (page {current + 1} of {pages}, newest first{mine})"]
+                     + [lead_line(lead) for lead in rows]
+                     + ["", "/lead &lt;id&gt; shows one."])
+    nav = []
+    if current > 0:
+        nav.append(("◀ Newer", f"leads:{current - 1}"))
+    if current + 1 < pages:
+        nav.append(("Older ▶", f"leads:{current + 1}"))
+    return Reply(text, [nav] if nav else [], replace=replace)
+
+
+def show(user, args):
+    """The lead's card, pipeline details, latest score and timeline, with action buttons."""
+    lead_id, _ = split_lead_id(args)
+    if lead_id is None:
+        return ask_for_id("lead")
+    actor = Actor.member(user)
+    try:
+        lead, entries = activities.timeline(actor, lead_id, limit=TIMELINE_ENTRIES)
+    except LookupError as exc:
+        return Reply(h(str(exc)))
+    timezone = policy().timezone
+    lines = [lead_card(lead), "", *details(lead), "", "<b>Timeline</b> (newest first)"]
+    lines += [_entry(entry, timezone) for entry in entries] or ["Nothing yet. /log "
+                                                                f"{lead.id} adds an activity."]
+    buttons = [[("Stage…", f"stage:{lead.id}"), ("Score", f"score:{lead.id}")],
+               [("Log activity", f"log:lead:{lead.id}")]]
+    if actor.assigns:
+        buttons[1].append(("Assign…", f"assign:{lead.id}"))
+    return Reply("\n".join(lines), buttons)
+
+
+def details(lead):
+    """Pipeline lines of a lead: stage, owner, source, domain, value, latest score."""
+    stage = f"<b>{lead.stage}</b>"
+    if pipeline.pipeline_of(lead) == "sales":
+        stage += f", sale at <b>{lead.sales_stage}</b>"
+    owner = h(lead.owner.display_name) if lead.owner_id else "nobody yet"
+    lines = [f"Stage: {stage}", f"Owner: {owner}", f"Source: {lead.source}",
+             f"Business domain: {h(lead.business_domain) if lead.business_domain else 'not set'}",
+             f"Priority: {lead.priority} · value: {lead.value:.2f}"]
+    score = pipeline.latest_score(lead.id)
+    if score is not None:
+        advice = RECOMMENDATIONS.get(score.recommendation, score.recommendation)
+        lines.append(f"Score: <b>{score.score:.2f}</b> ({h(advice)}; "
+                     f"{local_time(score.created_at, policy().timezone)})")
+    return lines
+
+
+def _entry(entry, timezone):
+    headline, _, detail = entry.text.partition("\n")
+    if len(detail) > TIMELINE_DETAIL:
+        detail = detail[:TIMELINE_DETAIL - 1] + "…"
+    who = f" — {h(entry.who)}" if entry.who else ""
+    line = f"• {local_time(entry.at, timezone)} {h(entry.kind.replace('_', ' '))}: {h(headline)}{who}"
+    return line + (f"\n  <i>{h(detail)}</i>" if detail else "")
+
+
+def find(user, args):
+    if len(args.strip()) < 2:
+        return Reply("Send at least two characters to look for, e.g. /find smith.")
+    found = leads.search(args, actor=Actor.member(user))
+    if not found:
+        return Reply(f"No leads match “{h(args)}”.")
+    more = "" if len(found) < leads.MAX_SEARCH_RESULTS else f"\n(first {len(found)}; narrow the search for more)"
+    return Reply(f"<b>Leads matching “{h(args)}”</b>\n"
+                 + "\n".join(lead_line(lead) for lead in found) + more)
+
+
+def command_lead(actor, args, command, example=""):
+    """For "/<command> <lead id> [rest]": (lead, rest, None) when `actor` may work on
+    it, else (None, rest, a Reply asking for the number or saying why not)."""
+    lead_id, rest = split_lead_id(args)
+    if lead_id is None:
+        return None, rest, ask_for_id(command, example)
+    lead, refusal = lead_or_refusal(actor, lead_id)
+    return lead, rest, refusal
+
+
+def lead_or_refusal(actor, lead_id):
+    """(lead, None) when `actor` may work on it, else (None, a Reply saying why);
+    AccessDenied propagates for the chat's polite refusal."""
+    try:
+        return require_lead(actor, lead_id), None
+    except LookupError as exc:
+        return None, Reply(h(str(exc)))

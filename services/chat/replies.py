@@ -1,0 +1,50 @@
+"""What a service answers a person with, and how those answers are kept until
+they are sent: as outbox rows written in the transaction of the update they
+answer, so a bot that dies after the commit still sends them when it is back."""
+import datetime
+import json
+from dataclasses import dataclass, field
+
+from models import utcnow
+from services.delivery import outbox
+
+# A reply answers something the person just did. One still unsent after two
+# minutes (the bot was down that long) would arrive after they have given up or
+# asked again, and its buttons may offer a step that has moved on: it is dropped.
+REPLY_MAX_AGE = datetime.timedelta(minutes=2)
+
+
+@dataclass
+class Reply:
+    text: str                                     # HTML parse mode, user data escaped
+    buttons: list = field(default_factory=list)   # rows of (label, callback data)
+    replace: bool = False                         # edit the message whose button was pressed
+
+
+def queue(recipient, update_id, replies, pressed_message_id=None, now=None):
+    """Store the replies to update `update_id` for `recipient` (a User), in order.
+
+    `pressed_message_id`: the message whose button was pressed. A reply with
+    `replace` edits it; otherwise its keyboard is removed first, so it cannot
+    be pressed twice. Returns how many rows were stored.
+    """
+    now = now or utcnow()
+    rows = []
+    if pressed_message_id and not all(reply.replace for reply in replies):
+        rows.append(("", None, pressed_message_id))
+    for reply in replies:
+        edits = pressed_message_id if reply.replace else None
+        rows.append((reply.text, keyboard(reply.buttons), edits))
+    for number, (text, markup, edits) in enumerate(rows):
+        outbox.enqueue(f"reply:{update_id}:{number}", recipient, text, reply_markup=markup,
+                       edit_message_id=edits, expires_at=now + REPLY_MAX_AGE,
+                       next_attempt_at=now)
+    return len(rows)
+
+
+def keyboard(rows):
+    """Telegram's InlineKeyboardMarkup (JSON) for rows of (label, callback data)."""
+    if not rows:
+        return None
+    return json.dumps({"inline_keyboard": [
+        [{"text": label, "callback_data": data} for label, data in row] for row in rows]})

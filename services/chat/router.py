@@ -1,0 +1,219 @@
+"""What the bot answers: commands, wizard answers and buttons, as Replies.
+
+The bot adapter turns a Telegram message into `on_text` and a button press
+into `on_button`; everything else about the conversation is decided here.
+"""
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from models import utcnow
+from services.chat import (
+    activities as chat_activities,
+    leads as chat_leads,
+    pipeline as chat_pipeline,
+    team as chat_team,
+    lead_wizard,
+)
+from services.crm import team
+from services.core.actors import SEE_ALL_ROLES
+from services.crm.access import AccessDenied
+from services.chat.replies import Reply
+from services.core.inputs import plain_text
+from services.core.markup import h
+
+
+@dataclass(frozen=True)
+class ChatContext:
+    bot_username: str
+    admin_ids: frozenset = frozenset()
+    open_team: bool = False
+    settings: Any = None                       # services.core.config.Settings: the LLM for /score
+    clock: Callable[[], Any] = utcnow          # naive UTC "now"; tests pass a fixed one
+
+
+STRANGER = ("This bot is used by a team to manage their leads, and you are not on it yet. "
+            "If you work with them, ask an admin for an invite link.")
+UNKNOWN = "I didn't understand that. /help lists what I can do."
+
+# (description for the menu and /help, who may use it: None everyone, "team" members,
+# "dispatch" dispatchers and admins, "admin" admins)
+COMMANDS = {
+    "start": ("Start the bot", None),
+    "help": ("What I can do", None),
+    "createlead": ("Add a lead step by step", "team"),
+    "leads": ("Recent leads", "team"),
+    "lead": ("Show one lead with its timeline: /lead 12", "team"),
+    "find": ("Search leads: /find smith", "team"),
+    "today": ("Your overdue and due-today activities", "team"),
+    "log": ("Log a call, meeting, note… on a lead: /log 12", "team"),
+    "stage": ("Move a lead along the pipeline: /stage 12", "team"),
+    "score": ("Advisory score of a lead: /score 12", "team"),
+    "transfer": ("Transfer a qualified lead to sales: /transfer 12", "team"),
+    "domain": ("Set a lead's business domain: /domain 12 dental clinics", "team"),
+    "source": ("Set a lead's source: /source 12 referral", "team"),
+    "assign": ("Give a lead to a member: /assign 12", "dispatch"),
+    "cancel": ("Stop what you are doing", "team"),
+    "back": ("Go back one step", "team"),
+    "notify": ("Lead notifications: /notify on or off", "team"),
+    "invite": ("Invite link for a new member: /invite [sales|dispatcher|admin]", "admin"),
+    "team": ("List and manage the team", "admin"),
+}
+ALIASES = {"newlead": "createlead"}
+
+
+def menu(role):
+    """(command, description) pairs this role can use, for the bot's command menu."""
+    allowed = ({None} | ({"team"} if role else set())
+               | ({"dispatch"} if role in SEE_ALL_ROLES else set())
+               | ({"admin"} if role == "admin" else set()))
+    return [(name, desc) for name, (desc, who) in COMMANDS.items() if who in allowed]
+
+
+def parse_command(text, bot_username):
+    """('createlead', 'rest of the line') for '/createLead@bot rest', else (None, text)."""
+    if not text.startswith("/"):
+        return None, text
+    head, _, rest = text[1:].partition(" ")
+    name, _, addressee = head.partition("@")
+    if addressee and addressee.casefold() != bot_username.casefold():
+        return None, text
+    name = name.casefold()
+    return ALIASES.get(name, name), rest.strip()
+
+
+def refusing_access(handler):
+    """An AccessDenied becomes a polite answer rather than an error."""
+    def run(ctx, user, text):
+        try:
+            return handler(ctx, user, text)
+        except AccessDenied as exc:
+            return [Reply(h(str(exc)))]
+    return run
+
+
+@refusing_access
+def on_text(ctx, user, text):
+    # What people send reaches queries (an invite token, /find), and Postgres refuses NUL.
+    text = plain_text(text)
+    command, args = parse_command(text.strip(), ctx.bot_username)
+    if command == "start":
+        return _start(ctx, user, args)
+    if command == "help":
+        return [_help(user)]
+    if not user.is_team:
+        return [Reply(STRANGER)]
+    if command is None:
+        return [lead_wizard.answer(user, text) or chat_activities.answer(ctx, user, text)
+                or Reply(UNKNOWN)]
+    if command not in COMMANDS:
+        return [Reply(f"There is no /{h(command)} command. /help lists what I can do.")]
+    if COMMANDS[command][1] == "admin":
+        team.require_admin(user)
+    return _TEAM_COMMANDS[command](ctx, user, args)
+
+
+@refusing_access
+def on_button(ctx, user, data):
+    if not user.is_team:
+        return [Reply(STRANGER)]
+    kind, _, rest = plain_text(data).partition(":")  # forged data may hold NUL, as on_text
+    if kind == "wiz":
+        return [lead_wizard.press(user, rest)]
+    if kind == "leads":
+        return [chat_leads.page(user, rest)]
+    if kind in _BUTTONS:
+        return [_BUTTONS[kind](ctx, user, rest)]
+    if kind == "team":
+        team.require_admin(user)
+        return [chat_team.press(ctx, user, rest)]
+    return [Reply("That button is no longer valid.")]
+
+
+def _start(ctx, user, token):
+    if token:
+        try:
+            role = team.accept_invite(user, token)
+        except team.TeamError as exc:
+            return [Reply(h(str(exc)))]
+        return [Reply(f"Welcome to the team, {h(user.display_name)}! You joined as <b>{role}</b>."),
+                _help(user)]
+    if ctx.open_team and team.join_open_team(user):
+        return [Reply(f"Welcome, {h(user.display_name)}! You are on the team."), _help(user)]
+    if user.is_team:
+        return [Reply(f"Hello, {h(user.display_name)}!"), _help(user)]
+    return [Reply(f"Hello, {h(user.display_name)}! " + STRANGER)]
+
+
+def _help(user):
+    if not user.is_team:
+        return Reply(STRANGER + "\n\n/start — start the bot\n/help — this message")
+    lines = [f"You are on the team as <b>{user.role}</b>. Commands:"]
+    lines += [f"/{name} — {h(desc)}" for name, desc in menu(user.role)]
+    return Reply("\n".join(lines))
+
+
+def _notify(ctx, user, args):
+    choice = args.casefold()
+    if choice not in ("on", "off"):
+        state = "on" if user.notify else "off"
+        return [Reply(f"Lead notifications are <b>{state}</b>. Send /notify on or /notify off.")]
+    team.set_notify(user, choice == "on")
+    return [Reply(f"Lead notifications are now <b>{choice}</b>.")]
+
+
+def _cancel(ctx, user, args):
+    if chat_activities.is_logging(user):
+        return [chat_activities.cancel(user)]
+    return [lead_wizard.cancel(user)]
+
+
+def _back(ctx, user, args):
+    if chat_activities.is_logging(user):
+        return [chat_activities.back(user)]
+    if lead_wizard.is_active(user):
+        return [lead_wizard.back(user)]
+    return [Reply("There is nothing to go back in. /help lists what I can do.")]
+
+
+def _finish_first(busy, doing, command):
+    """A member has one dialogue at a time: starting another would silently drop the
+    open one, so they finish or cancel it first. None when nothing else is open."""
+    if not busy:
+        return None
+    return Reply(f"You are in the middle of {doing}. Finish it, or /cancel it, "
+                 f"then send /{h(command.strip())} again.")
+
+
+_TEAM_COMMANDS = {
+    "createlead": lambda ctx, user, args: [
+        _finish_first(chat_activities.is_logging(user), "logging an activity", "createLead")
+        or lead_wizard.start(user)],
+    "leads": lambda ctx, user, args: [chat_leads.page(user, "0", replace=False)],
+    "lead": lambda ctx, user, args: [chat_leads.show(user, args)],
+    "find": lambda ctx, user, args: [chat_leads.find(user, args)],
+    "today": lambda ctx, user, args: [chat_activities.today(ctx, user)],
+    "log": lambda ctx, user, args: [
+        _finish_first(lead_wizard.is_active(user), "adding a lead", f"log {args}")
+        or chat_activities.start(ctx, user, args)],
+    "stage": lambda ctx, user, args: [chat_pipeline.stage(ctx, user, args)],
+    "score": lambda ctx, user, args: [chat_pipeline.score(ctx, user, args)],
+    "transfer": lambda ctx, user, args: [chat_pipeline.transfer(ctx, user, args)],
+    "domain": lambda ctx, user, args: [chat_pipeline.domain(ctx, user, args)],
+    "source": lambda ctx, user, args: [chat_pipeline.source(ctx, user, args)],
+    "assign": lambda ctx, user, args: [chat_pipeline.assign(ctx, user, args)],
+    "cancel": _cancel,
+    "back": _back,
+    "notify": _notify,
+    "invite": lambda ctx, user, args: [chat_team.invite(ctx, user, args)],
+    "team": lambda ctx, user, args: [chat_team.listing()],
+}
+
+# Button data is "<kind>:<rest>"; each handler answers one Reply.
+_BUTTONS = {
+    "stage": chat_pipeline.press_stage,
+    "score": chat_pipeline.score,
+    "assign": chat_pipeline.press_assign,
+    "today": lambda ctx, user, rest: chat_activities.today(ctx, user, replace=True),
+    "done": chat_activities.press_done,
+    "log": chat_activities.press,
+}

@@ -1,0 +1,172 @@
+"""Settings read from the environment and `.env` (python-dotenv).
+
+The variable names are a contract with deployers and outside tests; every one
+is documented in `.env.example` and the README.
+"""
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import load_dotenv
+
+from services.core.inputs import MAX_ID, parse_bounded_int
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "sqlite:///data/leadgram.db"
+
+TOKEN_HELP = (
+    "TELEGRAM_BOT_TOKEN is not set.\n"
+    "  1. In Telegram, open @BotFather and send /newbot (or /token for an existing bot).\n"
+    "  2. Copy the token it gives you (it looks like 123456789:AAE...).\n"
+    f"  3. Put it in {PROJECT_ROOT / '.env'} as a line:  TELEGRAM_BOT_TOKEN=123456789:AAE...\n"
+    "     (`make run` creates .env from the documented .env.example if it is missing)."
+)
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bot_token: str
+    telegram_api_url: str
+    database_url: str
+    admin_telegram_ids: frozenset
+    open_team: bool
+    send_batch_size: int
+    send_interval_seconds: float
+    timezone: str = "UTC"
+    # Admin panel (admin.py); checked when the panel starts, see services/ops/panel_login.py.
+    admin_username: str = ""
+    admin_password: str = ""
+    admin_password_hash: str = ""
+    secret_key: str = ""
+    development: bool = False
+    behind_https_proxy: bool = False
+    trusted_proxy: str = "127.0.0.1"
+    metrics_token: str = ""
+    host: str = "0.0.0.0"
+    port: int = 8000
+    # Pipeline and follow-ups (services/core/policy.py, services/crm/scoring.py).
+    transfer_min_score: float = 0.6
+    stale_days: int = 7
+    llm_api_url: str = ""
+    llm_api_key: str = ""
+    llm_model: str = ""
+    llm_timeout_seconds: float = 5.0
+
+    def require_bot_token(self):
+        if not self.bot_token:
+            raise ConfigError(TOKEN_HELP)
+        return self.bot_token
+
+
+def _number(env, name, default, minimum, kind=int, maximum=None, what=None):
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = what or ("a whole number" if kind is int else "a number of seconds")
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def _ids(env, name):
+    ids = set()
+    for part in env.get(name, "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        telegram_id = parse_bounded_int(part, -MAX_ID, MAX_ID)
+        if telegram_id is None:
+            raise ConfigError(
+                f"{name} must list numeric Telegram user ids separated by commas, "
+                f"got {part!r} (ask @userinfobot for yours)")
+        ids.add(telegram_id)
+    return frozenset(ids)
+
+
+def _bool(env, name):
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _ip_address(env, name, default):
+    raw = env.get(name, "").strip() or default
+    try:
+        # Normalised: waitress compares it as text with the peer's address.
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be an IP address, like 127.0.0.1 "
+                          f"(the reverse proxy's, as the panel sees it), got {raw!r}") from None
+
+
+def _timezone(env):
+    name = env.get("TZ", "").strip() or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TZ must be a time zone name like Europe/Kyiv or UTC, got {name!r}") from None
+    return name
+
+
+def load_settings(env=None):
+    """Settings from `env` (default: os.environ after loading `.env`)."""
+    if env is None:
+        # Real environment variables win over .env, as deployers expect.
+        load_dotenv(PROJECT_ROOT / ".env", override=False)
+        env = os.environ
+    api_url = env.get("TELEGRAM_API_URL", "").strip() or "https://api.telegram.org"
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError(f"TELEGRAM_API_URL must start with http:// or https://, got {api_url!r}")
+    return Settings(
+        bot_token=env.get("TELEGRAM_BOT_TOKEN", "").strip(),
+        telegram_api_url=api_url.rstrip("/"),
+        database_url=env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
+        admin_telegram_ids=_ids(env, "ADMIN_TELEGRAM_IDS"),
+        open_team=_bool(env, "OPEN_TEAM"),
+        send_batch_size=_number(env, "SEND_BATCH_SIZE", 30, minimum=1),
+        send_interval_seconds=_number(env, "SEND_INTERVAL_SECONDS", 30.0, minimum=0.1, kind=float),
+        timezone=_timezone(env),
+        admin_username=env.get("ADMIN_USERNAME", "").strip(),
+        admin_password=env.get("ADMIN_PASSWORD", ""),
+        admin_password_hash=env.get("ADMIN_PASSWORD_HASH", "").strip(),
+        secret_key=env.get("SECRET_KEY", ""),
+        development=env.get("LEADGRAM_ENV", "").strip().lower() == "development",
+        behind_https_proxy=_bool(env, "BEHIND_HTTPS_PROXY"),
+        trusted_proxy=_ip_address(env, "TRUSTED_PROXY", "127.0.0.1"),
+        metrics_token=env.get("METRICS_TOKEN", "").strip(),
+        host=env.get("HOST", "").strip() or "0.0.0.0",
+        port=_number(env, "PORT", 8000, minimum=1, maximum=65535),
+        transfer_min_score=_number(env, "TRANSFER_MIN_SCORE", 0.6, minimum=0.0, maximum=1.0,
+                                   kind=float, what="a number from 0 to 1"),
+        stale_days=_number(env, "STALE_DAYS", 7, minimum=1, maximum=3650),
+        llm_api_url=_llm_url(env),
+        llm_api_key=env.get("LLM_API_KEY", "").strip(),
+        llm_model=env.get("LLM_MODEL", "").strip() or "gpt-4o-mini",
+        # /score waits for the LLM inside the bot's transaction, which other writers wait
+        # for up to SQLite's 10 s busy timeout: keep the wait well under it.
+        llm_timeout_seconds=_number(env, "LLM_TIMEOUT_SECONDS", 5.0, minimum=0.5, maximum=8,
+                                    kind=float),
+    )
+
+
+def _llm_url(env):
+    url = env.get("LLM_API_URL", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError("LLM_API_URL must be an OpenAI-compatible chat completions URL "
+                          f"starting with http:// or https://, got {url!r}")
+    return url

@@ -1,0 +1,231 @@
+"""Activities (seed 003): calls, meetings, notes… logged, scheduled, completed and listed.
+
+Completing one emits activity.completed (and a done quote_sent also quote.sent) in the
+same transaction, so the follow-up rules see it.
+"""
+import datetime
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from peewee import JOIN, Case, fn
+
+from models import ACTIVITY_TYPES, OUTCOMES, Activity, Lead, StageChange, User, db, utcnow
+from services.followups import automation
+from services.crm.access import require_activity, require_lead, visible_activities
+from services.core.policy import current as policy
+from services.crm.access import AccessDenied
+from services.core.inputs import plain_text
+from services.core.clock import local_time
+
+LOGGABLE_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")  # stage changes log themselves
+MAX_SUBJECT, MAX_DESCRIPTION = 200, 4000
+AGENDA_LIMIT = 30
+
+
+class InvalidActivity(ValueError):
+    pass
+
+
+def clean_text(text, limit, what):
+    text = plain_text(text or "").strip()
+    if len(text) > limit:
+        raise InvalidActivity(f"The {what} is {len(text)} characters long; at most {limit}.")
+    return text
+
+
+def _check(kind, outcome):
+    if kind not in LOGGABLE_TYPES:
+        raise InvalidActivity(f"Unknown activity type {kind!r}; one of: {', '.join(LOGGABLE_TYPES)}.")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidActivity(f"Unknown outcome {outcome!r}; one of: {', '.join(OUTCOMES)}.")
+
+
+def log(actor, lead_id, kind, subject, description=None, due_at=None, assigned_to=None,
+        done=False, outcome=None, now=None):
+    """Add an activity to a lead: planned (with `due_at`) or already done."""
+    now = now or utcnow()
+    _check(kind, outcome)
+    subject = " ".join(clean_text(subject, MAX_SUBJECT, "subject").split())
+    if not subject:
+        raise InvalidActivity("Say in a few words what it is about.")
+    description = clean_text(description, MAX_DESCRIPTION, "description") or None
+    done = done or kind == "note"
+    with db.atomic():
+        lead = require_lead(actor, lead_id)
+        assignee = actor.user_id if assigned_to is None else assigned_to
+        if assignee != actor.user_id:
+            if not actor.assigns:
+                raise AccessDenied("Only dispatchers and admins give activities to others.")
+            if User.get_or_none(User.id == assignee, User.role.is_null(False)) is None:
+                raise AccessDenied("That person is not on the team.")
+        activity = Activity.create(
+            lead=lead, type=kind, subject=subject, description=description,
+            assigned_to=assignee, created_by=actor.user_id, scheduled_at=due_at or now,
+            due_at=None if done else (due_at or now), created_at=now,
+            completed_at=now if done else None, completed_by=actor.user_id if done else None,
+            outcome=outcome if done else None)
+        _touch(lead, now)
+        if done and kind != "note":
+            _emit_done(activity, now)
+    return activity
+
+
+def complete(actor, activity_id, outcome, description=None, now=None):
+    """Mark an open activity done; returns it and the follow-ups rules scheduled."""
+    now = now or utcnow()
+    if outcome not in OUTCOMES:
+        raise InvalidActivity(f"Unknown outcome {outcome!r}; one of: {', '.join(OUTCOMES)}.")
+    description = clean_text(description, MAX_DESCRIPTION, "note") or None
+    with db.atomic():
+        activity = require_activity(actor, activity_id)
+        if activity.completed_at is not None:
+            raise InvalidActivity(f"Activity #{activity.id} was already marked done "
+                                  f"({activity.outcome or 'no outcome'}).")
+        changes = {Activity.completed_at: now, Activity.completed_by: actor.user_id,
+                   Activity.outcome: outcome}
+        if description:
+            changes[Activity.description] = description
+        # Only the first of two presses completes it (and fires the rules).
+        if not Activity.update(changes).where(Activity.id == activity.id,
+                                              Activity.completed_at.is_null()).execute():
+            raise InvalidActivity(f"Activity #{activity.id} was already marked done.")
+        activity = Activity.get_by_id(activity.id)
+        lead = Lead.get_by_id(activity.lead_id)
+        _touch(lead, now)
+        scheduled = _emit_done(activity, now)
+    return activity, scheduled
+
+
+def _emit_done(activity, now):
+    """activity.completed, and quote.sent when the activity was sending a quote."""
+    fields = {"activity_type": activity.type, "outcome": activity.outcome,
+              "activity_id": activity.id}
+    lead = Lead.get_by_id(activity.lead_id)
+    scheduled = automation.emit("activity.completed", lead, fields, now=now)
+    if activity.type == "quote_sent":
+        scheduled += automation.emit("quote.sent", Lead.get_by_id(lead.id), fields, now=now)
+    return scheduled
+
+
+def _touch(lead, now):
+    """Activity on a lead makes it fresh again for stale detection."""
+    Lead.update(last_activity_at=now).where(Lead.id == lead.id,
+                                            Lead.last_activity_at < now).execute()
+
+
+@dataclass
+class Entry:
+    at: datetime.datetime
+    kind: str       # the activity type, or "status_change"
+    text: str       # plain text; the adapter escapes it
+    who: str = ""
+
+
+def timeline(actor, lead_id, limit=20):
+    """Stage changes and activities of one lead, newest first."""
+    lead = require_lead(actor, lead_id)
+    entries = []
+    for change in (StageChange.select().where(StageChange.lead == lead)
+                   .order_by(StageChange.changed_at.desc()).limit(limit)):
+        where = "sale" if change.pipeline == "sales" else "stage"
+        entries.append(Entry(change.changed_at, "status_change",
+                             f"{where}: {change.from_stage or '—'} → {change.to_stage}", change.actor))
+    Assignee = User.alias()
+    # Sorted by the time the entry shows, so the limit keeps the newest ones.
+    shown_at = fn.COALESCE(Activity.completed_at, Activity.due_at, Activity.created_at)
+    for activity in (Activity.select(Activity, Assignee).join(Assignee, JOIN.LEFT_OUTER,
+                                                               on=Activity.assigned_to == Assignee.id)
+                     .where(Activity.lead == lead)
+                     .order_by(shown_at.desc(), Activity.id.desc()).limit(limit)):
+        entries.append(Entry(activity.completed_at or activity.due_at or activity.created_at,
+                             activity.type, describe(activity),
+                             activity.assigned_to.display_name if activity.assigned_to_id else ""))
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return lead, entries[:limit]
+
+
+def describe(activity):
+    text = f"{activity.subject}"
+    if activity.completed_at:
+        text += " — done" + (f", {activity.outcome.replace('_', ' ')}" if activity.outcome else "")
+    elif activity.due_at:
+        zone = policy().timezone
+        text += f" — due {local_time(activity.due_at, zone)} {zone}"
+    if activity.description:
+        text += f"\n{activity.description}"
+    return text
+
+
+def open_activities():
+    return Activity.select().where(Activity.completed_at.is_null())
+
+
+def overdue(now=None, member_id=None):
+    """Open activities past their due time, oldest first (uses the partial index)."""
+    query = open_activities().where(Activity.due_at < (now or utcnow()))
+    if member_id is not None:
+        query = query.where(Activity.assigned_to == member_id)
+    return query.order_by(Activity.due_at)
+
+
+def local_day_end(now, timezone):
+    """The next local midnight after `now`, as naive UTC."""
+    zone = ZoneInfo(timezone)
+    local = now.replace(tzinfo=datetime.timezone.utc).astimezone(zone)
+    midnight = datetime.datetime.combine(local.date() + datetime.timedelta(days=1),
+                                         datetime.time(), tzinfo=zone)
+    return midnight.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Agenda:
+    overdue: list = field(default_factory=list)
+    today: list = field(default_factory=list)
+    unassigned: list = field(default_factory=list)  # for dispatchers and admins
+
+
+def agenda(actor, timezone, now=None):
+    """What `actor` has to do: overdue, and due before the end of their day."""
+    now = now or utcnow()
+    end = local_day_end(now, timezone)
+    mine = (open_activities().where(Activity.assigned_to == actor.user_id, Activity.due_at < end)
+            .order_by(Activity.due_at).limit(AGENDA_LIMIT))
+    result = Agenda()
+    for activity in mine.join(Lead).select(Activity, Lead):
+        (result.overdue if activity.due_at < now else result.today).append(activity)
+    if actor.sees_all:
+        result.unassigned = list(open_activities().join(Lead).select(Activity, Lead)
+                                 .where(Activity.assigned_to.is_null(), Activity.due_at < end)
+                                 .order_by(Activity.due_at).limit(AGENDA_LIMIT))
+    return result
+
+
+def visible(actor):
+    return visible_activities(actor)
+
+
+def statistics(now=None):
+    """Figures for the admin panel: activities by type and outcome, overdue per member,
+    conversion by source."""
+    now = now or utcnow()
+    by_type = {}
+    is_open = Activity.completed_at.is_null()
+    for kind, outcome, still_open, count in (
+            Activity.select(Activity.type, Activity.outcome, is_open, fn.COUNT(Activity.id))
+            .group_by(Activity.type, Activity.outcome, is_open).tuples()):
+        label = "open" if still_open else (outcome or "done")
+        by_type.setdefault(kind, {})[label] = by_type.get(kind, {}).get(label, 0) + count
+    overdue_rows = (Activity.select(Activity.assigned_to, fn.COUNT(Activity.id))
+                    .where(Activity.completed_at.is_null(), Activity.due_at < now)
+                    .group_by(Activity.assigned_to).tuples())
+    names = {u.id: u.display_name for u in User.select()}
+    overdue_by_member = sorted(((names.get(member, "unassigned") if member else "unassigned", count)
+                                for member, count in overdue_rows), key=lambda r: -r[1])
+    conversion = []
+    transferred = fn.SUM(Case(None, [(Lead.stage == "transferred", 1)], 0))
+    paid = fn.SUM(Case(None, [(Lead.sales_stage == "paid", 1)], 0))
+    for source, total, moved, won in (Lead.select(Lead.source, fn.COUNT(Lead.id), transferred, paid)
+                                      .group_by(Lead.source).order_by(Lead.source).tuples()):
+        moved, won = int(moved or 0), int(won or 0)
+        conversion.append((source, total, moved, won, moved / total if total else 0.0))
+    return {"by_type": by_type, "overdue_by_member": overdue_by_member, "conversion": conversion}

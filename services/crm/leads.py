@@ -1,0 +1,152 @@
+"""Leads: creation with validation, duplicate checks and team notification."""
+from peewee import JOIN, IntegrityError
+
+from models import Lead, User, db, utcnow
+from services.followups import automation
+from services.delivery import outbox
+from services.crm import pipeline, validation
+from services.core.actors import Actor
+from services.crm.access import visible_leads
+from services.crm.team import require_team
+from services.crm.messages import lead_card
+
+FIELDS = {
+    "email": ("Email", validation.email),
+    "phone": ("Phone", validation.phone),
+    "first_name": ("First name", validation.name),
+    "last_name": ("Last name", validation.name),
+    "country": ("Country", validation.country),
+}
+UNIQUE_FIELDS = ("email", "phone")
+PAGE_SIZE = 10
+PANEL = Actor.panel()
+MAX_SEARCH_RESULTS = 20
+
+
+class InvalidLead(ValueError):
+    def __init__(self, field, reason):
+        super().__init__(f"{FIELDS[field][0]}: {reason}")
+        self.field, self.reason = field, reason
+
+
+class DuplicateLead(ValueError):
+    def __init__(self, field, lead):
+        label = FIELDS[field][0].lower()
+        super().__init__(f"A lead with this {label} already exists: #{lead.id} {lead.full_name}.")
+        self.field, self.lead = field, lead
+
+
+def clean_field(field, text):
+    """The normalised value of one field, or InvalidLead."""
+    try:
+        return FIELDS[field][1](text)
+    except validation.ValidationError as exc:
+        raise InvalidLead(field, str(exc)) from None
+
+
+def find_duplicate(field, value):
+    """The existing lead holding `value` in a unique field, or None."""
+    if field not in UNIQUE_FIELDS:
+        return None
+    return Lead.get_or_none(getattr(Lead, field) == value)
+
+
+def create_lead(creator, **raw):
+    """A team member adds a lead from chat; it is theirs to work."""
+    require_team(creator)
+    return add_lead(raw, created_by=creator, details={"source": "telegram"}, owner=creator)
+
+
+def add_lead(raw, created_by=None, details=None, owner=None):
+    """Validate, store, queue one notification per team member and run the
+    lead.created rules; all or nothing.
+
+    `created_by` None means the deployer, in the admin panel (which has its own login).
+    `details` are pipeline fields (source, business_domain, priority, value).
+    """
+    values = validate(raw)
+    values.update(pipeline.clean_details(details or {}))
+    _refuse_duplicates(values)
+    try:
+        with db.atomic():
+            now = utcnow()
+            lead = Lead.create(created_by=created_by, owner=owner, created_at=now,
+                               last_activity_at=now, assigned_at=now if owner else None, **values)
+            notify_team(lead)
+            automation.emit("lead.created", lead, now=now)
+    except IntegrityError:
+        # Someone saved the same email or phone between our check and insert.
+        _refuse_duplicates(values)
+        raise
+    return lead
+
+
+def update_lead(lead_id, raw):
+    """Change a lead's fields under the same rules as creating one."""
+    values = validate(raw)
+    _refuse_duplicates(values, except_id=lead_id)
+    try:
+        with db.atomic():
+            changed = Lead.update(**values).where(Lead.id == lead_id).execute()
+    except IntegrityError:
+        _refuse_duplicates(values, except_id=lead_id)
+        raise
+    if not changed:
+        raise LookupError(f"Lead #{lead_id} no longer exists.")
+    return get(lead_id)
+
+
+def delete_leads(lead_ids):
+    """Delete these leads; returns how many there were."""
+    with db.atomic():
+        return Lead.delete().where(Lead.id.in_(list(lead_ids))).execute()
+
+
+def validate(raw):
+    """Every field normalised, or InvalidLead for the first bad one."""
+    return {field: clean_field(field, raw.get(field)) for field in FIELDS}
+
+
+def _refuse_duplicates(values, except_id=None):
+    for field in UNIQUE_FIELDS:
+        existing = find_duplicate(field, values[field])
+        if existing and existing.id != except_id:
+            raise DuplicateLead(field, existing)
+
+
+def notify_team(lead):
+    text = lead_card(lead, title="New lead")
+    outbox.enqueue_for(User.lead_recipients(), f"lead:{lead.id}:to:", text)
+
+
+def recent(page=0, per_page=PAGE_SIZE, actor=PANEL):
+    """One page of the leads `actor` may see, newest first, and the number of pages."""
+    total = visible_leads(actor).count()
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 0), pages - 1)
+    rows = list(visible_leads(actor, _with_creator()).order_by(Lead.id.desc())
+                .paginate(page + 1, per_page))
+    return rows, page, pages
+
+
+def get(lead_id):
+    return _with_creator().where(Lead.id == lead_id).first()
+
+
+def search(text, limit=MAX_SEARCH_RESULTS, actor=PANEL):
+    """Leads `actor` may see whose name, email or phone contains `text` (case-insensitive)."""
+    needle = " ".join(text.split()).casefold()
+    if not needle:
+        return []
+    digits = "".join(ch for ch in needle if ch.isdigit())
+    # contains() escapes % and _, so what people type is matched literally.
+    full_name = Lead.first_name.concat(" ").concat(Lead.last_name)
+    condition = full_name.contains(needle) | Lead.email.contains(needle)
+    if digits:
+        condition |= Lead.phone.contains(digits)
+    return list(visible_leads(actor, _with_creator()).where(condition)
+                .order_by(Lead.id.desc()).limit(limit))
+
+
+def _with_creator():
+    return Lead.select(Lead, User).join(User, JOIN.LEFT_OUTER, on=Lead.created_by)

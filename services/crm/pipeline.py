@@ -1,0 +1,202 @@
+"""The lead pipeline (seed 004): stages, the transfer gate, owners and the audit log.
+
+    lead:  new -> contacted -> qualified -> transferred      (final)
+            \\________\\____________\\------> lost            (from any open stage)
+    sales (after transfer): new -> kyc -> agreement -> paid  (final)
+
+Every change is written to StageChange with who made it, and emits
+lead.stage_changed for the follow-up rules, in the same transaction.
+"""
+import decimal
+
+from peewee import fn
+
+from models import (
+    LEAD_STAGES, PRIORITIES, SOURCES, Activity, Lead, LeadScore, StageChange, User, db, utcnow,
+)
+from services.followups import automation
+from services.delivery import outbox
+from services.crm.access import require_lead
+from services.core.policy import current as policy
+from services.crm.access import AccessDenied
+from services.core.inputs import plain_text
+from services.core.markup import h
+
+LEAD_FLOW = {"new": ("contacted", "lost"), "contacted": ("qualified", "lost"),
+             "qualified": ("transferred", "lost"), "transferred": (), "lost": ()}
+SALES_FLOW = {"new": ("kyc",), "kyc": ("agreement",), "agreement": ("paid",), "paid": ()}
+OPEN_STAGES = ("new", "contacted", "qualified")
+MAX_VALUE = decimal.Decimal("9999999999.99")
+
+
+class StageError(ValueError):
+    """A stage change the pipeline does not allow; the message says why."""
+
+
+def pipeline_of(lead):
+    return "sales" if lead.stage == "transferred" else "lead"
+
+
+def current_stage(lead):
+    return lead.sales_stage if pipeline_of(lead) == "sales" else lead.stage
+
+
+def next_stages(lead):
+    flow = SALES_FLOW if pipeline_of(lead) == "sales" else LEAD_FLOW
+    return flow[current_stage(lead)]
+
+
+def is_open(lead):
+    """Still being worked: not lost, and not a paid sale."""
+    return lead.stage in OPEN_STAGES or (lead.stage == "transferred" and lead.sales_stage != "paid")
+
+
+def latest_score(lead_id):
+    return (LeadScore.select().where(LeadScore.lead == lead_id)
+            .order_by(LeadScore.created_at.desc(), LeadScore.id.desc()).first())
+
+
+def transfer_problems(lead, min_score=None):
+    """Why `lead` may not be transferred yet; empty when it may (business rule, not the AI)."""
+    min_score = policy().transfer_min_score if min_score is None else min_score
+    problems = []
+    if lead.stage != "qualified":
+        problems.append(f"it is {lead.stage}; only qualified leads are transferred")
+    score = latest_score(lead.id)
+    if score is None:
+        problems.append("it has no score yet (score it first)")
+    elif score.score < min_score:
+        problems.append(f"its latest score {score.score:.2f} is below {min_score:.2f}")
+    if not (lead.business_domain or "").strip():
+        problems.append("its business domain is not set")
+    return problems
+
+
+def change_stage(actor, lead_id, to_stage, now=None, depth=0):
+    """Move a lead (or its sale) one allowed step; returns the StageChange."""
+    now = now or utcnow()
+    with db.atomic():
+        lead = require_lead(actor, lead_id)
+        pipeline, before = pipeline_of(lead), current_stage(lead)
+        allowed = next_stages(lead)
+        if to_stage not in allowed:
+            subject = f"Lead #{lead.id}'s sale" if pipeline == "sales" else f"Lead #{lead.id}"
+            if not allowed:
+                raise StageError(f"{subject} is {before}, which is final; it cannot move on.")
+            raise StageError(f"{subject} is {before}; it can move to "
+                             f"{' or '.join(allowed)}, not {to_stage}.")
+        if to_stage == "transferred":
+            problems = transfer_problems(lead)
+            if problems:
+                raise StageError(f"Lead #{lead.id} cannot be transferred: " + "; ".join(problems) + ".")
+        column = Lead.sales_stage if pipeline == "sales" else Lead.stage
+        changes = {column: to_stage, Lead.last_activity_at: now}
+        if to_stage == "transferred":
+            changes[Lead.sales_stage] = "new"
+        # The WHERE makes two people pressing at once move it only once.
+        if not Lead.update(changes).where(Lead.id == lead.id, column == before).execute():
+            raise StageError(f"Lead #{lead.id} was changed meanwhile; look again.")
+        change = StageChange.create(lead=lead, pipeline=pipeline, from_stage=before,
+                                    to_stage=to_stage, changed_by=actor.user_id,
+                                    actor=actor.label, changed_at=now)
+        lead = Lead.get_by_id(lead.id)
+        automation.emit("lead.stage_changed", lead, {"pipeline": pipeline, "from_stage": before,
+                                                     "to_stage": to_stage}, depth=depth, now=now)
+    return change
+
+
+def transfer(actor, lead_id, now=None):
+    return change_stage(actor, lead_id, "transferred", now=now)
+
+
+def round_robin_member():
+    """The next salesperson after whoever was given a lead last (everyone on the
+    team if there are no reachable salespeople); None with an empty team."""
+    people = list(User.team().where(User.role == "sales", User.unreachable == False))  # noqa: E712
+    people = people or list(User.team())
+    if not people:
+        return None
+    last = (Lead.select(Lead.owner).where(Lead.owner.in_([p.id for p in people]),
+                                          Lead.assigned_at.is_null(False))
+            .order_by(Lead.assigned_at.desc(), Lead.id.desc()).first())
+    after = last.owner_id if last else 0
+    return next((p for p in people if p.id > after), people[0])
+
+
+def assign(actor, lead_id, member_id="round_robin", now=None):
+    """Give a lead an owner (a member id, or "round_robin"); returns the member.
+
+    The new owner hears about it, and the timeline gets a note.
+    """
+    if not actor.assigns:
+        raise AccessDenied("Only dispatchers and admins assign leads.")
+    now = now or utcnow()
+    with db.atomic():
+        lead = require_lead(actor, lead_id)
+        member = round_robin_member() if member_id == "round_robin" else \
+            User.get_or_none(User.id == member_id)
+        if member is None or not member.is_team:
+            raise AccessDenied("That person is not on the team." if member_id != "round_robin"
+                               else "There is nobody on the team to assign it to.")
+        Lead.update(owner=member, assigned_at=now).where(Lead.id == lead.id).execute()
+        Activity.create(lead=lead, type="note", subject=f"Assigned to {member.display_name}",
+                        description=f"by {actor.label}", created_by=actor.user_id,
+                        completed_at=now, completed_by=actor.user_id, created_at=now)
+        if member.id != actor.user_id:
+            outbox.enqueue(f"assign:{lead.id}:{member.id}:{now.isoformat()}", member,
+                           f"Lead #{lead.id} {h(lead.full_name)} is now yours "
+                           f"(assigned by {h(actor.label)}). /lead {lead.id} shows it.")
+    return member
+
+
+def clean_details(raw):
+    """Pipeline details from a form or chat, validated: source, business_domain, priority, value."""
+    values = {}
+    if "source" in raw:
+        source = str(raw["source"] or "").strip().casefold()
+        if source not in SOURCES:
+            raise ValueError(f"Source must be one of: {', '.join(SOURCES)}.")
+        values["source"] = source
+    if "priority" in raw:
+        priority = str(raw["priority"] or "").strip().casefold()
+        if priority not in PRIORITIES:
+            raise ValueError(f"Priority must be one of: {', '.join(PRIORITIES)}.")
+        values["priority"] = priority
+    if "business_domain" in raw:
+        domain = " ".join(plain_text(str(raw["business_domain"] or "")).split())
+        if len(domain) > 100:
+            raise ValueError("The business domain is too long (at most 100 characters).")
+        values["business_domain"] = domain or None
+    if "value" in raw:
+        try:
+            value = decimal.Decimal(str(raw["value"] or "0").replace(",", "").strip())
+        except decimal.InvalidOperation:
+            raise ValueError(f"Value must be an amount like 1500 or 1500.50, got {raw['value']!r}.") from None
+        if not value.is_finite() or not 0 <= value <= MAX_VALUE:
+            raise ValueError("Value must be between 0 and 9,999,999,999.99.")
+        values["value"] = value.quantize(decimal.Decimal("0.01"))
+    return values
+
+
+def set_details(actor, lead_id, **raw):
+    """Change source, business domain, priority or value; returns the lead."""
+    values = clean_details(raw)
+    with db.atomic():
+        lead = require_lead(actor, lead_id)
+        if values:
+            Lead.update(**values).where(Lead.id == lead.id).execute()
+    return Lead.get_by_id(lead.id)
+
+
+def stage_totals():
+    """[(pipeline, stage, leads, total value)] for the pipeline view, every stage listed."""
+    rows = {}
+    for stage, sales_stage, count, value in (
+            Lead.select(Lead.stage, Lead.sales_stage, fn.COUNT(Lead.id), fn.SUM(Lead.value))
+            .group_by(Lead.stage, Lead.sales_stage).tuples()):
+        key = ("sales", sales_stage) if stage == "transferred" and sales_stage else ("lead", stage)
+        seen = rows.get(key, (0, decimal.Decimal(0)))
+        rows[key] = (seen[0] + count, seen[1] + decimal.Decimal(str(value or 0)))
+    ordered = [("lead", s) for s in LEAD_STAGES if s != "transferred"] + \
+              [("sales", s) for s in SALES_FLOW]
+    return [(p, s) + rows.get((p, s), (0, decimal.Decimal(0))) for p, s in ordered]

@@ -1,0 +1,167 @@
+"""Who is on the team, with which role, and how people join."""
+import datetime
+import secrets
+
+from peewee import IntegrityError
+
+from models import ROLES, Invite, User, db, utcnow
+from services.crm.access import AccessDenied
+
+INVITE_TTL = datetime.timedelta(days=2)
+DEFAULT_ROLE = "sales"
+
+
+class TeamError(Exception):
+    """A team change that cannot be made; the message says why."""
+
+
+def register(telegram_id, username=None, first_name=None, last_name=None,
+             admin_ids=frozenset()):
+    """The User for a Telegram account, created or refreshed; writes only on change.
+
+    Writing to the bot again also means the person can be reached again.
+    """
+    user = User.get_or_none(User.telegram_id == telegram_id)
+    if user is None:
+        try:
+            with db.atomic():
+                user = User.create(telegram_id=telegram_id, username=username,
+                                   first_name=first_name, last_name=last_name)
+        except IntegrityError:  # their first two messages arrived at once
+            user = User.get(User.telegram_id == telegram_id)
+    changes = {}
+    for name, value in (("username", username), ("first_name", first_name),
+                        ("last_name", last_name)):
+        if getattr(user, name) != value:
+            changes[name] = value
+    if user.unreachable:
+        changes.update(unreachable=False, unreachable_reason=None)
+    if telegram_id in admin_ids and user.role != "admin":
+        changes.update(role="admin", joined_at=user.joined_at or utcnow())
+    if changes:
+        User.update(**changes).where(User.id == user.id).execute()
+        for name, value in changes.items():
+            setattr(user, name, value)
+    return user
+
+
+def join_open_team(user):
+    """OPEN_TEAM=true: everyone who starts the bot joins as sales (seed 000)."""
+    if not user.is_team:
+        _set_role(user, DEFAULT_ROLE)
+        return True
+    return False
+
+
+def create_invite(admin, role=DEFAULT_ROLE, now=None):
+    require_admin(admin)
+    if role not in ROLES:
+        raise TeamError(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.")
+    now = now or utcnow()
+    # 16 bytes -> 22 URL-safe characters, within Telegram's 64-character start parameter.
+    return Invite.create(token=secrets.token_urlsafe(16), role=role, created_by=admin,
+                         created_at=now, expires_at=now + INVITE_TTL)
+
+
+def accept_invite(user, token, now=None):
+    """Join the team with an invite token; returns the role or raises TeamError."""
+    now = now or utcnow()
+    with db.atomic():
+        invite = Invite.get_or_none(Invite.token == token)
+        if invite is None:
+            raise TeamError("This invite link is not valid. Ask an admin for a new one.")
+        if invite.used_by_id is not None:
+            if invite.used_by_id == user.id:
+                return user.role
+            raise TeamError("This invite link has already been used. Ask an admin for a new one.")
+        if invite.expires_at < now:
+            raise TeamError("This invite link has expired. Ask an admin for a new one.")
+        if user.is_team:
+            raise TeamError(f"You are already on the team as {user.role}.")
+        # The WHERE makes a link usable once even if two people press it at once.
+        taken = (Invite.update(used_by=user, used_at=now)
+                 .where(Invite.id == invite.id, Invite.used_by.is_null()).execute())
+        if not taken:
+            raise TeamError("This invite link has already been used. Ask an admin for a new one.")
+        _set_role(user, invite.role)
+    return invite.role
+
+
+def require_team(user):
+    if not user.is_team:
+        raise AccessDenied("This is only for team members.")
+
+
+def require_admin(user):
+    if user.role != "admin":
+        raise AccessDenied("Only admins can do that.")
+
+
+def members():
+    return list(User.team())
+
+
+def set_role(admin, member_id, role, admin_ids=frozenset()):
+    require_admin(admin)
+    get_member(member_id)
+    return change_role(member_id, role, admin_ids)
+
+
+def remove(admin, member_id, admin_ids=frozenset()):
+    require_admin(admin)
+    get_member(member_id)
+    return change_role(member_id, None, admin_ids)
+
+
+def change_role(member_id, role, admin_ids=frozenset()):
+    """Give a member another role, or take them off the team with None.
+
+    The caller has checked who asks: an admin in chat, or the panel's login.
+    """
+    if role is not None and role not in ROLES:
+        raise TeamError(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.")
+    with db.atomic():
+        member = User.get_or_none(User.id == member_id)
+        if member is None:
+            raise TeamError("That person has not started the bot.")
+        _guard_admin_change(member, role, admin_ids)
+        _set_role(member, role)
+    return member
+
+
+def set_notify(user, on):
+    require_team(user)
+    set_member_notify(user.id, on)
+    user.notify = on
+
+
+def set_member_notify(member_id, on):
+    User.update(notify=on).where(User.id == member_id).execute()
+
+
+def mark_reachable(member_id):
+    """The deployer says this chat works again (it also clears when they write)."""
+    User.update(unreachable=False, unreachable_reason=None).where(User.id == member_id).execute()
+
+
+def get_member(member_id):
+    member = User.get_or_none(User.id == member_id)
+    if member is None or not member.is_team:
+        raise TeamError("That person is not on the team (any more).")
+    return member
+
+
+def _guard_admin_change(member, new_role, admin_ids):
+    if member.role != "admin" or new_role == "admin":
+        return
+    if member.telegram_id in admin_ids:
+        raise TeamError(f"{member.display_name} is an admin by ADMIN_TELEGRAM_IDS; "
+                        "change it there.")
+    if User.team().where(User.role == "admin").count() <= 1:
+        raise TeamError("The team needs at least one admin.")
+
+
+def _set_role(user, role):
+    joined_at = (user.joined_at or utcnow()) if role else None
+    User.update(role=role, joined_at=joined_at).where(User.id == user.id).execute()
+    user.role, user.joined_at = role, joined_at

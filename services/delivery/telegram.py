@@ -1,0 +1,91 @@
+"""Sends messages through the Telegram Bot API and says what a failure means.
+
+The scheduler's only dependency on Telegram: plain HTTP with requests, so the
+delivery rules in services/delivery/sender.py can be tested with a fake transport.
+"""
+import json
+
+import requests
+
+from services.delivery.telegram_http import BotApiHttp
+
+RETRY_AFTER, TRANSIENT, UNREACHABLE, PERMANENT, MISCONFIGURED = (
+    "retry_after", "transient", "unreachable", "permanent", "misconfigured")
+
+# 400 descriptions that mean the chat itself is gone, not that the message was bad.
+_GONE_CHAT_MARKERS = ("chat not found", "peer_id_invalid", "user not found",
+                      "bot was kicked", "have no rights to send")
+
+
+class DeliveryError(Exception):
+    def __init__(self, kind, description, retry_after=None):
+        super().__init__(description)
+        self.kind = kind
+        self.description = description
+        self.retry_after = retry_after
+
+
+def classify(status, payload):
+    """A DeliveryError for a failed Bot API response (HTTP status, decoded JSON or None)."""
+    payload = payload if isinstance(payload, dict) else {}
+    code = payload.get("error_code", status)
+    description = payload.get("description") or f"HTTP {status}"
+    if code == 429:
+        retry_after = (payload.get("parameters") or {}).get("retry_after") or 5
+        return DeliveryError(RETRY_AFTER, description, retry_after=int(retry_after))
+    if code == 403 or (code == 400 and any(m in description.lower() for m in _GONE_CHAT_MARKERS)):
+        return DeliveryError(UNREACHABLE, description)
+    if code in (401, 404):
+        return DeliveryError(MISCONFIGURED, f"{description} (check TELEGRAM_BOT_TOKEN and TELEGRAM_API_URL)")
+    if 400 <= code < 500:
+        return DeliveryError(PERMANENT, description)
+    return DeliveryError(TRANSIENT, description)
+
+
+_NO_PREVIEW = json.dumps({"is_disabled": True})
+
+
+class TelegramTransport:
+    def __init__(self, api_url, token, timeout=(5, 30)):
+        self._token = token
+        self._base = f"{api_url}/bot{token}/"
+        self._timeout = timeout
+        self._http = BotApiHttp(api_url)
+
+    def send(self, chat_id, text, parse_mode=None, reply_markup=None):
+        """Send one message (`reply_markup`: JSON text); returns Telegram's message
+        id or raises DeliveryError."""
+        params = {"chat_id": chat_id, "text": text, "link_preview_options": _NO_PREVIEW,
+                  "parse_mode": parse_mode, "reply_markup": reply_markup}
+        return self._call("sendMessage", params)["message_id"]
+
+    def edit(self, chat_id, message_id, text, parse_mode=None, reply_markup=None):
+        """Edit a message the bot sent: its text and keyboard, or with no text its
+        keyboard alone (none: removed). An edit that changes nothing succeeds."""
+        params = {"chat_id": chat_id, "message_id": message_id, "reply_markup": reply_markup}
+        method = "editMessageReplyMarkup"
+        if text:
+            method = "editMessageText"
+            params.update(text=text, parse_mode=parse_mode, link_preview_options=_NO_PREVIEW)
+        try:
+            self._call(method, params)
+        except DeliveryError as error:
+            if "message is not modified" not in error.description:
+                raise
+
+    def _call(self, method, params):
+        params = {name: value for name, value in params.items() if value is not None}
+        try:
+            response = self._http.request("POST", self._base + method, params=params,
+                                          timeout=self._timeout)
+        except requests.RequestException as exc:
+            # Network errors name the URL, token included.
+            reason = str(exc).replace(self._token, "<token>")
+            raise DeliveryError(TRANSIENT, f"network error: {type(exc).__name__}: {reason}") from None
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code == 200 and isinstance(payload, dict) and payload.get("ok"):
+            return payload["result"]
+        raise classify(response.status_code, payload)

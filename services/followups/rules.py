@@ -1,0 +1,436 @@
+"""Follow-up rules: what they may say, how they are written, and how they are checked.
+
+A rule names an event, a list of conditions and a list of actions. They are stored
+as JSON and shown to people as one line each, e.g.
+
+    source equals website
+    stage not_in lost, transferred
+    create_activity call "Call new website lead" assign lead_owner after 1h
+    send_notification deal_won to team
+
+`parse_*` turns lines into the stored form and refuses anything unknown with a
+message naming the line; `format_*` turns it back. Nothing here touches the
+database: services/followups/matching.py evaluates rules, services/followups/automation.py loads
+them and runs their actions.
+"""
+import re
+import shlex
+from dataclasses import dataclass
+
+from models import ACTIVITY_TYPES, LEAD_STAGES, OUTCOMES, PRIORITIES, SALES_STAGES, SOURCES
+from services.core.inputs import MAX_ID, parse_bounded_int, parse_id, parse_number
+from services.core.inputs import plain_text
+
+EVENTS = {
+    "lead.created": "a lead is added (chat, admin panel)",
+    "lead.stage_changed": "a lead or sale moves to another stage",
+    "activity.completed": "an activity is marked done",
+    "quote.sent": "a quote_sent activity is done (logged as done, or marked done)",
+    "lead.stale": "a lead has had no activity for STALE_DAYS days",
+}
+ALL_EVENTS = frozenset(EVENTS)
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str
+    kind: str                    # choice, text, number or member
+    choices: tuple = ()
+    events: frozenset = ALL_EVENTS
+
+
+FIELDS = {
+    "source": Field("Lead source", "choice", SOURCES),
+    "stage": Field("Lead stage (now)", "choice", LEAD_STAGES),
+    "sales_stage": Field("Sales stage (now; empty before transfer)", "choice", SALES_STAGES),
+    "priority": Field("Lead priority", "choice", PRIORITIES),
+    "business_domain": Field("Business domain", "text"),
+    "country": Field("Country code", "text"),
+    "value": Field("Deal value", "number"),
+    "score": Field("Latest advisory score (0-1)", "number"),
+    "days_since_created": Field("Days since the lead was added", "number"),
+    "owner": Field("Lead owner (member id)", "member"),
+    "activities_done_since_event": Field(
+        "Activities completed on the lead since the event", "number"),
+    "pipeline": Field("Which pipeline changed: lead or sales", "choice", ("lead", "sales"),
+                      frozenset({"lead.stage_changed"})),
+    "from_stage": Field("Stage before the change", "choice",
+                        tuple(dict.fromkeys(LEAD_STAGES + SALES_STAGES)),
+                        frozenset({"lead.stage_changed"})),
+    "to_stage": Field("Stage after the change", "choice",
+                      tuple(dict.fromkeys(LEAD_STAGES + SALES_STAGES)),
+                      frozenset({"lead.stage_changed"})),
+    "activity_type": Field("Type of the activity", "choice", ACTIVITY_TYPES,
+                           frozenset({"activity.completed", "quote.sent"})),
+    "outcome": Field("Outcome of the activity", "choice", OUTCOMES,
+                     frozenset({"activity.completed"})),
+    "days_without_activity": Field("Days without any activity", "number",
+                                   events=frozenset({"lead.stale"})),
+}
+
+# operator: the field kinds it applies to, and what its value is
+OPERATORS = {
+    "equals": ("choice text number member", "one"),
+    "not_equals": ("choice text number member", "one"),
+    "contains": ("text", "one"),
+    "greater_than": ("number", "one"),
+    "less_than": ("number", "one"),
+    "in": ("choice text member", "list"),
+    "not_in": ("choice text member", "list"),
+    "is_present": ("choice text number member", "none"),
+    "is_not_present": ("choice text number member", "none"),
+}
+
+ACTIONS = {
+    "create_activity": 'create_activity <type> "<subject>" [assign lead_owner|round_robin|member:<id>]',
+    "send_notification": "send_notification <template> [to lead_owner|team|admins|member:<id>]",
+    "update_stage": "update_stage lead|sales <stage>",
+    "assign": "assign round_robin|round_robin_if_unowned|member:<id>",
+}
+TEMPLATES = {
+    "deal_won": "🎉 Deal won: lead #{lead_id} {lead_name} is paid (owner: {owner}).",
+    "urgent_lead": "🚨 Urgent lead #{lead_id} {lead_name}, {lead_phone}: call now (owner: {owner}).",
+    "referral_lead": "Referral lead #{lead_id} {lead_name} is yours: call them and thank "
+                     "whoever referred them.",
+    "lead_lost": "Lead #{lead_id} {lead_name} was lost.",
+    "stale_lead": "Lead #{lead_id} {lead_name} has had no activity for a while (owner: {owner}).",
+    "stage_changed": "Lead #{lead_id} {lead_name} is now at stage {stage}.",
+}
+ACTIVITY_ASSIGNEES = ("lead_owner", "round_robin")
+RECIPIENTS = ("lead_owner", "team", "admins")
+ASSIGN_TARGETS = ("round_robin", "round_robin_if_unowned")
+RULE_ACTIVITY_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")
+MAX_CONDITIONS, MAX_ACTIONS = 20, 10
+MAX_DELAY_MINUTES = 366 * 24 * 60
+MAX_SUBJECT = 200
+MAX_NUMBER = 10**12
+MIN_PRIORITY, MAX_PRIORITY = -1000, 1000
+_DELAY = re.compile(r"^([0-9]{1,6})([mhd])$")
+_UNITS = {"m": 1, "h": 60, "d": 1440}
+
+
+class RuleError(ValueError):
+    """A rule that cannot be saved; the message says which line and why, and
+    `field` which part of the rule (name, event, priority, conditions, actions)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+def _about(field, check, *args):
+    """Run `check`, tagging a RuleError with the part of the rule it is about."""
+    try:
+        return check(*args)
+    except RuleError as exc:
+        raise RuleError(str(exc), field) from None
+
+
+@dataclass
+class Rule:
+    id: int
+    name: str
+    event: str
+    conditions: list
+    actions: list
+    priority: int = 100
+    active: bool = True
+
+
+# Checking -------------------------------------------------------------------
+
+def _member_id(raw):
+    """The id in "member:12" (as typed) or 12 (as stored), else None."""
+    if isinstance(raw, str):
+        return parse_id(raw[7:]) if raw.startswith("member:") else None
+    return parse_id(raw)
+
+
+def _one_value(name, spec, raw, where):
+    """`raw` (text or JSON value) as the value the field holds, or RuleError."""
+    if spec.kind == "number":
+        number = parse_number(raw, MAX_NUMBER)
+        if number is None:
+            raise RuleError(f"{where}: {name} is a number, got {raw!r}. Write it with the "
+                            f"digits 0-9, between -{MAX_NUMBER:,} and {MAX_NUMBER:,}.")
+        return number
+    if spec.kind == "member":
+        raw = raw.strip() if isinstance(raw, str) else raw  # "member:1, member:2" splits with spaces
+        member = _member_id(raw) or parse_id(raw)  # "member:12", or a bare 12
+        if member is None:
+            raise RuleError(f"{where}: {name} takes a member id like member:12, got {raw!r}.")
+        return member
+    if not isinstance(raw, str) or not raw.strip():
+        raise RuleError(f"{where}: {name} needs a value.")
+    value = raw.strip()
+    if spec.kind == "choice":
+        value = value.casefold()
+        if value not in spec.choices:
+            raise RuleError(f"{where}: {value!r} is not a {name}; one of: {', '.join(spec.choices)}.")
+    return value
+
+
+def check_condition(condition, event, where="Condition"):
+    """A condition dict in stored form, normalised; RuleError if it cannot work."""
+    if not isinstance(condition, dict):
+        raise RuleError(f"{where}: expected field, operator and value.")
+    name = str(condition.get("field", "")).strip().casefold()
+    operator = str(condition.get("operator", "")).strip().casefold()
+    spec = FIELDS.get(name)
+    if spec is None:
+        raise RuleError(f"{where}: unknown field {name!r}. Fields for {event}: "
+                        f"{', '.join(fields_for(event))}.")
+    if event not in spec.events:
+        raise RuleError(f"{where}: {name} is only known for "
+                        f"{', '.join(sorted(spec.events))} events, not {event}.")
+    if operator not in OPERATORS:
+        raise RuleError(f"{where}: unknown operator {operator!r}. Operators: "
+                        f"{', '.join(OPERATORS)}.")
+    kinds, arity = OPERATORS[operator]
+    if spec.kind not in kinds.split():
+        usable = [op for op, (k, _) in OPERATORS.items() if spec.kind in k.split()]
+        raise RuleError(f"{where}: {operator} does not work on {name} ({spec.kind}); "
+                        f"use one of: {', '.join(usable)}.")
+    checked = {"field": name, "operator": operator}
+    raw = condition.get("value")
+    if arity == "one":
+        checked["value"] = _one_value(name, spec, raw, where)
+    elif arity == "list":
+        items = raw if isinstance(raw, list) else str(raw or "").split(",")
+        values = [_one_value(name, spec, item, where) for item in items
+                  if not (isinstance(item, str) and not item.strip())]
+        if not values:
+            raise RuleError(f"{where}: {operator} needs at least one value, separated by commas.")
+        checked["value"] = values
+    elif raw not in (None, "", []):
+        raise RuleError(f"{where}: {operator} takes no value; remove {raw!r}.")
+    return checked
+
+
+def _delay(raw, where):
+    minutes = parse_bounded_int(raw, 0, MAX_DELAY_MINUTES)
+    if minutes is None:
+        raise RuleError(f"{where}: the delay must be between 0 and 366 days.")
+    return minutes
+
+
+def _target(raw, allowed, where, what):
+    if isinstance(raw, str) and raw.strip().casefold() in allowed:
+        return raw.strip().casefold()
+    member = _member_id(raw)
+    if member is None:
+        raise RuleError(f"{where}: {what} must be {', '.join(allowed)} or member:<id>, got {raw!r}.")
+    return member
+
+
+def check_action(action, where="Action"):
+    """An action dict in stored form, normalised; RuleError if it cannot work."""
+    if not isinstance(action, dict):
+        raise RuleError(f"{where}: expected an action.")
+    kind = str(action.get("type", "")).strip().casefold()
+    if kind not in ACTIONS:
+        raise RuleError(f"{where}: unknown action {kind!r}. Actions: {', '.join(ACTIONS)}.")
+    checked = {"type": kind, "delay_minutes": _delay(action.get("delay_minutes", 0), where)}
+    if kind == "create_activity":
+        activity_type = str(action.get("activity_type", "")).casefold()
+        if activity_type not in RULE_ACTIVITY_TYPES:
+            raise RuleError(f"{where}: unknown activity type {activity_type!r}; one of: "
+                            f"{', '.join(RULE_ACTIVITY_TYPES)}.")
+        subject = " ".join(plain_text(str(action.get("subject") or "")).split())
+        if not subject:
+            raise RuleError(f'{where}: the activity needs a subject in quotes, e.g. "Call back".')
+        if len(subject) > MAX_SUBJECT:
+            raise RuleError(f"{where}: the subject is {len(subject)} characters; "
+                            f"at most {MAX_SUBJECT}.")
+        checked.update(activity_type=activity_type, subject=subject,
+                       assign_to=_target(action.get("assign_to", "lead_owner"),
+                                         ACTIVITY_ASSIGNEES, where, "assign"))
+    elif kind == "send_notification":
+        template = str(action.get("template", "")).casefold()
+        if template not in TEMPLATES:
+            raise RuleError(f"{where}: unknown template {template!r}; one of: "
+                            f"{', '.join(TEMPLATES)}.")
+        checked.update(template=template,
+                       to=_target(action.get("to", "lead_owner"), RECIPIENTS, where, "to"))
+    elif kind == "update_stage":
+        pipeline = str(action.get("pipeline", "")).casefold()
+        stages = {"lead": LEAD_STAGES, "sales": SALES_STAGES}.get(pipeline)
+        if stages is None:
+            raise RuleError(f"{where}: update_stage needs the pipeline first: lead or sales.")
+        stage = str(action.get("stage", "")).casefold()
+        if stage not in stages:
+            raise RuleError(f"{where}: {stage!r} is not a {pipeline} stage; one of: "
+                            f"{', '.join(stages)}.")
+        checked.update(pipeline=pipeline, stage=stage)
+    else:
+        checked["to"] = _target(action.get("to"), ASSIGN_TARGETS, where, "assign")
+    return checked
+
+
+def check_rule(name, event, conditions, actions, priority=100):
+    """The rule's parts normalised, or RuleError naming the first problem."""
+    name = " ".join(plain_text(str(name or "")).split())
+    if not name:
+        raise RuleError("The rule needs a name.", "name")
+    if len(name) > 100:
+        raise RuleError("The name is too long (at most 100 characters).", "name")
+    if event not in EVENTS:
+        raise RuleError(f"Unknown event {event!r}. Events: {', '.join(EVENTS)}.", "event")
+    priority = parse_bounded_int(priority, -MAX_ID, MAX_ID)
+    if priority is None:
+        raise RuleError("Priority must be a whole number (smaller runs first).", "priority")
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise RuleError(f"Priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}.", "priority")
+    if len(conditions) > MAX_CONDITIONS:
+        raise RuleError(f"At most {MAX_CONDITIONS} conditions.", "conditions")
+    if not actions:
+        raise RuleError("The rule needs at least one action.", "actions")
+    if len(actions) > MAX_ACTIONS:
+        raise RuleError(f"At most {MAX_ACTIONS} actions.", "actions")
+    return (name, event,
+            [_about("conditions", check_condition, c, event, f"Condition {n}")
+             for n, c in enumerate(conditions, 1)],
+            [_about("actions", check_action, a, f"Action {n}") for n, a in enumerate(actions, 1)],
+            priority)
+
+
+def sample_value(name, raw):
+    """A test-mode sample typed as text, as the field would hold it."""
+    return _one_value(name, FIELDS[name], raw, f"Sample {name}")
+
+
+def fields_for(event):
+    return [name for name, spec in FIELDS.items() if event in spec.events]
+
+
+# Lines <-> stored form ----------------------------------------------------------
+
+def _split(line, where):
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise RuleError(f"{where}: {exc} (quote the subject with \"…\").") from None
+
+
+def _lines(text):
+    """(line number, line) for every line that is not blank or a # comment."""
+    for number, line in enumerate(plain_text(text or "").splitlines(), 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            yield number, line.strip()
+
+
+def parse_conditions(text, event):
+    return _about("conditions", _parse_conditions, text, event)
+
+
+def parse_actions(text):
+    return _about("actions", _parse_actions, text)
+
+
+def _parse_conditions(text, event):
+    conditions = []
+    for number, line in _lines(text):
+        where = f"Condition line {number}"
+        name, _, rest = line.partition(" ")
+        operator, _, value = rest.strip().partition(" ")
+        condition = {"field": name, "operator": operator}
+        if value.strip():
+            condition["value"] = value.strip()
+        conditions.append(check_condition(condition, event, where))
+    return conditions
+
+
+def parse_delay(text, where):
+    match = _DELAY.match(text.strip().casefold())
+    if not match:
+        raise RuleError(f"{where}: write the delay like 30m, 1h or 2d, got {text!r}.")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _parse_actions(text):
+    actions = []
+    for number, line in _lines(text):
+        where = f"Action line {number}"
+        words = _split(line, where)
+        action = {"type": words[0].casefold()}
+        words = words[1:]
+        if len(words) >= 2 and words[-2].casefold() == "after":
+            action["delay_minutes"] = parse_delay(words[-1], where)
+            words = words[:-2]
+        kind = action["type"]
+        options = {}
+        if kind in ("create_activity", "send_notification") and len(words) >= 2 \
+                and words[-2].casefold() in ("assign", "to"):
+            options[words[-2].casefold()] = words[-1]
+            words = words[:-2]
+        if kind == "create_activity":
+            if len(words) != 2:
+                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
+            action.update(activity_type=words[0], subject=words[1],
+                          assign_to=options.get("assign", "lead_owner"))
+        elif kind == "send_notification":
+            if len(words) != 1:
+                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
+            action.update(template=words[0], to=options.get("to", "lead_owner"))
+        elif kind == "update_stage":
+            if len(words) != 2:
+                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
+            action.update(pipeline=words[0], stage=words[1])
+        elif kind == "assign":
+            if len(words) != 1:
+                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
+            action["to"] = words[0]
+        actions.append(check_action(action, where))
+    return actions
+
+
+def format_delay(minutes):
+    for unit, size in (("d", 1440), ("h", 60)):
+        if minutes and minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
+
+
+def _target_text(value):
+    return f"member:{value}" if isinstance(value, int) else value
+
+
+def _quoted(text):
+    """`text` in double quotes as shlex reads them back: only \\ and \" are escapes there
+    (json.dumps would also write \\u0001 and the like, which shlex keeps literally)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def format_condition(condition):
+    value = condition.get("value")
+    if isinstance(value, list):
+        value = ", ".join(str(_target_text(v)) if condition["field"] == "owner" else str(v)
+                          for v in value)
+    elif condition["field"] == "owner" and value is not None:
+        value = _target_text(value)
+    return " ".join(str(p) for p in (condition["field"], condition["operator"], value)
+                    if p is not None)
+
+
+def format_action(action):
+    kind = action["type"]
+    if kind == "create_activity":
+        words = [kind, action["activity_type"], _quoted(action["subject"]),
+                 "assign", str(_target_text(action["assign_to"]))]
+    elif kind == "send_notification":
+        words = [kind, action["template"], "to", str(_target_text(action["to"]))]
+    elif kind == "update_stage":
+        words = [kind, action["pipeline"], action["stage"]]
+    else:
+        words = [kind, str(_target_text(action["to"]))]
+    if action.get("delay_minutes"):
+        words += ["after", format_delay(action["delay_minutes"])]
+    return " ".join(words)
+
+
+def format_conditions(conditions):
+    return "\n".join(format_condition(c) for c in conditions)
+
+
+def format_actions(actions):
+    return "\n".join(format_action(a) for a in actions)

@@ -1,0 +1,55 @@
+"""Settings: defaults, parsing, and bad values refused with a reason."""
+import pytest
+from models import Heartbeat
+from services.ops import heartbeat
+from services.chat import updates
+from services.core.config import ConfigError, load_settings
+
+
+def test_defaults():
+    settings = load_settings({"TELEGRAM_BOT_TOKEN": "1:A"})
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.database_url == "sqlite:///data/leadgram.db"
+    assert (settings.send_batch_size, settings.send_interval_seconds) == (30, 30.0)
+    assert settings.admin_telegram_ids == frozenset() and not settings.open_team
+    assert (settings.transfer_min_score, settings.stale_days, settings.llm_api_url) == (0.6, 7, "")
+
+
+def test_values_are_parsed():
+    settings = load_settings({"ADMIN_TELEGRAM_IDS": " 1, 22 ,333", "OPEN_TEAM": "true",
+                              "SEND_BATCH_SIZE": "5", "SEND_INTERVAL_SECONDS": "0.5",
+                              "TELEGRAM_API_URL": "http://127.0.0.1:8081/"})
+    assert settings.admin_telegram_ids == {1, 22, 333} and settings.open_team
+    assert settings.telegram_api_url == "http://127.0.0.1:8081"
+    settings = load_settings({"TRANSFER_MIN_SCORE": "0.75", "STALE_DAYS": "3",
+                              "LLM_API_URL": "http://127.0.0.1:9/v1/chat/completions",
+                              "LLM_TIMEOUT_SECONDS": "2.5"})
+    assert (settings.transfer_min_score, settings.stale_days) == (0.75, 3)
+    assert (settings.llm_model, settings.llm_timeout_seconds) == ("gpt-4o-mini", 2.5)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"ADMIN_TELEGRAM_IDS": "@ann"}, "numeric Telegram user ids"),
+    ({"ADMIN_TELEGRAM_IDS": "1,²"}, "numeric Telegram user ids"),
+    ({"ADMIN_TELEGRAM_IDS": "9" * 25}, "numeric Telegram user ids"),
+    ({"SEND_BATCH_SIZE": "many"}, "whole number"),
+    ({"SEND_BATCH_SIZE": "0"}, "at least 1"),
+    ({"SEND_INTERVAL_SECONDS": "-1"}, "at least"),
+    ({"OPEN_TEAM": "maybe"}, "true or false"),
+    ({"TELEGRAM_API_URL": "api.telegram.org"}, "http://"),
+    ({"TRANSFER_MIN_SCORE": "60%"}, "a number from 0 to 1"),
+    ({"TRANSFER_MIN_SCORE": "1.5"}, "at most 1.0"),
+    ({"STALE_DAYS": "0"}, "at least 1"),
+    ({"LLM_API_URL": "api.openai.com"}, "OpenAI-compatible"),
+    ({"LLM_TIMEOUT_SECONDS": "30"}, "at most 8"),
+])
+
+
+def test_bad_values_are_refused_with_a_reason(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_missing_token_says_how_to_get_one():
+    with pytest.raises(ConfigError, match="@BotFather"):
+        load_settings({}).require_bot_token()

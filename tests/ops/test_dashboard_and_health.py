@@ -1,0 +1,71 @@
+"""The dashboard figures, the health report and heartbeat ages, on SQLite and Postgres."""
+import datetime
+import pytest
+from models import Broadcast, Lead, OutboxMessage, User, utcnow
+from services.delivery import broadcasts, outbox
+from services.ops import dashboard, health, heartbeat
+from services.crm import leads, team
+from services.core.config import load_settings
+
+
+NOW = datetime.datetime(2026, 11, 20, 12, 0)  # a Friday
+
+
+def settings(**env):
+    return load_settings({"SEND_INTERVAL_SECONDS": "10", **env})
+
+
+def add(n, creator=None, country="DE", created_at=None):
+    lead = leads.add_lead({"email": f"l{n}@example.com", "phone": f"+1212555{n:04d}",
+                           "first_name": "F", "last_name": f"L{n}", "country": country},
+                          created_by=creator)
+    if created_at:
+        Lead.update(created_at=created_at).where(Lead.id == lead.id).execute()
+    return lead
+
+
+def test_leads_per_day_in_the_deployers_zone(any_db, make_user):
+    kyiv = settings(TZ="Europe/Kyiv")  # UTC+2 in November
+    add(1, created_at=datetime.datetime(2026, 11, 19, 21, 30))  # 23:30 on the 19th in Kyiv
+    add(2, created_at=datetime.datetime(2026, 11, 19, 22, 30))  # 00:30 on the 20th in Kyiv
+    add(3, created_at=datetime.datetime(2026, 10, 1, 12, 0))    # older than 30 days
+    days = dashboard.leads_per_day(kyiv, now=NOW)
+    assert len(days) == 30 and days[-1] == (datetime.date(2026, 11, 20), 1)
+    assert days[-2] == (datetime.date(2026, 11, 19), 1)
+    assert sum(n for _, n in days) == 2
+    utc_days = dashboard.leads_per_day(settings(), now=NOW)
+    assert utc_days[-2] == (datetime.date(2026, 11, 19), 2)
+
+
+def test_summary_counts_today_and_this_week(any_db, make_user):
+    sam = make_user("sales")
+    add(1, sam, created_at=NOW - datetime.timedelta(hours=1))          # today
+    add(2, sam, created_at=datetime.datetime(2026, 11, 16, 0, 5))      # Monday
+    add(3, sam, created_at=datetime.datetime(2026, 11, 15, 23, 55))    # last Sunday
+    heartbeat.beat("scheduler", now=NOW - datetime.timedelta(seconds=5))
+    summary = dashboard.summary(settings(), now=NOW)
+    assert (summary.leads_today, summary.leads_this_week, summary.leads_total) == (1, 2, 3)
+    assert summary.team_size == 1 and summary.outbox["pending"] == 3
+    assert summary.heartbeat_age == 5 and not summary.heartbeat_stale
+    assert summary.success_rate is None
+
+
+def test_leads_by_country_keeps_the_top_and_sums_the_rest(any_db):
+    codes = ["DE"] * 3 + ["FR"] * 2 + ["US", "GB", "PL"]
+    for n, code in enumerate(codes):
+        add(n, country=code)
+    assert dashboard.leads_by_country(limit=2) == [("Germany", 3), ("France", 2), ("Other", 3)]
+
+
+def test_health_report(any_db):
+    healthy, details = health.report(settings())
+    assert not healthy and details["status"] == "stale"
+    heartbeat.beat("scheduler")
+    healthy, details = health.report(settings())
+    assert healthy and details["pending"] == 0
+
+
+def test_heartbeat_age(any_db):
+    assert heartbeat.age_seconds("scheduler") is None
+    heartbeat.beat("scheduler", now=utcnow() - datetime.timedelta(seconds=30))
+    assert 29 < heartbeat.age_seconds("scheduler") < 40

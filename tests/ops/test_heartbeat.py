@@ -1,0 +1,14 @@
+"""Heartbeats: when each process last showed it was alive."""
+import pytest
+from models import Heartbeat
+from services.ops import heartbeat
+from services.chat import updates
+from services.core.config import ConfigError, load_settings
+
+
+def test_heartbeat_records_the_latest_beat(any_db):
+    heartbeat.beat("scheduler", "started")
+    first = Heartbeat.get_by_id("scheduler").beat_at
+    heartbeat.beat("scheduler", "sent=1")
+    [row] = Heartbeat.select()
+    assert row.beat_at >= first and row.detail == "sent=1"
