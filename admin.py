@@ -38,6 +38,7 @@ from panel.outbox_views import OutboxView
 from panel.pipeline_views import LeadPipelineView, PipelineView
 from panel.rule_views import RuleActionView, RuleView
 from panel.team_views import MemberView
+from services import subscriptions
 from services.core import policy
 from services.core.config import PROJECT_ROOT, ConfigError, load_settings
 from services.ops.panel_login import (
@@ -95,6 +96,7 @@ def create_app(settings=None):
     )
     bind(settings.database_url)
     policy.configure(settings)  # transfer gate, stale days, TZ: the same in every process
+    subscriptions.register()
     app.extensions["leadgram"] = panel
     app.add_template_filter(local_time)
 

@@ -17,6 +17,7 @@ from telebot import apihelper, types
 from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
 from services.chat import router as chat, replies, updates
 from services.delivery import outbox
+from services import subscriptions
 from services.core import policy
 from services.crm import team
 from services.core.config import ConfigError, load_settings
@@ -359,6 +360,7 @@ def main(argv):
         apihelper.CUSTOM_REQUEST_SENDER = BotApiHttp(settings.telegram_api_url).request
         bind(settings.database_url)
         policy.configure(settings)
+        subscriptions.register()
         stop = []
         signal.signal(signal.SIGTERM, lambda *_: _request_stop(stop))
         username = connect(settings, lambda: bool(stop))

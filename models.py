@@ -402,6 +402,27 @@ class PanelSession(BaseModel):
     expires_at = DateTimeField()
 
 
+class AuditEntry(BaseModel):
+    """One write by the bot, the panel, a rule or a scheduled job: services/core/audit.py."""
+    at = DateTimeField(default=utcnow, index=True)
+    actor_kind = CharField()             # member | panel | rule | job | system
+    actor_ref = CharField(null=True)     # member id, panel login, rule id or job name
+    actor_label = CharField()            # as people read it, kept if the actor goes
+    event = CharField()                  # "lead.stage_changed": entity and action
+    entity = CharField()
+    entity_id = BigIntegerField(null=True)
+    changes = TextField(default="{}")    # JSON {field: [before, after]}, secrets masked
+
+    class Meta:
+        table_name = "audit_log"
+        indexes = ((("entity", "entity_id", "at"), False),
+                   (("actor_kind", "actor_ref", "at"), False))
+
+    @property
+    def action(self):
+        return self.event.rpartition(".")[2]
+
+
 def main(argv):
     if argv[1:] != ["migrate"]:
         print("usage: python models.py migrate", file=sys.stderr)

@@ -17,6 +17,7 @@ from models import DatabaseUnavailable, bind, drop_connection, utcnow
 from services.followups import jobs as followups, periodic
 from services.ops import heartbeat
 from services.delivery import outbox
+from services import subscriptions
 from services.core import policy
 from services.core.config import ConfigError, load_settings
 from services.delivery.sender import DeliveryPolicy, deliver_batch
@@ -93,6 +94,7 @@ def main(argv):
         settings.require_bot_token()
         bind(settings.database_url)
         policy.configure(settings)
+        subscriptions.register()
     except (ConfigError, DatabaseUnavailable, ValueError) as exc:
         print(f"Leadgram scheduler cannot start:\n{exc}", file=sys.stderr)
         return 2

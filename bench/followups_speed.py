@@ -1,5 +1,5 @@
 """Follow-up rules and activities (issue 4): evaluating 100 active rules against one event,
-the whole automation.emit path with those rules in the database, and the overdue query
+the whole automation.run_rules path with those rules in the database, and the overdue query
 over 100,000 activities, per backend."""
 import datetime
 import json
@@ -101,7 +101,7 @@ def bench_matching():
 
 
 def bench_emit(backend):
-    """automation.emit for one stage change with RULES rules in the database, in a
+    """automation.run_rules for one stage change with RULES rules in the database, in a
     transaction as change_stage runs it: load the rules, build the context, match,
     store a RuleAction per action of each match."""
     FollowUpRule.delete().execute()  # only the bench's rules (the defaults are seeded)
@@ -120,13 +120,13 @@ def bench_emit(backend):
 
     def emit():
         with db.atomic():
-            return automation.emit(EVENT, lead, fields, now=NOW)
+            return automation.run_rules(EVENT, lead, fields, now=NOW)
 
     stored = len(emit())
     median, p95 = timed(emit, EMIT_RUNS)
-    say(f"{backend}: automation.emit with {RULES} rules in the database ({stored} actions stored "
+    say(f"{backend}: automation.run_rules with {RULES} rules in the database ({stored} actions stored "
         f"per event, all delayed); {EMIT_RUNS} runs: median {median:.2f} ms, p95 {p95:.2f} ms")
-    note(f"automation.emit, {RULES} rules in DB ms, median", backend, f"{median:.2f} ms (p95 {p95:.2f})")
+    note(f"automation.run_rules, {RULES} rules in DB ms, median", backend, f"{median:.2f} ms (p95 {p95:.2f})")
     Lead.delete().where(Lead.id == lead.id).execute()  # its RuleActions go with it
     User.delete().where(User.id == owner.id).execute()
 

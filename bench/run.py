@@ -11,7 +11,7 @@ Prints figures, never asserts: see bench/README.md for what each one means.
              through the WSGI app with 100,000 leads and 1,000,000 outbox rows, beside
              the raw SQL time of the same queries
   followups  ms to match 100 active follow-up rules against one event (in memory), ms per
-             automation.emit with those rules in the database, and ms per overdue query
+             automation.run_rules with those rules in the database, and ms per overdue query
              over 100,000 activities
   pacing     3 real `python scheduler.py` draining 10,000 messages to 500 chats into the
              emulator (30/s limit): 429s, peak sends in a second, smallest gap to one chat,

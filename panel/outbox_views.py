@@ -6,6 +6,7 @@ from peewee import JOIN
 
 from models import OutboxMessage, User
 from panel.base import IdFilter, PanelModelView, record_ids
+from panel.lead_views import panel_actor
 from services.delivery import outbox
 from services.delivery.html import visible_text
 
@@ -49,12 +50,12 @@ class OutboxView(PanelModelView):
 
     @action("retry", "Retry", "Send the selected failed messages again?")
     def action_retry(self, ids):
-        count = outbox.retry(record_ids(ids))
+        count = outbox.retry(panel_actor(), record_ids(ids))
         flash(f"{count} failed message{'s' * (count != 1)} will be sent again "
               "(only failed messages can be retried).", "success")
 
     @action("cancel", "Cancel", "Cancel the selected messages? They will not be sent.")
     def action_cancel(self, ids):
-        count = outbox.cancel(record_ids(ids))
+        count = outbox.cancel(panel_actor(), record_ids(ids))
         flash(f"Cancelled {count} message{'s' * (count != 1)} "
               "(only messages still waiting can be cancelled).", "success")

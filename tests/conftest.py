@@ -16,6 +16,9 @@ sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
 from models import Lead, User  # noqa: E402
+from services import subscriptions  # noqa: E402
+
+subscriptions.register()  # as every process does at start
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TABLES = ["rule_action", "activity", "follow_up_rule", "stage_change", "lead_score", "job_run",

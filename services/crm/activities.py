@@ -1,7 +1,8 @@
 """Activities (seed 003): calls, meetings, notes… logged, scheduled, completed and listed.
 
-Completing one emits activity.completed (and a done quote_sent also quote.sent) in the
-same transaction, so the follow-up rules see it.
+Adding one emits activity.created; completing one emits activity.completed (and a
+done quote_sent also quote.sent) in the same transaction, for the audit log and the
+follow-up rules.
 """
 import datetime
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 from peewee import JOIN, Case, fn
 
 from models import ACTIVITY_TYPES, OUTCOMES, Activity, Lead, StageChange, User, db, utcnow
-from services.followups import automation
+from services.core import events
 from services.crm.access import require_activity, require_lead, visible_activities
 from services.core.policy import current as policy
 from services.crm.access import AccessDenied
@@ -64,9 +65,11 @@ def log(actor, lead_id, kind, subject, description=None, due_at=None, assigned_t
             due_at=None if done else (due_at or now), created_at=now,
             completed_at=now if done else None, completed_by=actor.user_id if done else None,
             outcome=outcome if done else None)
+        events.emit("activity.created", actor, "activity", activity.id, events.created(activity),
+                    now=now)
         _touch(lead, now)
         if done and kind != "note":
-            _emit_done(activity, now)
+            _emit_done(actor, activity, now)
     return activity
 
 
@@ -89,21 +92,26 @@ def complete(actor, activity_id, outcome, description=None, now=None):
         if not Activity.update(changes).where(Activity.id == activity.id,
                                               Activity.completed_at.is_null()).execute():
             raise InvalidActivity(f"Activity #{activity.id} was already marked done.")
+        completion = events.changed(activity, changes)
         activity = Activity.get_by_id(activity.id)
         lead = Lead.get_by_id(activity.lead_id)
         _touch(lead, now)
-        scheduled = _emit_done(activity, now)
+        scheduled = _emit_done(actor, activity, now, completion)
     return activity, scheduled
 
 
-def _emit_done(activity, now):
-    """activity.completed, and quote.sent when the activity was sending a quote."""
+def _emit_done(actor, activity, now, completion=None):
+    """activity.completed (audited when it is the completing write, not when the
+    activity was logged as done), and quote.sent for a quote."""
     fields = {"activity_type": activity.type, "outcome": activity.outcome,
               "activity_id": activity.id}
     lead = Lead.get_by_id(activity.lead_id)
-    scheduled = automation.emit("activity.completed", lead, fields, now=now)
+    audited = ("activity", activity.id, completion) if completion is not None else ()
+    scheduled = events.emit("activity.completed", actor, *audited, lead=lead, fields=fields,
+                            now=now)
     if activity.type == "quote_sent":
-        scheduled += automation.emit("quote.sent", Lead.get_by_id(lead.id), fields, now=now)
+        scheduled += events.emit("quote.sent", actor, lead=Lead.get_by_id(lead.id),
+                                 fields=fields, now=now)
     return scheduled
 
 

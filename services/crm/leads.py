@@ -2,7 +2,7 @@
 from peewee import JOIN, IntegrityError
 
 from models import Lead, User, db, utcnow
-from services.followups import automation
+from services.core import events
 from services.delivery import outbox
 from services.crm import pipeline, validation
 from services.core.actors import Actor
@@ -57,13 +57,15 @@ def create_lead(creator, **raw):
     return add_lead(raw, created_by=creator, details={"source": "telegram"}, owner=creator)
 
 
-def add_lead(raw, created_by=None, details=None, owner=None):
-    """Validate, store, queue one notification per team member and run the
-    lead.created rules; all or nothing.
+def add_lead(raw, created_by=None, details=None, owner=None, actor=None):
+    """Validate, store, queue one notification per team member and emit lead.created
+    (the audit log, the rules); all or nothing.
 
     `created_by` None means the deployer, in the admin panel (which has its own login).
     `details` are pipeline fields (source, business_domain, priority, value).
+    `actor` defaults to the creator, or the panel.
     """
+    actor = actor or (Actor.member(created_by) if created_by else PANEL)
     values = validate(raw)
     values.update(pipeline.clean_details(details or {}))
     _refuse_duplicates(values)
@@ -73,7 +75,8 @@ def add_lead(raw, created_by=None, details=None, owner=None):
             lead = Lead.create(created_by=created_by, owner=owner, created_at=now,
                                last_activity_at=now, assigned_at=now if owner else None, **values)
             notify_team(lead)
-            automation.emit("lead.created", lead, now=now)
+            events.emit("lead.created", actor, "lead", lead.id, events.created(lead),
+                        lead=lead, now=now)
     except IntegrityError:
         # Someone saved the same email or phone between our check and insert.
         _refuse_duplicates(values)
@@ -81,25 +84,32 @@ def add_lead(raw, created_by=None, details=None, owner=None):
     return lead
 
 
-def update_lead(lead_id, raw):
+def update_lead(lead_id, raw, actor=PANEL):
     """Change a lead's fields under the same rules as creating one."""
     values = validate(raw)
     _refuse_duplicates(values, except_id=lead_id)
     try:
         with db.atomic():
-            changed = Lead.update(**values).where(Lead.id == lead_id).execute()
+            lead = Lead.get_or_none(Lead.id == lead_id)
+            if lead is None:
+                raise LookupError(f"Lead #{lead_id} no longer exists.")
+            changes = events.changed(lead, values)
+            if changes:
+                Lead.update(**values).where(Lead.id == lead_id).execute()
+                events.emit("lead.updated", actor, "lead", lead_id, changes)
     except IntegrityError:
         _refuse_duplicates(values, except_id=lead_id)
         raise
-    if not changed:
-        raise LookupError(f"Lead #{lead_id} no longer exists.")
     return get(lead_id)
 
 
-def delete_leads(lead_ids):
+def delete_leads(lead_ids, actor=PANEL):
     """Delete these leads; returns how many there were."""
     with db.atomic():
-        return Lead.delete().where(Lead.id.in_(list(lead_ids))).execute()
+        doomed = list(Lead.select().where(Lead.id.in_(list(lead_ids))))
+        for lead in doomed:
+            events.emit("lead.deleted", actor, "lead", lead.id, events.deleted(lead))
+        return Lead.delete().where(Lead.id.in_([lead.id for lead in doomed])).execute()
 
 
 def validate(raw):

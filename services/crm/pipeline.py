@@ -4,8 +4,9 @@
             \\________\\____________\\------> lost            (from any open stage)
     sales (after transfer): new -> kyc -> agreement -> paid  (final)
 
-Every change is written to StageChange with who made it, and emits
-lead.stage_changed for the follow-up rules, in the same transaction.
+Every change is written to StageChange (the pipeline's own history, which the
+timeline and reports read) and emits lead.stage_changed (the audit log, the
+follow-up rules) in the same transaction.
 """
 import decimal
 
@@ -14,7 +15,7 @@ from peewee import fn
 from models import (
     LEAD_STAGES, PRIORITIES, SOURCES, Activity, Lead, LeadScore, StageChange, User, db, utcnow,
 )
-from services.followups import automation
+from services.core import events
 from services.delivery import outbox
 from services.crm.access import require_lead
 from services.core.policy import current as policy
@@ -99,9 +100,11 @@ def change_stage(actor, lead_id, to_stage, now=None, depth=0):
         change = StageChange.create(lead=lead, pipeline=pipeline, from_stage=before,
                                     to_stage=to_stage, changed_by=actor.user_id,
                                     actor=actor.label, changed_at=now)
+        moved = events.changed(lead, changes)
         lead = Lead.get_by_id(lead.id)
-        automation.emit("lead.stage_changed", lead, {"pipeline": pipeline, "from_stage": before,
-                                                     "to_stage": to_stage}, depth=depth, now=now)
+        events.emit("lead.stage_changed", actor, "lead", lead.id, moved, lead=lead, now=now,
+                    depth=depth, fields={"pipeline": pipeline, "from_stage": before,
+                                         "to_stage": to_stage})
     return change
 
 
@@ -138,10 +141,13 @@ def assign(actor, lead_id, member_id="round_robin", now=None):
         if member is None or not member.is_team:
             raise AccessDenied("That person is not on the team." if member_id != "round_robin"
                                else "There is nobody on the team to assign it to.")
-        Lead.update(owner=member, assigned_at=now).where(Lead.id == lead.id).execute()
-        Activity.create(lead=lead, type="note", subject=f"Assigned to {member.display_name}",
-                        description=f"by {actor.label}", created_by=actor.user_id,
-                        completed_at=now, completed_by=actor.user_id, created_at=now)
+        values = {"owner": member.id, "assigned_at": now}
+        Lead.update(values).where(Lead.id == lead.id).execute()
+        events.emit("lead.assigned", actor, "lead", lead.id, events.changed(lead, values), now=now)
+        note = Activity.create(lead=lead, type="note", subject=f"Assigned to {member.display_name}",
+                               description=f"by {actor.label}", created_by=actor.user_id,
+                               completed_at=now, completed_by=actor.user_id, created_at=now)
+        events.emit("activity.created", actor, "activity", note.id, events.created(note), now=now)
         if member.id != actor.user_id:
             outbox.enqueue(f"assign:{lead.id}:{member.id}:{now.isoformat()}", member,
                            f"Lead #{lead.id} {h(lead.full_name)} is now yours "
@@ -183,8 +189,10 @@ def set_details(actor, lead_id, **raw):
     values = clean_details(raw)
     with db.atomic():
         lead = require_lead(actor, lead_id)
-        if values:
+        changes = events.changed(lead, values)
+        if changes:
             Lead.update(**values).where(Lead.id == lead.id).execute()
+            events.emit("lead.updated", actor, "lead", lead.id, changes)
     return Lead.get_by_id(lead.id)
 
 

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from models import Activity, LeadScore, db, utcnow
+from services.core import events
 from services.crm import llm as llm_scoring
 from services.crm.access import require_lead
 from services.core.policy import current as policy
@@ -129,6 +130,8 @@ def score_lead(actor, lead_id, settings=None, now=None, client=None):
                            f"{fallback.reason} (local model: the LLM failed: {exc})")
     result = result or local_score(s)
     with db.atomic():
-        return LeadScore.create(lead=lead, score=result.score, recommendation=result.recommendation,
-                                reason=result.reason, model=result.model, signature=signature,
-                                created_at=now)
+        row = LeadScore.create(lead=lead, score=result.score, recommendation=result.recommendation,
+                               reason=result.reason, model=result.model, signature=signature,
+                               created_at=now)
+        events.emit("lead.scored", actor, "lead_score", row.id, events.created(row), now=now)
+    return row

@@ -10,6 +10,8 @@ from peewee import fn
 
 from models import ROLES, Broadcast, OutboxMessage, User, db
 from services.delivery import outbox, html as telegram_html
+from services.core import events
+from services.core.actors import Actor
 from services.core.inputs import plain_text
 
 MAX_LENGTH = 3900  # visible characters; Telegram's limit is 4096
@@ -63,7 +65,8 @@ def prepare(text, audience, test_mode=False):
 
 
 def send(text, audience, test_mode, created_by):
-    """Record the broadcast and queue it for every reachable recipient."""
+    """Record the broadcast and queue it for every reachable recipient; `created_by`
+    is the panel login sending it."""
     with db.atomic():
         draft = prepare(text, audience, test_mode)
         broadcast = Broadcast.create(text=draft.html, audience=audience, test_mode=test_mode,
@@ -72,6 +75,8 @@ def send(text, audience, test_mode, created_by):
         broadcast.recipients = outbox.enqueue_for(
             recipients, f"broadcast:{broadcast.id}:to:", draft.html, broadcast=broadcast)
         broadcast.save(only=[Broadcast.recipients])
+        events.emit("broadcast.created", Actor.panel(created_by), "broadcast", broadcast.id,
+                    events.created(broadcast))
     return broadcast
 
 

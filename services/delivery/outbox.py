@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from peewee import Value, fn
 
 from models import OutboxMessage, User, db, is_postgres, utcnow
+from services.core import events
+from services.core.actors import Actor
 
 PENDING, SENDING, SENT, FAILED, CANCELLED, EXPIRED = (
     "pending", "sending", "sent", "failed", "cancelled", "expired")
@@ -78,21 +80,28 @@ def enqueue_for(recipients, key_prefix, text, parse_mode="HTML", broadcast=None)
     return len(list(query.returning(OutboxMessage.id).execute()))
 
 
-def retry(ids, now=None):
+def retry(actor, ids, now=None):
     """Failed rows among `ids` go back to pending with fresh attempts (a split
     message resumes after the parts already sent); returns how many."""
-    return (OutboxMessage
-            .update(status=PENDING, attempts=0, next_attempt_at=now or utcnow(),
-                    last_error=None)
-            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == FAILED)
-            .execute())
+    return _change_by_hand(actor, ids, FAILED, PENDING, "outbox.retried",
+                           attempts=0, next_attempt_at=now or utcnow(), last_error=None)
 
 
-def cancel(ids):
+def cancel(actor, ids):
     """Pending rows among `ids` will not be sent; returns how many."""
-    return (OutboxMessage.update(status=CANCELLED)
-            .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == PENDING)
-            .execute())
+    return _change_by_hand(actor, ids, PENDING, CANCELLED, "outbox.cancelled")
+
+
+def _change_by_hand(actor, ids, from_status, to_status, event, **values):
+    """A status change someone asked for, one audit entry per row it changed."""
+    with db.atomic():
+        changed = [row.id for row in OutboxMessage
+                   .update(status=to_status, **values)
+                   .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == from_status)
+                   .returning(OutboxMessage.id).execute()]
+        for message_id in changed:
+            events.emit(event, actor, "outbox", message_id, {"status": (from_status, to_status)})
+    return len(changed)
 
 
 def counts_by_status(where=None):
@@ -209,8 +218,11 @@ def mark_unreachable(claimed, error):
     """The chat is gone (blocked the bot, deleted account): stop trying, for every row."""
     with db.atomic():
         mark_failed(claimed, error)
-        (User.update(unreachable=True, unreachable_reason=error)
-         .where(User.id == claimed.recipient_id).execute())
+        recipient = User.get_by_id(claimed.recipient_id)
+        values = {"unreachable": True, "unreachable_reason": error}
+        User.update(values).where(User.id == recipient.id).execute()
+        events.emit("user.unreachable", Actor.system("delivery"), "user", recipient.id,
+                    events.changed(recipient, values))
         # Rows waiting, and rows this worker holds in the same batch.
         (OutboxMessage.update(status=FAILED, last_error=f"recipient unreachable: {error}",
                               claimed_by=None)

@@ -1,7 +1,7 @@
 """The follow-up rules engine: events in, actions out (seed 003).
 
-`emit` is called by the services inside the transaction that caused the event.
-Matching rules run in priority order; each of their actions becomes a RuleAction
+The engine subscribes to the rule events (`register`); the services emit them
+inside the transaction that caused them (services/core/events.py). Matching rules run in priority order; each of their actions becomes a RuleAction
 row, run at once when it has no delay, else by the scheduler (`run_due`) when it
 comes due. A due action first checks its rule's conditions again, so a follow-up
 that no longer makes sense cancels itself and says why. Claiming a row and doing
@@ -18,6 +18,7 @@ from models import Activity, FollowUpRule, Lead, RuleAction, User, db, utcnow
 from services.delivery import outbox
 from services.crm import pipeline
 from services.followups import matching as rule_matching, rules
+from services.core import events
 from services.core.actors import Actor
 from services.crm.access import AccessDenied
 from services.core.markup import h
@@ -66,7 +67,19 @@ def context(lead, fields=None, event_at=None, now=None):
     return values
 
 
-def emit(event, lead, fields=None, depth=0, now=None):
+def register():
+    for name in rules.EVENTS:
+        events.subscribe(name, on_event)
+
+
+def on_event(event):
+    """A rule event: its data holds the lead, and may hold the event's own fields, the
+    depth (events caused by rules) and the clock."""
+    return run_rules(event.name, event.data["lead"], event.data.get("fields"),
+                     depth=event.data.get("depth", 0), now=event.data.get("now"))
+
+
+def run_rules(event, lead, fields=None, depth=0, now=None):
     """Run the rules for `event` on `lead`; returns the RuleActions it created."""
     now = now or utcnow()
     if depth > MAX_DEPTH:
@@ -171,6 +184,8 @@ def _run(row, action, rule_row, lead, now):
         activity = Activity.create(lead=lead, type=action["activity_type"],
                                    subject=action["subject"], assigned_to=assignee,
                                    rule=rule_row, scheduled_at=now, due_at=now, created_at=now)
+        events.emit("activity.created", actor, "activity", activity.id, events.created(activity),
+                    now=now)
         if assignee is not None:
             outbox.enqueue(f"rule-action:{row.id}:activity", assignee,
                            f"New follow-up for you: <b>{h(activity.subject)}</b> ({activity.type}) "

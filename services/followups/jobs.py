@@ -11,6 +11,8 @@ from peewee import fn
 from models import (
     Activity, Conversation, Invite, Lead, LeadScore, OutboxMessage, RuleAction, User, db,
 )
+from services.core import events
+from services.core.actors import Actor
 from services.followups import automation, periodic
 from services.delivery import outbox
 from services.crm.activities import local_day_end, open_activities, overdue
@@ -58,6 +60,7 @@ def _supervisors():
 
 def _remind(query, stamp, title, key, now, timezone):
     """Send each assignee one message listing their activities in `query`, then stamp them."""
+    job = Actor.job(f"{key}_reminders")
     with db.atomic():
         found = list(query.join(Lead).select(Activity, Lead))
         for member_id, items in _by_member(found).items():
@@ -68,6 +71,9 @@ def _remind(query, stamp, title, key, now, timezone):
                     outbox.enqueue(f"{key}:{member.id}:{now:%Y%m%d%H%M}", member, text)
         if found:
             Activity.update({stamp: now}).where(Activity.id.in_([a.id for a in found])).execute()
+        for activity in found:
+            events.emit("activity.reminded", job, "activity", activity.id,
+                        events.changed(activity, {stamp: now}), now=now)
     return len(found)
 
 
@@ -107,7 +113,9 @@ def detect_stale(now, stale_days):
             with db.atomic():
                 Lead.update(stale_event_at=now).where(Lead.id == lead.id).execute()
                 days = (now - lead.last_activity_at).days
-                automation.emit("lead.stale", lead, {"days_without_activity": days}, now=now)
+                events.emit("lead.stale", Actor.job("stale_leads"), "lead", lead.id,
+                            events.changed(lead, {"stale_event_at": now}), lead=lead, now=now,
+                            fields={"days_without_activity": days})
         found += len(batch)
         if len(batch) < STALE_BATCH:
             return found
@@ -178,6 +186,13 @@ def cleanup(now):
             Conversation.updated_at < now - KEEP_ABANDONED_DIALOGUES).execute()
         deleted["old invites"] = Invite.delete().where(
             Invite.expires_at < now - KEEP_USED_INVITES).execute()
+        tables = {"sent or cancelled messages": "outbox", "failed messages": "outbox",
+                  "rule log entries": "rule_action", "old scores": "lead_score",
+                  "abandoned dialogues": "conversation", "old invites": "invite"}
+        for what, count in deleted.items():
+            if count:  # one entry per kind of record, not per row
+                events.emit("cleanup.deleted", Actor.job("cleanup"), tables[what], None,
+                            {what: (count, 0)}, now=now)
     log.info("cleanup: %s", ", ".join(f"{n} {what}" for what, n in deleted.items()))
     return deleted
 

@@ -18,7 +18,9 @@ from collections import deque
 
 import bcrypt
 
-from models import PanelSession, utcnow
+from models import PanelSession, db, utcnow
+from services.core import events
+from services.core.actors import Actor
 from services.core.config import ConfigError
 
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
@@ -217,6 +219,8 @@ def open_session(username, fingerprint, lifetime, now=None):
     token = secrets.token_urlsafe(32)
     PanelSession.create(id=token, username=username, fingerprint=fingerprint, created_at=now,
                         last_seen_at=now, expires_at=now + lifetime)
+    events.emit("panel.logged_in", Actor.panel(username), "panel_session", None,
+                {"expires_at": (None, now + lifetime)}, now=now)
     return token
 
 
@@ -236,4 +240,8 @@ def session_user(token, fingerprint, lifetime, now=None):
 
 
 def close_session(token):
-    PanelSession.delete().where(PanelSession.id == token).execute()
+    with db.atomic():
+        row = PanelSession.get_or_none(PanelSession.id == token)
+        if row is not None:
+            row.delete_instance()
+            events.emit("panel.logged_out", Actor.panel(row.username), "panel_session", None)

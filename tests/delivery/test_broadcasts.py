@@ -5,7 +5,10 @@ from models import Broadcast, Lead, OutboxMessage, User, utcnow
 from services.delivery import broadcasts, outbox
 from services.ops import dashboard, health, heartbeat
 from services.crm import leads, team
+from services.core.actors import Actor
 from services.core.config import load_settings
+
+PANEL = Actor.panel("boss")
 
 
 def test_broadcast_send_is_one_transaction_with_its_messages(any_db, make_user):
@@ -30,7 +33,7 @@ def test_broadcast_progress_counts_each_status(any_db, make_user):
     ids = [m.id for m in first.messages]
     OutboxMessage.update(status="sent").where(OutboxMessage.id.in_(ids[:2])).execute()
     OutboxMessage.update(status="failed").where(OutboxMessage.id == ids[2]).execute()
-    outbox.cancel([ids[3]])
+    outbox.cancel(PANEL, [ids[3]])
     progress = broadcasts.progress([first.id, second.id])
     assert progress[first.id] == broadcasts.Progress(sent=2, failed=1, waiting=0, cancelled=1)
     assert progress[first.id].success_rate == pytest.approx(2 / 3)
@@ -44,8 +47,8 @@ def test_retry_and_cancel_touch_only_the_right_statuses(any_db, make_user):
     a, b, c = [m.id for m in OutboxMessage.select().order_by(OutboxMessage.id)]
     OutboxMessage.update(status="failed", attempts=10, last_error="boom").where(OutboxMessage.id == a).execute()
     OutboxMessage.update(status="sent").where(OutboxMessage.id == b).execute()
-    assert outbox.retry([a, b, c]) == 1
-    assert outbox.cancel([a, b, c]) == 2  # a is pending again, c was pending
+    assert outbox.retry(PANEL, [a, b, c]) == 1
+    assert outbox.cancel(PANEL, [a, b, c]) == 2  # a is pending again, c was pending
     assert outbox.counts_by_status() == {"pending": 0, "sending": 0, "sent": 1, "failed": 0,
                                          "cancelled": 2, "expired": 0}
     assert outbox.claim_batch(10) == []

@@ -45,7 +45,7 @@ def test_matching_rules_run_smaller_priority_first_and_ties_by_id(any_db, make_l
     add_rule("never", "lead.created", "source equals partner", 'create_activity note "never"')
     add_rule("off", "lead.created", "", 'create_activity note "off"', priority=0, active=False)
     lead = make_lead(source="website")
-    created = automation.emit("lead.created", lead, now=NOW)
+    created = automation.run_rules("lead.created", lead, now=NOW)
     assert [row.rule_id for row in created] == [first.id, second.id, late.id]
     assert [a.subject for a in Activity.select().order_by(Activity.id)] == ["first", "second", "late"]
 
@@ -58,7 +58,7 @@ def test_every_match_is_decided_on_one_snapshot_before_any_action_runs(any_db, m
     add_rule("contacted", "lead.created", "stage equals contacted", 'create_activity email "Too late"',
              priority=3)
     lead = make_lead()
-    created = automation.emit("lead.created", lead, now=NOW)
+    created = automation.run_rules("lead.created", lead, now=NOW)
     assert [row.status for row in created] == ["done", "done"]
     assert Lead.get_by_id(lead.id).stage == "contacted"
     assert [a.subject for a in Activity.select()] == ["Call the new lead"]
@@ -71,7 +71,7 @@ def test_immediate_actions_run_at_once_and_delayed_ones_when_due_once(any_db, ma
                     "send_notification stale_lead to lead_owner\n"
                     'create_activity call "Call in an hour" after 1h')
     lead = make_lead(owner=owner)
-    now_row, later_row = automation.emit("lead.created", lead, now=NOW)
+    now_row, later_row = automation.run_rules("lead.created", lead, now=NOW)
     assert (now_row.status, now_row.due_at, now_row.result) == ("done", NOW, "notified 1 member(s) with stale_lead")
     later = RuleAction.get_by_id(later_row.id)
     assert (later.status, later.due_at, later.executed_at) == ("pending", NOW + HOUR, None)
@@ -132,7 +132,7 @@ def test_callback_follow_up_cancels_itself_when_the_lead_was_lost(any_db, make_l
 
 def test_a_follow_up_whose_rule_was_turned_off_is_cancelled(any_db, make_lead):
     rule = default_rule("New website lead")
-    [pending] = automation.emit("lead.created", make_lead(source="website"), now=NOW)
+    [pending] = automation.run_rules("lead.created", make_lead(source="website"), now=NOW)
     assert (pending.rule_id, pending.status) == (rule.id, "pending")
     FollowUpRule.update(active=False).where(FollowUpRule.id == rule.id).execute()
     assert automation.run_due(NOW + HOUR)["cancelled"] == 1
@@ -165,15 +165,15 @@ def test_rules_causing_stage_changes_stop_at_the_depth_limit_and_say_so(any_db, 
 
 def test_emit_beyond_the_depth_limit_creates_nothing(any_db, make_lead):
     lead = make_lead(source="website")
-    assert automation.emit("lead.created", lead, depth=automation.MAX_DEPTH + 1, now=NOW) == []
-    assert len(automation.emit("lead.created", lead, depth=automation.MAX_DEPTH, now=NOW)) == 1
+    assert automation.run_rules("lead.created", lead, depth=automation.MAX_DEPTH + 1, now=NOW) == []
+    assert len(automation.run_rules("lead.created", lead, depth=automation.MAX_DEPTH, now=NOW)) == 1
 
 
 def _pending_calls(make_lead, count):
     only_rules()
     add_rule("later", "lead.created", "", 'create_activity call "Call later" after 1h')
     for _ in range(count):
-        automation.emit("lead.created", make_lead(), now=NOW)
+        automation.run_rules("lead.created", make_lead(), now=NOW)
     assert RuleAction.select().where(RuleAction.status == "pending").count() == count
 
 
@@ -226,7 +226,7 @@ def test_a_failing_action_is_recorded_and_undoes_neither_the_event_nor_other_act
                                         'create_activity call "Runs anyway"')
     with db.atomic():
         lead = make_lead()
-        failed, ran = automation.emit("lead.created", lead, now=NOW)
+        failed, ran = automation.run_rules("lead.created", lead, now=NOW)
     assert Lead.get_by_id(lead.id).stage == "new"
     failed, ran = RuleAction.get_by_id(failed.id), RuleAction.get_by_id(ran.id)
     assert failed.status == "failed"
@@ -239,7 +239,7 @@ def test_update_stage_for_the_other_pipeline_fails_with_a_reason(any_db, make_le
     only_rules()
     add_rule("sales", "lead.created", "", "update_stage sales kyc")
     lead = make_lead()
-    [row] = automation.emit("lead.created", lead, now=NOW)
+    [row] = automation.run_rules("lead.created", lead, now=NOW)
     assert (row.status, row.result) == ("failed", f"failed: lead #{lead.id} is in the lead pipeline, not sales")
 
 
@@ -250,7 +250,7 @@ def test_notifications_go_to_the_outbox_with_the_lead_name_escaped(any_db, make_
     make_user(notify=False)
     add_rule("urgent", "lead.created", "priority equals urgent", "send_notification urgent_lead to team")
     lead = make_lead(first_name="<b>Ann</b>", last_name="& Co", priority="urgent")
-    [row] = automation.emit("lead.created", lead, now=NOW)
+    [row] = automation.run_rules("lead.created", lead, now=NOW)
     assert row.result == "notified 2 member(s) with urgent_lead"
     sent = {m.recipient_id: m for m in OutboxMessage.select()}
     assert set(sent) == {a.id, b.id}
@@ -268,7 +268,7 @@ def test_assign_round_robin_cycles_through_the_salespeople(any_db, make_lead, ma
     owners = []
     for n in range(5):
         lead = make_lead()
-        automation.emit("lead.created", lead, now=NOW + n * HOUR)
+        automation.run_rules("lead.created", lead, now=NOW + n * HOUR)
         owners.append(Lead.get_by_id(lead.id).owner_id)
     assert owners == [s.id for s in sales + sales[:2]]
 
@@ -276,13 +276,13 @@ def test_assign_round_robin_cycles_through_the_salespeople(any_db, make_lead, ma
 def test_the_referral_rule_keeps_an_existing_owner_and_tells_them(any_db, make_lead, make_user):
     owner, other = make_user(first_name="Olga"), make_user()
     lead = make_lead(source="referral", owner=owner)
-    assign, notify, call = automation.emit("lead.created", lead, now=NOW)
+    assign, notify, call = automation.run_rules("lead.created", lead, now=NOW)
     assert (assign.status, assign.result) == ("done", "kept owner Olga")
     assert notify.result == "notified 1 member(s) with referral_lead"
     assert [m.recipient_id for m in OutboxMessage.select()] == [owner.id]
     assert (call.status, call.due_at) == ("pending", NOW + 2 * HOUR)
     unowned = make_lead(source="referral")
-    automation.emit("lead.created", unowned, now=NOW)
+    automation.run_rules("lead.created", unowned, now=NOW)
     assert Lead.get_by_id(unowned.id).owner_id in (owner.id, other.id)
 
 
@@ -290,7 +290,7 @@ def test_events_in_a_rolled_back_transaction_leave_no_rule_actions(any_db, make_
     with pytest.raises(RuntimeError):
         with db.atomic():
             lead = make_lead(source="website", priority="urgent")
-            assert automation.emit("lead.created", lead, now=NOW)
+            assert automation.run_rules("lead.created", lead, now=NOW)
             raise RuntimeError("the event's own work failed")
     assert RuleAction.select().count() == 0
     assert Activity.select().count() == 0

@@ -1,0 +1,10 @@
+"""Who listens to which domain events. Every process (bot, scheduler, panel) and the
+tests call `register()` once at start; a new capability that reacts to events adds
+its line here instead of being called from the code that emits them."""
+from services.core import audit
+from services.followups import automation
+
+
+def register():
+    audit.register()        # first, so the change is recorded before what it causes
+    automation.register()
