@@ -1,9 +1,13 @@
-# `make run` starts Leadgram; `make test` runs every test. Both set up .venv first.
+# `make run` starts Leadgram; `make test` runs the linters, then every test. Both set up .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Import contracts (.importlinter) and ruff (ruff.toml); neither leaves a cache in the tree.
+# COLUMNS: lint-imports wraps its report at 80 columns when it is not on a terminal.
+LINT_IMPORTS := env COLUMNS=120 $(VENV)/bin/lint-imports --no-cache --no-logo
+RUFF_CHECK := $(VENV)/bin/ruff check --no-cache .
 
-.PHONY: run test migrate bench clean
+.PHONY: run test lint migrate bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +24,18 @@ run: $(VENV)/.installed
 migrate: $(VENV)/.installed
 	$(PY) models.py migrate
 
+lint: $(VENV)/.installed
+	$(LINT_IMPORTS)
+	$(RUFF_CHECK)
+
+# The linters run first, but a failing one does not keep pytest from running:
+# every step runs, and make fails at the end naming the steps that failed.
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	@failed=""; \
+	for step in "$(LINT_IMPORTS)" "$(RUFF_CHECK)" "$(PY) -m pytest"; do \
+	  echo "$$step"; $$step || failed="$$failed  $$step;"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py

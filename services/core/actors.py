@@ -18,7 +18,8 @@ class Actor:
 
     @classmethod
     def member(cls, user):
-        return cls("member", user, str(user.id), f"{user.display_name} ({user.role})")
+        role = f" ({user.role})" if user.role else ""  # not on the team yet: joining
+        return cls("member", user, str(user.id), f"{user.display_name}{role}")
 
     @classmethod
     def panel(cls, login="admin"):

@@ -33,12 +33,12 @@ class LlmClient:
         return cls(settings.llm_api_url, settings.llm_api_key, settings.llm_model,
                    settings.llm_timeout_seconds)
 
-    def score(self, signals):
-        """(score, recommendation, reason, model) for these signals, or LlmUnavailable."""
-        from services.crm.scoring import RECOMMENDATIONS
+    def score(self, signals, recommendations):
+        """(score, recommendation, reason, model) for these signals, the recommendation
+        one of `recommendations` (the scoring's codes), or LlmUnavailable."""
         body = {"model": self.model, "temperature": 0,
                 "response_format": {"type": "json_object"},
-                "messages": [{"role": "system", "content": PROMPT % ", ".join(RECOMMENDATIONS)},
+                "messages": [{"role": "system", "content": PROMPT % ", ".join(recommendations)},
                              {"role": "user", "content": json.dumps(signals)}]}
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         try:
@@ -57,7 +57,7 @@ class LlmClient:
             raise LlmUnavailable("its answer was not the JSON asked for") from None
         if not 0.0 <= score <= 1.0:
             raise LlmUnavailable(f"score {score} is outside 0..1")
-        if recommendation not in RECOMMENDATIONS:
+        if recommendation not in recommendations:
             raise LlmUnavailable(f"unknown recommendation {recommendation[:40]!r}")
         if not reason:
             raise LlmUnavailable("it gave no reason")

@@ -123,7 +123,7 @@ def score_lead(actor, lead_id, settings=None, now=None, client=None):
         if cached is not None:
             return cached
         try:
-            result = Score(*client.score(asdict(s)))
+            result = Score(*client.score(asdict(s), tuple(RECOMMENDATIONS)))
         except llm_scoring.LlmUnavailable as exc:
             fallback = local_score(s)
             result = Score(fallback.score, fallback.recommendation,

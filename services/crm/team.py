@@ -5,10 +5,14 @@ import secrets
 from peewee import IntegrityError
 
 from models import ROLES, Invite, User, db, utcnow
+from services.core import events
+from services.core.actors import Actor
 from services.crm.access import AccessDenied
 
 INVITE_TTL = datetime.timedelta(days=2)
 DEFAULT_ROLE = "sales"
+# Whoever writes to the bot is registered by Leadgram itself, from what Telegram says.
+TELEGRAM = Actor.system("telegram")
 
 
 class TeamError(Exception):
@@ -27,6 +31,7 @@ def register(telegram_id, username=None, first_name=None, last_name=None,
             with db.atomic():
                 user = User.create(telegram_id=telegram_id, username=username,
                                    first_name=first_name, last_name=last_name)
+                events.emit("user.created", TELEGRAM, "user", user.id, events.created(user))
         except IntegrityError:  # their first two messages arrived at once
             user = User.get(User.telegram_id == telegram_id)
     changes = {}
@@ -39,7 +44,9 @@ def register(telegram_id, username=None, first_name=None, last_name=None,
     if telegram_id in admin_ids and user.role != "admin":
         changes.update(role="admin", joined_at=user.joined_at or utcnow())
     if changes:
-        User.update(**changes).where(User.id == user.id).execute()
+        with db.atomic():
+            User.update(**changes).where(User.id == user.id).execute()
+            events.emit("user.updated", TELEGRAM, "user", user.id, events.changed(user, changes))
         for name, value in changes.items():
             setattr(user, name, value)
     return user
@@ -48,7 +55,7 @@ def register(telegram_id, username=None, first_name=None, last_name=None,
 def join_open_team(user):
     """OPEN_TEAM=true: everyone who starts the bot joins as sales (seed 000)."""
     if not user.is_team:
-        _set_role(user, DEFAULT_ROLE)
+        _set_role(Actor.member(user), user, DEFAULT_ROLE)
         return True
     return False
 
@@ -59,8 +66,12 @@ def create_invite(admin, role=DEFAULT_ROLE, now=None):
         raise TeamError(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.")
     now = now or utcnow()
     # 16 bytes -> 22 URL-safe characters, within Telegram's 64-character start parameter.
-    return Invite.create(token=secrets.token_urlsafe(16), role=role, created_by=admin,
-                         created_at=now, expires_at=now + INVITE_TTL)
+    with db.atomic():
+        invite = Invite.create(token=secrets.token_urlsafe(16), role=role, created_by=admin,
+                               created_at=now, expires_at=now + INVITE_TTL)
+        events.emit("invite.created", Actor.member(admin), "invite", invite.id,
+                    events.created(invite), now=now)
+    return invite
 
 
 def accept_invite(user, token, now=None):
@@ -83,7 +94,10 @@ def accept_invite(user, token, now=None):
                  .where(Invite.id == invite.id, Invite.used_by.is_null()).execute())
         if not taken:
             raise TeamError("This invite link has already been used. Ask an admin for a new one.")
-        _set_role(user, invite.role)
+        joining = Actor.member(user)
+        events.emit("invite.accepted", joining, "invite", invite.id,
+                    {"used_by": (None, user.id), "used_at": (None, now)}, now=now)
+        _set_role(joining, user, invite.role)
     return invite.role
 
 
@@ -104,16 +118,16 @@ def members():
 def set_role(admin, member_id, role, admin_ids=frozenset()):
     require_admin(admin)
     get_member(member_id)
-    return change_role(member_id, role, admin_ids)
+    return change_role(Actor.member(admin), member_id, role, admin_ids)
 
 
 def remove(admin, member_id, admin_ids=frozenset()):
     require_admin(admin)
     get_member(member_id)
-    return change_role(member_id, None, admin_ids)
+    return change_role(Actor.member(admin), member_id, None, admin_ids)
 
 
-def change_role(member_id, role, admin_ids=frozenset()):
+def change_role(actor, member_id, role, admin_ids=frozenset()):
     """Give a member another role, or take them off the team with None.
 
     The caller has checked who asks: an admin in chat, or the panel's login.
@@ -125,23 +139,34 @@ def change_role(member_id, role, admin_ids=frozenset()):
         if member is None:
             raise TeamError("That person has not started the bot.")
         _guard_admin_change(member, role, admin_ids)
-        _set_role(member, role)
+        _set_role(actor, member, role)
     return member
 
 
 def set_notify(user, on):
     require_team(user)
-    set_member_notify(user.id, on)
+    set_member_notify(Actor.member(user), user.id, on)
     user.notify = on
 
 
-def set_member_notify(member_id, on):
-    User.update(notify=on).where(User.id == member_id).execute()
+def set_member_notify(actor, member_id, on):
+    _update_member(actor, member_id, "user.updated", notify=on)
 
 
-def mark_reachable(member_id):
+def mark_reachable(actor, member_id):
     """The deployer says this chat works again (it also clears when they write)."""
-    User.update(unreachable=False, unreachable_reason=None).where(User.id == member_id).execute()
+    _update_member(actor, member_id, "user.updated", unreachable=False, unreachable_reason=None)
+
+
+def _update_member(actor, member_id, event, **values):
+    with db.atomic():
+        member = User.get_or_none(User.id == member_id)
+        if member is None:
+            raise TeamError("That person has not started the bot.")
+        changes = events.changed(member, values)
+        if changes:
+            User.update(values).where(User.id == member_id).execute()
+            events.emit(event, actor, "user", member_id, changes)
 
 
 def get_member(member_id):
@@ -161,7 +186,27 @@ def _guard_admin_change(member, new_role, admin_ids):
         raise TeamError("The team needs at least one admin.")
 
 
-def _set_role(user, role):
+def _set_role(actor, user, role):
     joined_at = (user.joined_at or utcnow()) if role else None
-    User.update(role=role, joined_at=joined_at).where(User.id == user.id).execute()
+    values = {"role": role, "joined_at": joined_at}
+    changes = events.changed(user, values)
+    User.update(values).where(User.id == user.id).execute()
+    events.emit("user.role_changed", actor, "user", user.id, changes)
     user.role, user.joined_at = role, joined_at
+
+
+def edit_member(actor, member_id, role, notify, reachable=False, admin_ids=frozenset()):
+    """One edit of a person, as the panel's form makes it, all or nothing (one transaction):
+    their role (None: off the team; the rules of change_role, which keep an admin),
+    whether they get lead notifications, and with `reachable` their chat marked as
+    working again (False leaves that flag alone: the sender sets it, with the reason).
+
+    The caller has checked who asks (the panel's login). Raises TeamError, and then
+    nothing of the edit is saved. Returns the member.
+    """
+    with db.atomic():
+        change_role(actor, member_id, role, admin_ids)
+        set_member_notify(actor, member_id, bool(notify))
+        if reachable:
+            mark_reachable(actor, member_id)
+    return User.get_by_id(member_id)
