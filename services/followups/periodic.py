@@ -10,11 +10,11 @@ The clock is passed in, so tests drive it.
 import datetime
 import logging
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from peewee import IntegrityError
 
 from models import JobRun, db, drop_connection
+from services.core.clock import local_date, to_utc
 
 log = logging.getLogger("leadgram.periodic")
 EPOCH = datetime.datetime(2000, 1, 3)  # a Monday, midnight UTC
@@ -33,11 +33,9 @@ class Job:
         """The most recent time (naive UTC, <= now) this job was meant to run."""
         if self.every is not None:
             return EPOCH + ((now - EPOCH) // self.every) * self.every
-        zone = ZoneInfo(timezone)
-        local_day = now.replace(tzinfo=datetime.timezone.utc).astimezone(zone).date()
+        local_day = local_date(now, timezone)
         for day in (local_day, local_day - datetime.timedelta(days=1)):
-            slot = (datetime.datetime.combine(day, self.daily_at, tzinfo=zone)
-                    .astimezone(datetime.timezone.utc).replace(tzinfo=None))
+            slot = to_utc(datetime.datetime.combine(day, self.daily_at), timezone)
             if slot <= now:
                 return slot
         raise AssertionError("a local day has a slot in the last two days")

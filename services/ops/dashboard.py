@@ -6,16 +6,15 @@ deployer's (TZ), so day boundaries are converted before querying.
 import datetime
 from collections import Counter
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from peewee import fn
 
 from models import Lead, User, hour_bucket, utcnow
-from services.ops import heartbeat
-from services.delivery import outbox
+from services.core.clock import local_date, utc_midnight
 from services.crm.validation import country_name
+from services.delivery import outbox
+from services.ops import heartbeat
 
-SCHEDULER = "scheduler"  # the heartbeat the scheduler writes
 TOP_COUNTRIES = 10
 
 
@@ -43,10 +42,10 @@ def stale_after(settings):
 
 def summary(settings, now=None):
     now = now or utcnow()
-    today = _local(now, settings.timezone).date()
+    today = local_date(now, settings.timezone)
     midnight = utc_midnight(today, settings.timezone)
     week_start = utc_midnight(today - datetime.timedelta(days=today.weekday()), settings.timezone)
-    age = heartbeat.age_seconds(SCHEDULER, now)
+    age = heartbeat.age_seconds(heartbeat.SCHEDULER, now)
     return Summary(
         leads_today=Lead.select().where(Lead.created_at >= midnight).count(),
         leads_this_week=Lead.select().where(Lead.created_at >= week_start).count(),
@@ -61,8 +60,7 @@ def summary(settings, now=None):
 def leads_per_day(settings, days=30, now=None):
     """[(local date, leads)] for the last `days` days, oldest first, zeros included."""
     now = now or utcnow()
-    zone = ZoneInfo(settings.timezone)
-    first_day = _local(now, settings.timezone).date() - datetime.timedelta(days=days - 1)
+    first_day = local_date(now, settings.timezone) - datetime.timedelta(days=days - 1)
     since = utc_midnight(first_day, settings.timezone)
     # Grouped by UTC hour in SQL, then by local day here: correct in any zone, DST included.
     bucket = hour_bucket(Lead.created_at)
@@ -72,8 +70,7 @@ def leads_per_day(settings, days=30, now=None):
     for hour, count in rows:
         if isinstance(hour, str):
             hour = datetime.datetime.fromisoformat(hour)
-        local = hour.replace(tzinfo=datetime.timezone.utc).astimezone(zone)
-        per_day[local.date()] += count
+        per_day[local_date(hour, settings.timezone)] += count
     return [(first_day + datetime.timedelta(days=i), per_day[first_day + datetime.timedelta(days=i)])
             for i in range(days)]
 
@@ -85,15 +82,3 @@ def leads_by_country(limit=TOP_COUNTRIES):
     top = [(country_name(code), count) for code, count in rows[:limit]]
     rest = sum(count for _, count in rows[limit:])
     return top + ([("Other", rest)] if rest else [])
-
-
-def _local(now, timezone):
-    return now.replace(tzinfo=datetime.timezone.utc).astimezone(ZoneInfo(timezone))
-
-
-def utc_midnight(day, timezone, days_later=0):
-    """The start of local `day` (plus `days_later`) as naive UTC, to compare
-    with stored timestamps."""
-    day += datetime.timedelta(days=days_later)
-    midnight = datetime.datetime.combine(day, datetime.time(), tzinfo=ZoneInfo(timezone))
-    return midnight.astimezone(datetime.timezone.utc).replace(tzinfo=None)
