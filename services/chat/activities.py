@@ -6,31 +6,30 @@ Times are shown and typed in the team's time zone (TZ); the database keeps naive
 """
 import datetime
 import json
-from zoneinfo import ZoneInfo
 
 from models import OUTCOMES, db, utcnow
-from services.crm import activities
-from services.chat import dialogues as conversations
-from services.followups import rules
-from services.core.actors import Actor
-from services.crm.access import require_activity
-from services.chat.leads import command_lead
-from services.core.inputs import parse_id
-from services.core.policy import current as policy
+from services.chat import buttons, dialogues as conversations
+from services.chat.leads import command_lead, lead_or_refusal
 from services.chat.replies import Reply
-from services.crm.access import AccessDenied
-from services.delivery.html import TELEGRAM_TEXT_LIMIT
+from services.core.actors import Actor
+from services.core.clock import local_date, local_time, parse_local, to_utc
 from services.core.markup import h
-from services.core.clock import local_time
+from services.core.policy import current as policy
+from services.crm import activities
+from services.crm.access import AccessDenied, require_activity
+from services.delivery.html import TELEGRAM_TEXT_LIMIT
+from services.followups import rules
 
 FLOW = "log"
 STEPS = ("type", "subject", "when", "outcome")
 CONTROLS = "/back goes back a step, /cancel stops."
-INVALID = Reply("That button is no longer valid.")
-TODAY_BUTTON = [("◀ Today", "today:")]
+TODAY_BUTTON = [("◀ Today", buttons.encode("today"))]
 IN_LIST = 50          # characters of a subject or name in the /today list
-DATE_FORMAT = "%Y-%m-%d %H:%M"
 NOT_LOGGING = Reply("There is no activity being logged right now. /log &lt;lead id&gt; starts one.")
+LOG = conversations.Dialogue(
+    FLOW, STEPS, lambda step, values, note="": _ask(step, values, note),
+    inactive=NOT_LOGGING, cancelled="Cancelled. Nothing was logged.", doing="logging an activity",
+    answers={"subject": ("subject", "description")})
 
 
 def label(code):
@@ -58,21 +57,21 @@ def today(ctx, user, replace=False):
     agenda = activities.agenda(actor, _zone(), now=ctx.clock())
     sections = [("Overdue", agenda.overdue), ("Due today", agenda.today),
                 ("Unassigned", agenda.unassigned)]
-    lines, buttons = [f"<b>To do</b> (times in {_zone()})"], []
+    lines, rows = [f"<b>To do</b> (times in {_zone()})"], []
     for title, items in sections:
         if items:
             lines.append(f"\n<b>{title}</b>")
         for activity in items:
             lines.append(_agenda_line(activity))
-            buttons.append([(f"✅ Done #{activity.id}: {_short(activity.subject, 30)}",
-                             f"done:{activity.id}")])
-    if not buttons:
+            rows.append([(f"✅ Done #{activity.id}: {_short(activity.subject, 30)}",
+                          buttons.encode("done", activity_id=activity.id))])
+    if not rows:
         return Reply("Nothing is overdue or due today. /log &lt;lead id&gt; plans an activity.",
                      replace=replace)
     text = "\n".join(lines)
     # Editing a message cannot split it, so a long list goes out as a new one.
     fits = len(text.encode("utf-16-le")) // 2 <= TELEGRAM_TEXT_LIMIT
-    return Reply(text, buttons, replace=replace and fits)
+    return Reply(text, rows, replace=replace and fits)
 
 
 def _agenda_line(activity):
@@ -82,12 +81,8 @@ def _agenda_line(activity):
             f"lead #{lead.id} {h(_short(lead.full_name))}")
 
 
-def press_done(ctx, user, data):
+def press_done(ctx, user, activity_id, outcome=None):
     """done:<activity id> asks for the outcome; done:<id>:<outcome> completes it."""
-    activity_text, _, outcome = data.partition(":")
-    activity_id = parse_id(activity_text)
-    if activity_id is None or (outcome and outcome not in OUTCOMES):
-        return INVALID
     actor = Actor.member(user)
     try:
         activity = require_activity(actor, activity_id)
@@ -99,7 +94,8 @@ def press_done(ctx, user, data):
                      [TODAY_BUTTON], replace=True)
     if not outcome:
         return Reply(f"How did it go?\n{_describe(activity)}",
-                     outcome_buttons(f"done:{activity.id}:") + [TODAY_BUTTON], replace=True)
+                     outcome_buttons(lambda o: buttons.encode("done", activity_id=activity.id, outcome=o))
+                     + [TODAY_BUTTON], replace=True)
     try:
         activity, scheduled = activities.complete(actor, activity.id, outcome, now=ctx.clock())
     except activities.InvalidActivity as exc:  # pressed twice, or by two people at once
@@ -107,9 +103,10 @@ def press_done(ctx, user, data):
     return Reply(completed(activity, scheduled), [TODAY_BUTTON], replace=True)
 
 
-def outcome_buttons(prefix):
+def outcome_buttons(data):
+    """Two outcomes a row; `data(outcome)` is a button's data."""
     names = list(OUTCOMES)
-    return [[(label(o), prefix + o) for o in names[i:i + 2]] for i in range(0, len(names), 2)]
+    return [[(label(o), data(o)) for o in names[i:i + 2]] for i in range(0, len(names), 2)]
 
 
 def _describe(activity):
@@ -142,28 +139,31 @@ def follow_up(row):
 
 # /log ------------------------------------------------------------------------------
 
-TYPE_BUTTONS = [[(label(t), f"log:type:{t}") for t in activities.LOGGABLE_TYPES[i:i + 3]]
+def _log_button(step, choice):
+    return buttons.encode("log", step=step, choice=choice)
+
+
+TYPE_BUTTONS = [[(label(t), _log_button("type", t)) for t in activities.LOGGABLE_TYPES[i:i + 3]]
                 for i in range(0, len(activities.LOGGABLE_TYPES), 3)]
-WHEN_BUTTONS = [[("Done now", "log:when:now")],
-                [("In 1 hour", "log:when:1h"), ("Tomorrow 10:00", "log:when:tomorrow"),
-                 ("In 3 days", "log:when:3d")]]
-
-
-def is_logging(user):
-    return conversations.get(user, FLOW) is not None
+WHEN_BUTTONS = [[("Done now", _log_button("when", "now"))],
+                [("In 1 hour", _log_button("when", "1h")),
+                 ("Tomorrow 10:00", _log_button("when", "tomorrow")),
+                 ("In 3 days", _log_button("when", "3d"))]]
 
 
 def start(ctx, user, args):
     lead, _, refusal = command_lead(Actor.member(user), args, "log")
-    if refusal:
-        return refusal
-    conversations.save(user, FLOW, "type", {"lead": lead.id})
+    return refusal or _begin(user, lead)
+
+
+def _begin(user, lead):
+    LOG.go(user, "type", {"lead": lead.id})
     return _ask("type", {"lead": lead.id})
 
 
 def answer(ctx, user, text):
     """A typed answer in the /log dialogue; None when no activity is being logged."""
-    conversation = conversations.get(user, FLOW)
+    conversation = LOG.get(user)
     if conversation is None:
         return None
     step, values = conversation.step, conversations.data(conversation)
@@ -184,45 +184,25 @@ def answer(ctx, user, text):
     return _ask(step, values, "Please choose the outcome with the buttons.")
 
 
-def press(ctx, user, data):
+def press(ctx, user, step, lead_id=None, choice=None):
     """log:lead:<id> starts; log:type:<t>, log:when:<w> and log:outcome:<o> answer."""
-    what, _, choice = data.partition(":")
-    if what == "lead":
-        return start(ctx, user, choice)
-    conversation = conversations.get(user, FLOW)
+    if step == "lead":
+        lead, refusal = lead_or_refusal(Actor.member(user), lead_id)
+        return refusal or _begin(user, lead)
+    conversation = LOG.get(user)
     if conversation is None:
         return NOT_LOGGING
     values = conversations.data(conversation)
-    if what != conversation.step:  # a button of an earlier question
+    if step != conversation.step:  # a button of an earlier question
         return _ask(conversation.step, values, "That button belongs to an earlier question.")
-    if what == "type" and choice in activities.LOGGABLE_TYPES:
+    if step == "type":
         return _typed(user, values, choice, replace=True)
-    if what == "when" and choice == "now":
-        conversations.save(user, FLOW, "outcome", values)
+    if step == "when" and choice == "now":
+        LOG.go(user, "outcome", values)
         return _ask("outcome", values, replace=True)
-    if what == "when" and choice in ("1h", "tomorrow", "3d"):
+    if step == "when":
         return _plan(ctx, user, values, _preset_time(choice, ctx.clock()), replace=True)
-    if what == "outcome" and choice in OUTCOMES:
-        return _done_now(ctx, user, values, choice)
-    return INVALID
-
-
-def back(user):
-    conversation = conversations.get(user, FLOW)
-    if conversation is None:
-        return NOT_LOGGING
-    step, values = conversation.step, conversations.data(conversation)
-    position = STEPS.index(step)
-    if position == 0:
-        return _ask(step, values, "This is the first question.")
-    previous = STEPS[position - 1]
-    conversations.save(user, FLOW, previous, values)
-    return _ask(previous, values)
-
-
-def cancel(user):
-    conversations.end(user)
-    return Reply("Cancelled. Nothing was logged.")
+    return _done_now(ctx, user, values, choice)
 
 
 def _ask(step, values, problem="", replace=False):
@@ -239,13 +219,13 @@ def _ask(step, values, problem="", replace=False):
         return Reply(f"{prefix}{label(kind)} “{h(values['subject'])}”: done already, or when is it "
                      f"due? Press a button or send a time as YYYY-MM-DD HH:MM ({_zone()}), e.g. "
                      f"{_example_time()}.\n{CONTROLS}", WHEN_BUTTONS, replace=replace)
-    return Reply(f"{prefix}How did the {kind} go?\n{CONTROLS}", outcome_buttons("log:outcome:"),
-                 replace=replace)
+    return Reply(f"{prefix}How did the {kind} go?\n{CONTROLS}",
+                 outcome_buttons(lambda o: _log_button("outcome", o)), replace=replace)
 
 
 def _typed(user, values, kind, replace=False):
     values = {**values, "type": kind}
-    conversations.save(user, FLOW, "subject", values)
+    LOG.go(user, "subject", values)
     return _ask("subject", values, replace=replace)
 
 
@@ -263,7 +243,7 @@ def _subject(ctx, user, values, text):
         return _save(ctx, user, values, lambda actor, now: activities.log(
             actor, values["lead"], "note", subject, description, now=now),
             lambda activity: f"📝 Note saved on lead #{values['lead']}.")
-    conversations.save(user, FLOW, "when", values)
+    LOG.go(user, "when", values)
     return _ask("when", values)
 
 
@@ -291,9 +271,9 @@ def _save(ctx, user, values, write, confirm, replace=False):
     try:
         with db.atomic():
             result = write(Actor.member(user), ctx.clock())
-            conversations.end(user)
+            LOG.end(user)
     except (LookupError, AccessDenied) as exc:
-        conversations.end(user)
+        LOG.end(user)
         return Reply(f"{h(str(exc))} Nothing was logged.", replace=replace)
     except activities.InvalidActivity as exc:
         return _ask("subject", values, h(str(exc)), replace=replace)
@@ -301,21 +281,11 @@ def _save(ctx, user, values, write, confirm, replace=False):
 
 
 def _parse_time(text):
-    """A local "YYYY-MM-DD HH:MM" as naive UTC, or None."""
+    """A local "YYYY-MM-DD HH:MM" as naive UTC, or None: the bot words its own refusal."""
     try:
-        local = datetime.datetime.strptime(" ".join(text.split()), DATE_FORMAT)
+        return parse_local(text, _zone())
     except ValueError:
         return None
-    return _to_utc(local)
-
-
-def _to_utc(local):
-    aware = local.replace(tzinfo=ZoneInfo(_zone()))
-    return aware.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-
-
-def _local_now(now):
-    return now.replace(tzinfo=datetime.timezone.utc).astimezone(ZoneInfo(_zone()))
 
 
 def _preset_time(choice, now):
@@ -323,9 +293,9 @@ def _preset_time(choice, now):
         return now + datetime.timedelta(hours=1)
     if choice == "3d":
         return now + datetime.timedelta(days=3)
-    tomorrow = _local_now(now).date() + datetime.timedelta(days=1)
-    return _to_utc(datetime.datetime.combine(tomorrow, datetime.time(10, 0)))
+    tomorrow = local_date(now, _zone()) + datetime.timedelta(days=1)
+    return to_utc(datetime.datetime.combine(tomorrow, datetime.time(10, 0)), _zone())
 
 
 def _example_time():
-    return f"{_local_now(utcnow()).date() + datetime.timedelta(days=1):%Y-%m-%d} 15:30"
+    return f"{local_date(utcnow(), _zone()) + datetime.timedelta(days=1):%Y-%m-%d} 15:30"

@@ -4,10 +4,10 @@ Steps are the lead's fields in order, then "confirm". "edit:<field>" asks
 one field again and returns to the summary.
 """
 from models import db
-from services.chat import dialogues as conversations
-from services.crm import leads, team
+from services.chat import buttons, dialogues as conversations
 from services.chat.replies import Reply
 from services.core.markup import h
+from services.crm import leads, team
 from services.crm.validation import country_name
 
 FLOW = "lead"
@@ -21,23 +21,25 @@ QUESTIONS = {
     "country": "the lead's <b>country</b>: two-letter code (GB, DE, US) or its name",
 }
 CONTROLS = "/back goes back a step, /cancel stops."
-SUMMARY_BUTTONS = [[("✅ Save", "wiz:save"), ("✏️ Edit", "wiz:edit"), ("✖️ Cancel", "wiz:cancel")]]
+SUMMARY_BUTTONS = [[("✅ Save", buttons.encode("wiz", action="save")),
+                    ("✏️ Edit", buttons.encode("wiz", action="edit")),
+                    ("✖️ Cancel", buttons.encode("wiz", action="cancel"))]]
 NOT_ACTIVE = Reply("There is no lead being created right now. Send /createLead to start one.")
+WIZARD = conversations.Dialogue(
+    FLOW, (*STEPS, CONFIRM), lambda step, values, note="": _ask(step, values, note),
+    inactive=NOT_ACTIVE, cancelled="Cancelled. Nothing was saved.", doing="adding a lead",
+    detours_from=CONFIRM)
 
 
 def start(user):
     team.require_team(user)
-    conversations.save(user, FLOW, STEPS[0], {})
+    WIZARD.go(user, STEPS[0], {})
     return Reply("Let's add a lead. " + _question(STEPS[0]))
-
-
-def is_active(user):
-    return conversations.get(user, FLOW) is not None
 
 
 def answer(user, text):
     """Take the answer to the current question; None when no lead is being created."""
-    conversation = conversations.get(user, FLOW)
+    conversation = WIZARD.get(user)
     if conversation is None:
         return None
     step, values = conversation.step, conversations.data(conversation)
@@ -62,33 +64,16 @@ def answer(user, text):
     return Reply(_question(next_step))
 
 
-def back(user):
-    conversation = conversations.get(user, FLOW)
-    if conversation is None:
-        return NOT_ACTIVE
-    step, values = conversation.step, conversations.data(conversation)
-    if step.startswith("edit:"):
-        conversations.save(user, FLOW, CONFIRM, values)
+def _ask(step, values, note=""):
+    """The question for `step` (the summary at CONFIRM), for /back."""
+    if step == CONFIRM:
         return _summary(values)
-    position = STEPS.index(step) if step in STEPS else len(STEPS)
-    if position == 0:
-        return Reply("This is the first question. " + _question(step))
-    previous = STEPS[position - 1]
-    values.pop(previous, None)
-    conversations.save(user, FLOW, previous, values)
-    return Reply(_question(previous))
+    return Reply((f"{note} " if note else "") + _question(step))
 
 
-def cancel(user):
-    if not is_active(user):
-        return Reply("Nothing to cancel.")
-    conversations.end(user)
-    return Reply("Cancelled. Nothing was saved.")
-
-
-def press(user, action):
-    """A summary button: save, edit, cancel or edit:<field>."""
-    conversation = conversations.get(user, FLOW)
+def press(user, action, field=None):
+    """A summary button (wiz:save, wiz:edit, wiz:cancel or wiz:edit:<field>)."""
+    conversation = WIZARD.get(user)
     if conversation is None or conversation.step != CONFIRM:
         return NOT_ACTIVE if conversation is None else Reply(_question_for_step(conversation.step))
     values = conversations.data(conversation)
@@ -96,14 +81,14 @@ def press(user, action):
     if action == "save":
         return _save(user, values)
     if action == "cancel":
-        conversations.end(user)
+        WIZARD.end(user)
         return Reply(_summary(values).text + "\n\n✖️ Cancelled. Nothing was saved.", replace=True)
-    if action == "edit":
-        return Reply("Which field?", [[(leads.FIELDS[f][0], f"wiz:edit:{f}")] for f in STEPS],
-                     replace=True)
-    if action.startswith("edit:") and action[5:] in STEPS:
-        conversations.save(user, FLOW, action, values)
-        return Reply(_question(action[5:], action), replace=True)
+    if action == "edit" and field is None:
+        return Reply("Which field?", [[(leads.FIELDS[f][0], buttons.encode("wiz", action="edit", field=f))]
+                                      for f in STEPS], replace=True)
+    if action == "edit" and field in STEPS:
+        WIZARD.go(user, f"edit:{field}", values)
+        return Reply(_question(field, f"edit:{field}"), replace=True)
     return Reply("That button is no longer valid.", SUMMARY_BUTTONS)
 
 
@@ -111,12 +96,12 @@ def _save(user, values):
     try:
         with db.atomic():
             lead = leads.create_lead(user, **values)
-            conversations.end(user)
+            WIZARD.end(user)
     except leads.DuplicateLead as exc:
-        conversations.save(user, FLOW, f"edit:{exc.field}", values)
+        WIZARD.go(user, f"edit:{exc.field}", values)
         return Reply(f"{h(str(exc))} Send a different {exc.field.replace('_', ' ')}, or /cancel.")
     except leads.InvalidLead as exc:
-        conversations.save(user, FLOW, f"edit:{exc.field}", values)
+        WIZARD.go(user, f"edit:{exc.field}", values)
         return Reply(f"{h(str(exc))}\n\n" + _question(exc.field, f"edit:{exc.field}"))
     return Reply(_summary(values).text
                  + f"\n\n✅ Saved as lead #{lead.id}. The team is being notified.\n"

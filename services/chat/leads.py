@@ -3,16 +3,17 @@
 Sales members see only the leads they own; dispatchers and admins see all
 (services.access decides).
 """
-from services.crm import activities, leads, pipeline
-from services.core.actors import Actor
-from services.crm.access import require_lead
-from services.core.inputs import parse_id, parse_page
-from services.core.policy import current as policy
+from services.chat import buttons
 from services.chat.replies import Reply
-from services.crm.scoring import RECOMMENDATIONS
-from services.core.markup import h
-from services.crm.messages import lead_card, lead_line
+from services.core.actors import Actor
 from services.core.clock import local_time
+from services.core.inputs import parse_id
+from services.core.markup import h
+from services.core.policy import current as policy
+from services.crm import activities, leads, pipeline
+from services.crm.access import require_lead
+from services.crm.messages import lead_card, lead_line
+from services.crm.scoring import RECOMMENDATIONS
 
 TIMELINE_ENTRIES = 10
 TIMELINE_DETAIL = 150  # characters of an activity's description shown on the card
@@ -29,9 +30,9 @@ def ask_for_id(command, example=""):
 
 
 def page(user, number, replace=True):
-    """One page of /leads; forged button data that names no page shows the first."""
+    """Page `number` (0-based) of /leads; past the last one, the last."""
     actor = Actor.member(user)
-    rows, current, pages = leads.recent(parse_page(number) or 0, actor=actor)
+    rows, current, pages = leads.recent(number, actor=actor)
     if not rows:
         if actor.sees_all:
             return Reply("No leads yet. /createLead adds the first one.")
@@ -43,9 +44,9 @@ def page(user, number, replace=True):
                      + ["", "/lead &lt;id&gt; shows one."])
     nav = []
     if current > 0:
-        nav.append(("◀ Newer", f"leads:{current - 1}"))
+        nav.append(("◀ Newer", buttons.encode("leads", page=current - 1)))
     if current + 1 < pages:
-        nav.append(("Older ▶", f"leads:{current + 1}"))
+        nav.append(("Older ▶", buttons.encode("leads", page=current + 1)))
     return Reply(text, [nav] if nav else [], replace=replace)
 
 
@@ -63,11 +64,12 @@ def show(user, args):
     lines = [lead_card(lead), "", *details(lead), "", "<b>Timeline</b> (newest first)"]
     lines += [_entry(entry, timezone) for entry in entries] or ["Nothing yet. /log "
                                                                 f"{lead.id} adds an activity."]
-    buttons = [[("Stage…", f"stage:{lead.id}"), ("Score", f"score:{lead.id}")],
-               [("Log activity", f"log:lead:{lead.id}")]]
+    rows = [[("Stage…", buttons.encode("stage", lead_id=lead.id)),
+             ("Score", buttons.encode("score", lead_id=lead.id))],
+            [("Log activity", buttons.encode("log", step="lead", lead_id=lead.id))]]
     if actor.assigns:
-        buttons[1].append(("Assign…", f"assign:{lead.id}"))
-    return Reply("\n".join(lines), buttons)
+        rows[1].append(("Assign…", buttons.encode("assign", lead_id=lead.id)))
+    return Reply("\n".join(lines), rows)
 
 
 def details(lead):

@@ -5,16 +5,15 @@ so a button pressed after the lead moved on is answered with its current choices
 instead of moving it again.
 """
 from models import SOURCES
-from services.crm import pipeline, scoring, team
-from services.core.actors import Actor
-from services.crm.access import AccessDenied
+from services.chat import buttons
 from services.chat.leads import command_lead, lead_or_refusal
-from services.core.inputs import parse_id
 from services.chat.replies import Reply
+from services.core.actors import Actor
 from services.core.markup import h
+from services.crm import pipeline, scoring, team
+from services.crm.access import AccessDenied
 
-INVALID = Reply("That button is no longer valid.")
-ROUND_ROBIN = "rr"
+ROUND_ROBIN = buttons.ROUND_ROBIN
 
 
 # /stage --------------------------------------------------------------------------
@@ -32,24 +31,21 @@ def stage_choices(lead, intro="", replace=False):
     allowed = pipeline.next_stages(lead)
     if not allowed:
         return Reply(f"{intro}{where}, which is final: it cannot move on.", replace=replace)
-    prefix = f"stage:{lead.id}:{pipeline.pipeline_of(lead)}:{pipeline.current_stage(lead)}"
+    offered = {"lead_id": lead.id, "offered_in": pipeline.pipeline_of(lead),
+               "offered_from": pipeline.current_stage(lead)}
     return Reply(f"{intro}{where}. Move it to:",
-                 [[(to, f"{prefix}:{to}") for to in allowed]], replace=replace)
+                 [[(to, buttons.encode("stage", **offered, to=to)) for to in allowed]],
+                 replace=replace)
 
 
-def press_stage(ctx, user, data):
+def press_stage(ctx, user, lead_id, offered_in=None, offered_from=None, to=None):
     """stage:<id> shows the choices; stage:<id>:<pipeline>:<from>:<to> moves the lead."""
-    parts = data.split(":")
-    lead_id = parse_id(parts[0])
-    if lead_id is None or len(parts) not in (1, 4):
-        return INVALID
     actor = Actor.member(user)
     lead, refusal = lead_or_refusal(actor, lead_id)
     if refusal:
         return refusal
-    if len(parts) == 1:
+    if to is None:
         return stage_choices(lead)
-    offered_in, offered_from, to = parts[1:]
     if (pipeline.pipeline_of(lead), pipeline.current_stage(lead)) != (offered_in, offered_from):
         return stage_choices(lead, intro="That button is out of date: the lead has moved on "
                                          "since. ", replace=True)
@@ -77,8 +73,17 @@ def _moved(lead, change):
 def score(ctx, user, args):
     actor = Actor.member(user)
     lead, _, refusal = command_lead(actor, args, "score")
-    if refusal:
-        return refusal
+    return refusal or _score(ctx, actor, lead)
+
+
+def press_score(ctx, user, lead_id):
+    """score:<id>, the Score button of /lead."""
+    actor = Actor.member(user)
+    lead, refusal = lead_or_refusal(actor, lead_id)
+    return refusal or _score(ctx, actor, lead)
+
+
+def _score(ctx, actor, lead):
     row = scoring.score_lead(actor, lead.id, settings=ctx.settings, now=ctx.clock())
     advice = scoring.RECOMMENDATIONS.get(row.recommendation, row.recommendation)
     hint = {"transfer_to_sales": f"\n/transfer {lead.id} transfers it.",
@@ -134,26 +139,22 @@ def assign(ctx, user, args):
 def _assign_choices(lead):
     owner = f"it is {h(lead.owner.display_name)}'s now" if lead.owner_id else "it has no owner yet"
     rows = [[(f"{'✓ ' if member.id == lead.owner_id else ''}{member.display_name} "
-              f"({member.role})"[:60], f"assign:{lead.id}:{member.id}")]
+              f"({member.role})"[:60], buttons.encode("assign", lead_id=lead.id, member=member.id))]
             for member in team.members()]
-    rows.append([("Round robin", f"assign:{lead.id}:{ROUND_ROBIN}")])
+    rows.append([("Round robin", buttons.encode("assign", lead_id=lead.id, member=ROUND_ROBIN))])
     return Reply(f"Who should work lead #{lead.id} {h(lead.full_name)}? ({owner})", rows)
 
 
-def press_assign(ctx, user, data):
+def press_assign(ctx, user, lead_id, member=None):
     """assign:<id> shows the team; assign:<id>:<member id>|rr gives the lead away."""
     actor = Actor.member(user)
     _require_assigner(actor)
-    lead_text, _, target = data.partition(":")
-    lead_id = parse_id(lead_text)
-    member_id = "round_robin" if target == ROUND_ROBIN else parse_id(target)
-    if lead_id is None or (target and member_id is None):
-        return INVALID
     lead, refusal = lead_or_refusal(actor, lead_id)
     if refusal:
         return refusal
-    if not target:
+    if member is None:
         return _assign_choices(lead)
+    member_id = "round_robin" if member == ROUND_ROBIN else member
     member = pipeline.assign(actor, lead.id, member_id, now=ctx.clock())
     told = "" if member.id == user.id else " They have been told."
     return Reply(f"✅ Lead #{lead.id} {h(lead.full_name)} is now "

@@ -9,17 +9,19 @@ from typing import Any, Callable
 from models import utcnow
 from services.chat import (
     activities as chat_activities,
+    buttons,
+    dialogues,
+    lead_wizard,
     leads as chat_leads,
     pipeline as chat_pipeline,
     team as chat_team,
-    lead_wizard,
 )
-from services.crm import team
-from services.core.actors import SEE_ALL_ROLES
-from services.crm.access import AccessDenied
 from services.chat.replies import Reply
+from services.core.actors import SEE_ALL_ROLES
 from services.core.inputs import plain_text
 from services.core.markup import h
+from services.crm import team
+from services.crm.access import AccessDenied
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ChatContext:
 STRANGER = ("This bot is used by a team to manage their leads, and you are not on it yet. "
             "If you work with them, ask an admin for an invite link.")
 UNKNOWN = "I didn't understand that. /help lists what I can do."
+INVALID_BUTTON = "That button is no longer valid."
 
 # (description for the menu and /help, who may use it: None everyone, "team" members,
 # "dispatch" dispatchers and admins, "admin" admins)
@@ -116,17 +119,13 @@ def on_text(ctx, user, text):
 def on_button(ctx, user, data):
     if not user.is_team:
         return [Reply(STRANGER)]
-    kind, _, rest = plain_text(data).partition(":")  # forged data may hold NUL, as on_text
-    if kind == "wiz":
-        return [lead_wizard.press(user, rest)]
-    if kind == "leads":
-        return [chat_leads.page(user, rest)]
-    if kind in _BUTTONS:
-        return [_BUTTONS[kind](ctx, user, rest)]
+    pressed = buttons.decode(data)  # None for forged or outdated data (NUL included)
+    if pressed is None:
+        return [Reply(INVALID_BUTTON)]
+    kind, fields = pressed
     if kind == "team":
         team.require_admin(user)
-        return [chat_team.press(ctx, user, rest)]
-    return [Reply("That button is no longer valid.")]
+    return [_BUTTONS[kind](ctx, user, **fields)]
 
 
 def _start(ctx, user, token):
@@ -162,38 +161,36 @@ def _notify(ctx, user, args):
 
 
 def _cancel(ctx, user, args):
-    if chat_activities.is_logging(user):
-        return [chat_activities.cancel(user)]
-    return [lead_wizard.cancel(user)]
+    dialogue = dialogues.current(user)
+    return [dialogue.cancel(user) if dialogue else dialogues.NOTHING_TO_CANCEL]
 
 
 def _back(ctx, user, args):
-    if chat_activities.is_logging(user):
-        return [chat_activities.back(user)]
-    if lead_wizard.is_active(user):
-        return [lead_wizard.back(user)]
-    return [Reply("There is nothing to go back in. /help lists what I can do.")]
+    dialogue = dialogues.current(user)
+    if dialogue is None:
+        return [Reply("There is nothing to go back in. /help lists what I can do.")]
+    return [dialogue.back(user)]
 
 
-def _finish_first(busy, doing, command):
+def _finish_first(user, starting, command):
     """A member has one dialogue at a time: starting another would silently drop the
-    open one, so they finish or cancel it first. None when nothing else is open."""
-    if not busy:
+    open one, so they finish or cancel it first. None when no other one is open."""
+    busy = dialogues.current(user)
+    if busy is None or busy is starting:
         return None
-    return Reply(f"You are in the middle of {doing}. Finish it, or /cancel it, "
+    return Reply(f"You are in the middle of {busy.doing}. Finish it, or /cancel it, "
                  f"then send /{h(command.strip())} again.")
 
 
 _TEAM_COMMANDS = {
     "createlead": lambda ctx, user, args: [
-        _finish_first(chat_activities.is_logging(user), "logging an activity", "createLead")
-        or lead_wizard.start(user)],
-    "leads": lambda ctx, user, args: [chat_leads.page(user, "0", replace=False)],
+        _finish_first(user, lead_wizard.WIZARD, "createLead") or lead_wizard.start(user)],
+    "leads": lambda ctx, user, args: [chat_leads.page(user, 0, replace=False)],
     "lead": lambda ctx, user, args: [chat_leads.show(user, args)],
     "find": lambda ctx, user, args: [chat_leads.find(user, args)],
     "today": lambda ctx, user, args: [chat_activities.today(ctx, user)],
     "log": lambda ctx, user, args: [
-        _finish_first(lead_wizard.is_active(user), "adding a lead", f"log {args}")
+        _finish_first(user, chat_activities.LOG, f"log {args}")
         or chat_activities.start(ctx, user, args)],
     "stage": lambda ctx, user, args: [chat_pipeline.stage(ctx, user, args)],
     "score": lambda ctx, user, args: [chat_pipeline.score(ctx, user, args)],
@@ -208,12 +205,18 @@ _TEAM_COMMANDS = {
     "team": lambda ctx, user, args: [chat_team.listing()],
 }
 
-# Button data is "<kind>:<rest>"; each handler answers one Reply.
+# One handler per kind of button (services.chat.buttons), called with the fields
+# its data decoded to; each answers one Reply.
 _BUTTONS = {
     "stage": chat_pipeline.press_stage,
-    "score": chat_pipeline.score,
+    "score": chat_pipeline.press_score,
     "assign": chat_pipeline.press_assign,
-    "today": lambda ctx, user, rest: chat_activities.today(ctx, user, replace=True),
+    "today": lambda ctx, user: chat_activities.today(ctx, user, replace=True),
     "done": chat_activities.press_done,
     "log": chat_activities.press,
+    "team": chat_team.press,                     # for admins: on_button checks
+    "wiz": lambda ctx, user, **fields: lead_wizard.press(user, **fields),
+    "leads": lambda ctx, user, page: chat_leads.page(user, page),
 }
+if _BUTTONS.keys() != buttons.KINDS.keys():
+    raise RuntimeError("a kind of button without a handler, or a handler without a kind")

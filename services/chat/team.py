@@ -1,9 +1,9 @@
 """Team management in chat for admins: /invite and /team with buttons."""
 from models import ROLES
-from services.crm import team
-from services.core.inputs import parse_id
+from services.chat import buttons
 from services.chat.replies import Reply
 from services.core.markup import h
+from services.crm import team
 
 
 def invite(ctx, admin, args):
@@ -29,36 +29,33 @@ def listing(replace=False):
             flags.append("unreachable")
         extra = f" ({', '.join(flags)})" if flags else ""
         lines.append(f"• {h(member.display_name)} — {member.role}{extra}")
-        rows.append([(f"{member.display_name} ({member.role})"[:60], f"team:{member.id}")])
+        rows.append([(f"{member.display_name} ({member.role})"[:60],
+                      buttons.encode("team", member_id=member.id))])
     lines.append("\nPress a member to change their role or remove them.")
     return Reply("\n".join(lines), rows, replace=replace)
 
 
-def press(ctx, admin, data):
-    """team:<id> shows choices; team:<id>:role:<role> and team:<id>:remove act."""
-    member_text, _, action = data.partition(":")
-    member_id = parse_id(member_text)
-    if member_id is None:
-        return Reply("That button is no longer valid.")
+def press(ctx, admin, member_id, action=None, role=None):
+    """team:<id> shows choices; team:<id>:role:<role>, team:<id>:remove and team:<id>:back act."""
     try:
-        if action == "":
+        if action is None:
             return _choices(member_id)
         if action == "remove":
             member = team.remove(admin, member_id, ctx.admin_ids)
             return Reply(f"{h(member.display_name)} is no longer on the team.", replace=True)
-        if action.startswith("role:"):
-            member = team.set_role(admin, member_id, action[5:], ctx.admin_ids)
+        if action == "role":
+            member = team.set_role(admin, member_id, role, ctx.admin_ids)
             return Reply(f"{h(member.display_name)} is now <b>{member.role}</b>.", replace=True)
     except team.TeamError as exc:
         return Reply(h(str(exc)))
-    if action == "back":
-        return listing(replace=True)
-    return Reply("That button is no longer valid.")
+    return listing(replace=True)  # back
 
 
 def _choices(member_id):
     member = team.get_member(member_id)
-    roles = [(f"Make {role}", f"team:{member.id}:role:{role}") for role in ROLES if role != member.role]
+    roles = [(f"Make {role}", buttons.encode("team", member_id=member.id, action="role", role=role))
+             for role in ROLES if role != member.role]
     return Reply(f"{h(member.display_name)} is <b>{member.role}</b>.",
-                 [roles, [("Remove from team", f"team:{member.id}:remove"),
-                          ("◀ Back", f"team:{member.id}:back")]], replace=True)
+                 [roles, [("Remove from team", buttons.encode("team", member_id=member.id, action="remove")),
+                          ("◀ Back", buttons.encode("team", member_id=member.id, action="back"))]],
+                 replace=True)
