@@ -5,108 +5,28 @@
 - New tables: lead_score, stage_change (audit log), follow_up_rule, activity, rule_action,
   job_run.
 - The eight default rules of seed 003 are added once; deployers may edit or delete them.
+  Their data lives in services/followups/defaults.py (the tests seed them from there too).
 
 The tables are frozen copies of models.py as of this release, as peewee's runner expects.
 """
 import datetime
-import json
 
 from peewee import (
-    BooleanField, CharField, DateTimeField, DecimalField, FloatField, ForeignKeyField,
-    IntegerField, Model, TextField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    DecimalField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
 )
 from playhouse.migrate import migrate
 
 
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
-def _condition(field, operator, value=None):
-    condition = {"field": field, "operator": operator}
-    if value is not None:
-        condition["value"] = value
-    return condition
-
-
-def _activity(kind, subject, hours, assign_to="lead_owner"):
-    return {"type": "create_activity", "activity_type": kind, "subject": subject,
-            "assign_to": assign_to, "delay_minutes": int(hours * 60)}
-
-
-# (name, description, event, conditions, actions, priority). Conditions are checked again
-# when a delayed action comes due, so each follow-up cancels itself once it no longer fits.
-DEFAULT_RULES = [
-    ("New website lead: call within the hour",
-     "A lead from the website gets a call an hour after it arrives, unless someone already "
-     "moved it on.",
-     "lead.created",
-     [_condition("source", "equals", "website"), _condition("stage", "equals", "new")],
-     [_activity("call", "Call new website lead", 1)], 20),
-    ("Quote sent: follow up after 2 days",
-     "Two days after a quote goes out, call about it, unless the lead was lost or someone "
-     "has talked to them since.",
-     "quote.sent",
-     [_condition("stage", "not_equals", "lost"),
-      _condition("activities_done_since_event", "less_than", 1)],
-     [_activity("call", "Follow up on quote", 48)], 30),
-    ("Callback requested: call back next day",
-     "When a call ends with 'callback requested', call back a day later, unless the "
-     "callback already happened or the lead was lost.",
-     "activity.completed",
-     [_condition("outcome", "equals", "callback_requested"),
-      _condition("stage", "not_equals", "lost"),
-      _condition("activities_done_since_event", "less_than", 1)],
-     [_activity("call", "Return customer callback", 24)], 10),
-    ("Deal won: kickoff meeting",
-     "When a sale is paid, book the kickoff meeting and tell the team.",
-     "lead.stage_changed",
-     [_condition("pipeline", "equals", "sales"), _condition("to_stage", "equals", "paid")],
-     [_activity("meeting", "Job kickoff call", 0),
-      {"type": "send_notification", "template": "deal_won", "to": "team", "delay_minutes": 0}],
-     40),
-    ("Lost lead: re-engage after 30 days",
-     "Thirty days after a lead is lost, try once more.",
-     "lead.stage_changed",
-     [_condition("pipeline", "equals", "lead"), _condition("to_stage", "equals", "lost"),
-      _condition("stage", "equals", "lost")],
-     [_activity("call", "Re-engagement call", 24 * 30)], 90),
-    ("Urgent lead: call now",
-     "An urgent lead gets a call at once and the whole team hears about it.",
-     "lead.created",
-     [_condition("priority", "equals", "urgent")],
-     [_activity("call", "Call urgent lead now", 0),
-      {"type": "send_notification", "template": "urgent_lead", "to": "team", "delay_minutes": 0}],
-     1),
-    ("Referral lead: thank the referrer",
-     "A referred lead is handed to the next salesperson if nobody owns it, who calls "
-     "within two hours and thanks whoever referred them.",
-     "lead.created",
-     [_condition("source", "equals", "referral")],
-     [{"type": "assign", "to": "round_robin_if_unowned", "delay_minutes": 0},
-      {"type": "send_notification", "template": "referral_lead", "to": "lead_owner",
-       "delay_minutes": 0},
-      _activity("call", "Call referred lead and thank the referrer", 2)], 15),
-    ("Agreement stage: weekly check-in",
-     "A week after a sale reaches the agreement stage, check in, if it is still there.",
-     "lead.stage_changed",
-     [_condition("pipeline", "equals", "sales"), _condition("to_stage", "equals", "agreement"),
-      _condition("sales_stage", "equals", "agreement")],
-     [{"type": "create_activity", "activity_type": "follow_up",
-       "subject": "Weekly check-in on the agreement", "assign_to": "lead_owner",
-       "delay_minutes": 7 * 24 * 60}], 50),
-]
-
-
-def seed_default_rules(db):
-    """Insert the default rules (also used by tests after they empty the tables)."""
-    now = _now()
-    for name, description, event, conditions, actions, priority in DEFAULT_RULES:
-        db.execute_sql(
-            "INSERT INTO follow_up_rule (name, description, event, conditions, actions, priority, "
-            "active, created_at, updated_at) VALUES ({0})".format(", ".join([db.param] * 9)),
-            (name, description, event, json.dumps(conditions), json.dumps(actions), priority,
-             True, now, now))
 
 
 def up(migrator, db):
@@ -238,4 +158,6 @@ def up(migrator, db):
     )
     db.execute_sql("UPDATE lead SET last_activity_at = created_at")
     db.create_tables([LeadScore, StageChange, FollowUpRule, Activity, RuleAction, JobRun])
+    # Imported here, when the migration runs: plain INSERTs through this `db`, no models.
+    from services.followups.defaults import seed_default_rules
     seed_default_rules(db)

@@ -1,5 +1,6 @@
-"""Follow-up rules in the panel: the editor (one condition or action per line,
-checked by services.followups.rules), test mode (nothing runs), and the automation log."""
+"""Follow-up rules in the panel: the editor (one condition or action per line, read by
+services.followups.rules and saved by services.followups.rulebook, which checks them),
+test mode (nothing runs), and the automation log."""
 import json
 
 from flask import flash, request
@@ -8,20 +9,17 @@ from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import FilterEqual
 from flask_admin.model.template import EndpointLinkRowAction
 from markupsafe import Markup
-from peewee import JOIN, IntegrityError
+from peewee import JOIN
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 from wtforms.widgets import NumberInput
 
-from models import FollowUpRule, Lead, RuleAction, db, utcnow
-from panel.activity_views import lead_link
-from panel.base import IdFilter, PanelModelView, record_ids
-from services.followups import automation, rules
-from services.core.inputs import parse_id
+from models import FollowUpRule, Lead, RuleAction
+from panel.base import IdFilter, PanelModelView, lead_link, panel_actor, record_ids
+from services.core.inputs import parse_id, plain_text
+from services.followups import automation, rulebook, rules
 from services.followups.rules import RuleError
-from services.core.inputs import plain_text
 
-MAX_DESCRIPTION = 2000
 MAX_TEXT = 20_000  # far more than 20 conditions or 10 actions need
 ARITY = {"one": "one value", "list": "values separated by commas", "none": "no value"}
 # What the form's reference box shows (services.followups.rules is the one source).
@@ -68,24 +66,24 @@ def parse_rule_text(event, conditions_text, actions_text):
     return parsed, problems
 
 
-def check_form(form):
-    """The rule the form describes as check_rule normalises it, or {field: message}."""
+def form_rule(form):
+    """The rule the form describes, as services.followups.rulebook takes it, or
+    {field: message} for lines that cannot be read (the rulebook checks the rest)."""
     if form.event.data not in rules.EVENTS:
         return None, {"event": f"Unknown event; one of: {', '.join(rules.EVENTS)}."}
     parsed, problems = parse_rule_text(form.event.data, form.conditions.data, form.actions.data)
     if problems:
         return None, problems
-    try:
-        return rules.check_rule(plain_text(form.name.data or ""), form.event.data,
-                                parsed["conditions"], parsed["actions"], form.priority.data), {}
-    except RuleError as exc:
-        return None, {exc.field or "name": str(exc)}
+    return {"name": plain_text(form.name.data or ""), "event": form.event.data,
+            "conditions": parsed["conditions"], "actions": parsed["actions"],
+            "priority": form.priority.data, "active": bool(form.active.data),
+            "description": plain_text(form.description.data or "")}, {}
 
 
 def rule_form(base):
     class RuleForm(base):
         name = StringField("Name", validators=[InputRequired()])
-        description = TextAreaField("Description", validators=[Length(max=MAX_DESCRIPTION)],
+        description = TextAreaField("Description", validators=[Length(max=rulebook.MAX_DESCRIPTION)],
                                     description="What the rule is for, in a sentence")
         event = SelectField("Event", choices=[SelectChoice(e, f"{e}: {text}")
                                               for e, text in rules.EVENTS.items()])
@@ -137,45 +135,63 @@ class RuleView(PanelModelView):
         ok = super().validate_form(form)
         if not ok or not hasattr(form, "conditions"):  # the delete form has no fields of ours
             return ok
-        checked, problems = check_form(form)
+        _, problems = form_rule(form)
         for field, message in problems.items():
             ok = self.field_error(form, field, message)
-        if checked:
-            same_name = FollowUpRule.get_or_none(FollowUpRule.name == checked[0])
-            if same_name and same_name.id != parse_id(request.args.get("id", "")):
-                ok = self.field_error(form, "name", f"Rule #{same_name.id} already has this name.")
         return ok
 
-    def _values(self, form):
-        (name, event, conditions, actions, priority), _ = check_form(form)
-        return {"name": name, "event": event, "priority": priority, "active": bool(form.active.data),
-                "description": plain_text(form.description.data or "").strip(),
-                "conditions": json.dumps(conditions), "actions": json.dumps(actions),
-                "updated_at": utcnow()}
+    def refused(self, form, exc):
+        """A rulebook refusal under the field it is about (else at the top); False."""
+        return self.field_error(form, exc.field or "", str(exc))
 
     def create_model(self, form):
-        values = self._values(form)
+        values, _ = form_rule(form)
         try:
-            with db.atomic():
-                return FollowUpRule.create(created_at=values["updated_at"], **values)
-        except IntegrityError:  # the same name saved meanwhile
-            return self.field_error(form, "name", "Another rule has this name.")
+            return rulebook.create_rule(panel_actor(), **values)
+        except RuleError as exc:
+            return self.refused(form, exc)
 
     def update_model(self, form, model):
+        values, _ = form_rule(form)
         try:
-            with db.atomic():
-                changed = FollowUpRule.update(**self._values(form)).where(
-                    FollowUpRule.id == model.id).execute()
-        except IntegrityError:
-            return self.field_error(form, "name", "Another rule has this name.")
-        if not changed:
-            flash(f"Rule #{model.id} no longer exists.", "error")
-        return bool(changed)
+            rulebook.update_rule(panel_actor(), model.id, **values)
+        except RuleError as exc:
+            return self.refused(form, exc)
+        return True
+
+    def delete_model(self, model):
+        try:
+            rulebook.delete_rule(panel_actor(), model.id)
+        except rulebook.NoSuchRule as exc:
+            flash(str(exc), "error")
+            return False
+        return True
+
+    @action("delete", "Delete", "Delete the selected rules? Their follow-ups still waiting "
+                                "are dropped; activities they created stay.")
+    def action_delete(self, ids):
+        count = 0
+        for rule_id in record_ids(ids):
+            try:
+                rulebook.delete_rule(panel_actor(), rule_id)
+                count += 1
+            except rulebook.NoSuchRule:
+                pass  # deleted meanwhile
+        flash(f"Deleted {count} rule{'s' * (count != 1)}.", "success")
 
     def _set_active(self, ids, active):
-        count = (FollowUpRule.update(active=active, updated_at=utcnow())
-                 .where(FollowUpRule.id.in_(record_ids(ids))).execute())
+        count, refused = 0, []
+        for rule_id in record_ids(ids):
+            try:
+                rulebook.set_active(panel_actor(), rule_id, active)
+                count += 1
+            except rulebook.NoSuchRule:
+                pass  # deleted meanwhile
+            except RuleError as exc:  # switching on a stored rule that no longer passes
+                refused.append(str(exc))
         flash(f"Turned {'on' if active else 'off'} {count} rule{'s' * (count != 1)}.", "success")
+        for message in refused:
+            flash(f"Not turned on: {message}", "error")
 
     @action("activate", "Turn on", "Turn the selected rules on?")
     def action_activate(self, ids):

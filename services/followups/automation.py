@@ -1,11 +1,12 @@
 """The follow-up rules engine: events in, actions out (seed 003).
 
 The engine subscribes to the rule events (`register`); the services emit them
-inside the transaction that caused them (services/core/events.py). Matching rules run in priority order; each of their actions becomes a RuleAction
-row, run at once when it has no delay, else by the scheduler (`run_due`) when it
-comes due. A due action first checks its rule's conditions again, so a follow-up
-that no longer makes sense cancels itself and says why. Claiming a row and doing
-its work share one transaction, so an action runs once even with two schedulers.
+inside the transaction that caused them (services/core/events.py). Matching rules
+run in priority order; each of their actions becomes a RuleAction row, run at once
+when it has no delay, else by the scheduler (`run_due`) when it comes due. A due
+action first checks its rule's conditions again, so a follow-up that no longer makes
+sense cancels itself and says why. Claiming a row and doing its work share one
+transaction, so an action runs once even with two schedulers.
 Events caused by rules carry a depth; past MAX_DEPTH they trigger nothing, so
 rules cannot loop.
 """
@@ -15,13 +16,12 @@ import logging
 import uuid
 
 from models import Activity, FollowUpRule, Lead, RuleAction, User, db, utcnow
-from services.delivery import outbox
-from services.crm import pipeline
-from services.followups import matching as rule_matching, rules
 from services.core import events
 from services.core.actors import Actor
+from services.crm import pipeline
 from services.crm.access import AccessDenied
-from services.core.markup import h
+from services.delivery import outbox
+from services.followups import matching as rule_matching, messages, rules
 
 log = logging.getLogger("leadgram.automation")
 MAX_DEPTH = 3
@@ -188,13 +188,12 @@ def _run(row, action, rule_row, lead, now):
                     now=now)
         if assignee is not None:
             outbox.enqueue(f"rule-action:{row.id}:activity", assignee,
-                           f"New follow-up for you: <b>{h(activity.subject)}</b> ({activity.type}) "
-                           f"for lead #{lead.id} {h(lead.full_name)}, due now.\n/today lists them.")
+                           messages.new_follow_up(activity, lead))
         who = assignee.display_name if assignee else "nobody (the lead has no owner)"
         return f"created activity #{activity.id} “{activity.subject}” for {who}"
     if kind == "send_notification":
         recipients = _recipients(action["to"], lead)
-        text = render(action["template"], lead)
+        text = messages.rendered(action["template"], lead)
         for member in recipients:
             outbox.enqueue(f"rule-action:{row.id}:to:{member.id}", member, text)
         return f"notified {len(recipients)} member(s) with {action['template']}"
@@ -221,14 +220,6 @@ def _recipients(to, lead):
         return list(User.lead_recipients().where(User.role == "admin"))
     member = _member(to)
     return [member] if member else []
-
-
-def render(template, lead):
-    owner = lead.owner.display_name if lead.owner_id else "nobody yet"
-    stage = lead.sales_stage if lead.stage == "transferred" else lead.stage
-    return rules.TEMPLATES[template].format(
-        lead_id=lead.id, lead_name=h(lead.full_name), lead_phone=h(lead.phone),
-        owner=h(owner), stage=h(stage))
 
 
 def test_rule(rule, lead=None, sample=None, event_fields=None, now=None):

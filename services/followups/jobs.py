@@ -9,19 +9,25 @@ import logging
 from peewee import fn
 
 from models import (
-    Activity, Conversation, Invite, Lead, LeadScore, OutboxMessage, RuleAction, User, db,
+    Activity,
+    Conversation,
+    Invite,
+    Lead,
+    LeadScore,
+    OutboxMessage,
+    RuleAction,
+    User,
+    db,
 )
 from services.core import events
 from services.core.actors import Actor
-from services.followups import automation, periodic
+from services.core.clock import local_date, local_day_end
+from services.crm.activities import open_activities, overdue
 from services.delivery import outbox
-from services.crm.activities import local_day_end, open_activities, overdue
-from services.core.markup import h
-from services.core.clock import local_time
+from services.followups import automation, messages, periodic
 
 log = logging.getLogger("leadgram.followups")
 UPCOMING_WINDOW = datetime.timedelta(minutes=30)
-LINES_PER_MESSAGE = 15
 STALE_BATCH = 500
 # Cleanup at 02:00: how long finished records are kept.
 KEEP_SENT_MESSAGES = datetime.timedelta(days=30)
@@ -32,25 +38,11 @@ KEEP_ABANDONED_DIALOGUES = datetime.timedelta(days=7)
 KEEP_USED_INVITES = datetime.timedelta(days=30)
 
 
-def _line(activity, timezone):
-    lead = activity.lead
-    return (f"• #{lead.id} {h(lead.full_name)}: {h(activity.subject)} ({activity.type}), "
-            f"due {local_time(activity.due_at, timezone)}")
-
-
 def _by_member(activities):
     grouped = {}
     for activity in activities:
         grouped.setdefault(activity.assigned_to_id, []).append(activity)
     return grouped
-
-
-def _listing(title, activities, timezone):
-    lines = [title] + [_line(a, timezone) for a in activities[:LINES_PER_MESSAGE]]
-    if len(activities) > LINES_PER_MESSAGE:
-        lines.append(f"…and {len(activities) - LINES_PER_MESSAGE} more.")
-    lines.append("/today lists them with Done buttons.")
-    return "\n".join(lines)
 
 
 def _supervisors():
@@ -65,7 +57,7 @@ def _remind(query, stamp, title, key, now, timezone):
         found = list(query.join(Lead).select(Activity, Lead))
         for member_id, items in _by_member(found).items():
             recipients = [User.get_by_id(member_id)] if member_id else _supervisors()
-            text = _listing(f"<b>{title}</b> ({len(items)})", items, timezone)
+            text = messages.reminder(title, items, timezone)
             for member in recipients:
                 if member.is_team and not member.unreachable:
                     outbox.enqueue(f"{key}:{member.id}:{now:%Y%m%d%H%M}", member, text)
@@ -91,15 +83,10 @@ def send_upcoming_reminders(now, timezone="UTC"):
     return _remind(query, Activity.reminded_at, "Coming up in 30 minutes", "upcoming", now, timezone)
 
 
-def open_leads():
-    return Lead.select().where(Lead.stage.in_(("new", "contacted", "qualified"))
-                               | ((Lead.stage == "transferred") & (Lead.sales_stage != "paid")))
-
-
 def stale_leads(now, stale_days):
     """Open leads quiet for `stale_days` that have not had lead.stale since they went quiet."""
     cutoff = now - datetime.timedelta(days=stale_days)
-    return open_leads().where(Lead.last_activity_at < cutoff,
+    return Lead.open().where(Lead.last_activity_at < cutoff,
                               Lead.stale_event_at.is_null()
                               | (Lead.stale_event_at < Lead.last_activity_at))
 
@@ -129,32 +116,17 @@ def daily_summary_text(member, now, timezone, stale_days):
     items = list(mine)
     late = [a for a in items if a.due_at < now]
     today = [a for a in items if a.due_at >= now]
-    quiet = (open_leads().where(Lead.owner == member.id,
+    quiet = (Lead.open().where(Lead.owner == member.id,
                                 Lead.last_activity_at < now - datetime.timedelta(days=stale_days))
              .count())
     new = Lead.select().where(Lead.owner == member.id,
                               Lead.assigned_at >= now - datetime.timedelta(days=1)).count()
-    lines = [f"<b>Good morning, {h(member.display_name)}!</b> Your day:"]
-    if not items and not quiet and not new:
-        lines.append("Nothing is due today and none of your leads is waiting.")
-    if late:
-        lines.append(f"\n<b>Overdue</b> ({len(late)})")
-        lines += [_line(a, timezone) for a in late[:LINES_PER_MESSAGE]]
-    if today:
-        lines.append(f"\n<b>Due today</b> ({len(today)})")
-        lines += [_line(a, timezone) for a in today[:LINES_PER_MESSAGE]]
-    if new:
-        lines.append(f"\n{new} lead(s) assigned to you in the last 24 hours.")
-    if quiet:
-        lines.append(f"{quiet} of your open leads had no activity for {stale_days}+ days.")
-    if items:
-        lines.append("\n/today lists them with Done buttons.")
-    return "\n".join(lines)
+    return messages.daily_summary(member, late, today, new, quiet, stale_days, timezone)
 
 
 def send_daily_summaries(now, timezone="UTC", stale_days=7):
     """08:00 local: one summary per reachable team member (keyed by day: sent once)."""
-    day = local_time(now, timezone)[:10]
+    day = local_date(now, timezone).isoformat()
     sent = 0
     for member in User.team().where(User.unreachable == False):  # noqa: E712
         with db.atomic():

@@ -18,8 +18,7 @@ import shlex
 from dataclasses import dataclass
 
 from models import ACTIVITY_TYPES, LEAD_STAGES, OUTCOMES, PRIORITIES, SALES_STAGES, SOURCES
-from services.core.inputs import MAX_ID, parse_bounded_int, parse_id, parse_number
-from services.core.inputs import plain_text
+from services.core.inputs import MAX_ID, parse_bounded_int, parse_id, parse_number, plain_text
 
 EVENTS = {
     "lead.created": "a lead is added (chat, admin panel)",

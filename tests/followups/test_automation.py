@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from models import Activity, FollowUpRule, Lead, LeadScore, OutboxMessage, RuleAction, StageChange, db
+from services.core.actors import Actor
 from services.crm import activities, pipeline
 from services.followups import automation, rules
-from services.core.actors import Actor
 
 NOW = datetime.datetime(2026, 3, 2, 9, 0)
 HOUR = datetime.timedelta(hours=1)

@@ -5,11 +5,18 @@ import datetime as dt
 import pytest
 
 from models import (
-    Activity, Conversation, FollowUpRule, JobRun, Lead, LeadScore, OutboxMessage, RuleAction,
+    Activity,
+    Conversation,
+    FollowUpRule,
+    JobRun,
+    Lead,
+    LeadScore,
+    OutboxMessage,
+    RuleAction,
 )
+from services.core.actors import Actor
 from services.crm import activities, leads
 from services.followups import jobs as followups, periodic
-from services.core.actors import Actor
 
 NOW = dt.datetime(2026, 11, 22, 9, 0)  # naive UTC, a Sunday
 H = dt.timedelta(hours=1)

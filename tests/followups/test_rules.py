@@ -1,15 +1,10 @@
 """Follow-up rules as people write them: operators, lines <-> stored form, validation."""
-import importlib.util
-from pathlib import Path
-
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from services.followups import matching as rule_matching, rules
+from services.followups.defaults import DEFAULT_RULES
 from services.followups.rules import RuleError
-
-MIGRATION = Path(__file__).resolve().parents[2] / "migrations" / "0004_pipeline.py"
 
 
 def cond(field, operator, value=None, event="lead.created"):
@@ -226,7 +221,8 @@ def test_any_valid_actions_survive_format_and_parse(raw):
     ("source like website", "lead.created", "Condition line 3: unknown operator 'like'. Operators: equals,"),
     ("source greater_than 3", "lead.created",
      "Condition line 3: greater_than does not work on source (choice); use one of: equals, not_equals, in,"),
-    ("business_domain less_than b", "lead.created", "Condition line 3: less_than does not work on business_domain (text)"),
+    ("business_domain less_than b", "lead.created",
+     "Condition line 3: less_than does not work on business_domain (text)"),
     ("value contains 5", "lead.created", "Condition line 3: contains does not work on value (number)"),
     ("outcome equals no_answer", "lead.created",
      "Condition line 3: outcome is only known for activity.completed events, not lead.created."),
@@ -314,17 +310,9 @@ def test_check_rule_names_the_condition_that_fails():
                          [{"type": "assign", "to": "round_robin"}])
 
 
-def _default_rules():
-    spec = importlib.util.spec_from_file_location("migration_0004", MIGRATION)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.DEFAULT_RULES
-
-
 def test_the_eight_default_rules_are_valid_and_survive_format_and_parse():
-    defaults = _default_rules()
-    assert len(defaults) == 8
-    for name, _, event, conditions, actions, priority in defaults:
+    assert len(DEFAULT_RULES) == 8
+    for name, _, event, conditions, actions, priority in DEFAULT_RULES:
         checked_name, checked_event, checked_conditions, checked_actions, checked_priority = \
             rules.check_rule(name, event, conditions, actions, priority)
         assert (checked_name, checked_event, checked_priority) == (name, event, priority)
