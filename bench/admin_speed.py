@@ -9,14 +9,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, note, percentile, say
-from outbox_speed import postgres_backend
-
-import admin  # noqa: E402
 import models  # noqa: E402
+from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, note, percentile, say
 from models import Lead, User, db  # noqa: E402
-from services.ops import heartbeat
+from outbox_speed import postgres_backend
+from panel import create_app  # noqa: E402
 from services.core.config import load_settings
+from services.ops import heartbeat
 
 REQUESTS, WARM_UPS = 30, 3
 TEAM_SIZE = 50                      # >= 10: outbox keys are lead x recipient, 10 per lead
@@ -164,7 +163,7 @@ def timed(action, times=REQUESTS):
 def make_client(url):
     settings = load_settings({"DATABASE_URL": url, "ADMIN_USERNAME": "bench", "ADMIN_PASSWORD": "bench",
                               "SECRET_KEY": secrets.token_urlsafe(30), "TELEGRAM_BOT_TOKEN": "1:x"})
-    app = admin.create_app(settings)
+    app = create_app(settings)
     app.config["WTF_CSRF_ENABLED"] = False
     client = app.test_client()
     response = client.post("/login", data={"username": "bench", "password": "bench"})
@@ -199,9 +198,9 @@ def bench_pages(backend, client, profile=None):
              ("/health", "/health", None, "")]
     slowest = (0, None)
     for name, path, target, detail in pages:
-        median, p95 = timed(lambda: get(client, path))
+        median, p95 = timed(lambda path=path: get(client, path))
         queries = queries_of(client, path)
-        sql_median, _ = timed(lambda: run_sql(queries))
+        sql_median, _ = timed(lambda queries=queries: run_sql(queries))
         count = f"{len(queries)} quer{'y' if len(queries) == 1 else 'ies'}"
         say(f"{backend}: {name:<23} WSGI median {median:6.1f} ms, p95 {p95:6.1f} ms;"
             f" SQL median {sql_median:6.1f} ms ({count}){'  ' + detail if detail else ''}")

@@ -3,30 +3,15 @@
 Logging and completing happen on each lead's pipeline page, through
 services.crm.activities, so the follow-up rules see them.
 """
-from flask import url_for
 from flask_admin import expose
 from flask_admin.contrib.peewee.filters import FilterEqual
-from markupsafe import Markup
 from peewee import JOIN
 
 from models import ACTIVITY_TYPES, OUTCOMES, Activity, FollowUpRule, Lead, User, utcnow
-from panel.base import PanelModelView
-from panel.lead_views import NOBODY, team_members
-from services.core.inputs import parse_id
+from panel.base import NOBODY, MemberFilter, PanelModelView, lead_link
 
 STATES = [("open", "open"), ("overdue", "overdue"), ("done", "done")]
 Assignee = User.alias()
-
-
-def lead_link(view, context, model, name):
-    if not model.lead_id:
-        return ""
-    return Markup('<a href="{}">#{} {}</a>').format(
-        url_for("lead_pipeline.page", lead_id=model.lead_id), model.lead_id, model.lead.full_name)
-
-
-def _assignee_options():
-    return [(NOBODY, "Nobody")] + [(str(u.id), u.display_name) for u in team_members()]
 
 
 class StateFilter(FilterEqual):
@@ -38,16 +23,6 @@ class StateFilter(FilterEqual):
 
     def validate(self, value):
         return value in dict(STATES)
-
-
-class AssigneeFilter(FilterEqual):
-    def apply(self, query, value):
-        if value == NOBODY:
-            return query.where(Activity.assigned_to.is_null())
-        return query.where(Activity.assigned_to == parse_id(value))
-
-    def validate(self, value):
-        return value == NOBODY or parse_id(value) is not None
 
 
 class ActivityView(PanelModelView):
@@ -69,7 +44,7 @@ class ActivityView(PanelModelView):
     column_filters = [
         FilterEqual(Activity.type, "Type", options=[(t, t.replace("_", " ")) for t in ACTIVITY_TYPES]),
         FilterEqual(Activity.outcome, "Outcome", options=[(o, o.replace("_", " ")) for o in OUTCOMES]),
-        AssigneeFilter(Activity.assigned_to, "Assigned to", options=_assignee_options),
+        MemberFilter(Activity.assigned_to, "Assigned to", empty=(NOBODY, "Nobody")),
         StateFilter(Activity.completed_at, "State", options=STATES),
     ]
     column_formatters = {

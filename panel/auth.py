@@ -5,7 +5,15 @@ import re
 from urllib.parse import urlsplit
 
 from flask import (
-    Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for,
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -144,7 +152,10 @@ def _safe_next(target):
     """Where to go after the login: `target` read as a browser would read it in the
     Location header, if that is a path on this site; else the dashboard."""
     path = TAB_OR_LINE_BREAK.sub("", target or "").strip(CONTROL_OR_SPACE)
-    parts = urlsplit(path)
+    try:
+        parts = urlsplit(path)
+    except ValueError:  # "//[": not even a URL
+        return url_for("admin.index")
     elsewhere = (parts.scheme or parts.netloc or not path.startswith("/") or path.startswith("//")
                  # Browsers read "\" as "/", and a header cannot carry control characters.
                  or "\\" in path or any(ord(c) < 0x20 or ord(c) == 0x7f for c in path))

@@ -2,19 +2,31 @@
 keep odd query strings and form posts from ever reaching the database."""
 import datetime
 import re
-from zoneinfo import ZoneInfo
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    current_app,
+    flash,
+    g,
+    has_app_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_admin.contrib.peewee import ModelView
-from flask_admin.model import typefmt
 from flask_admin.contrib.peewee.filters import FilterEqual
+from flask_admin.model import typefmt
 from flask_login import current_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 
-from services.core.inputs import MAX_PAGE, parse_bounded_int, parse_id
-from services.core.inputs import plain_text
+from models import User
+from services.core import clock
+from services.core.actors import Actor
+from services.core.inputs import MAX_PAGE, parse_bounded_int, parse_id, plain_text
 
 MAX_SEARCH_LENGTH = 200
+NOBODY = "none"  # the option for no one: no owner, no assignee
 SHOWN_CHARACTERS = 30  # of a bad value, in the message that refuses it
 # Flask-Admin redirects to a form's `url` (where to go back to) when it passes
 # is_safe_url, which ignores whitespace: "\n" passes, and then cannot be a header.
@@ -57,9 +69,8 @@ def shown(value):
 def local_time(value):
     """A stored (naive UTC) time as the team reads it: in TZ, to the minute."""
     if value is None:
-        return ""
-    zone = ZoneInfo(current_app.extensions["leadgram"].settings.timezone)
-    return value.replace(tzinfo=datetime.timezone.utc).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        return ""  # an empty cell, where the bot writes "—"
+    return clock.local_time(value, current_app.extensions["leadgram"].settings.timezone)
 
 
 class IdFilter(FilterEqual):
@@ -155,3 +166,51 @@ class PanelModelView(login_required_view(ModelView)):
         else:
             target.errors = [*target.errors, message]
         return False
+
+
+def team_members():
+    """The team, read once per request however many lists and filters need it."""
+    if not has_app_context():  # filter options are also read when the app starts
+        return list(User.team())
+    if "team_members" not in g:
+        g.team_members = list(User.team())
+    return g.team_members
+
+
+def member_options(first=None):
+    """(value, label) for each team member, after `first` (e.g. (NOBODY, "Nobody")) if given."""
+    return ([first] if first else []) + [(str(u.id), u.display_name) for u in team_members()]
+
+
+def panel_actor():
+    """The deployer, as the audit log names them."""
+    return Actor.panel(current_user.id)
+
+
+def lead_link(view, context, model, name):
+    """A list cell naming a row's lead, linked to its pipeline page."""
+    if not model.lead_id:
+        return ""
+    return Markup('<a href="{}">#{} {}</a>').format(
+        url_for("lead_pipeline.page", lead_id=model.lead_id), model.lead_id, model.lead.full_name)
+
+
+class MemberFilter(FilterEqual):
+    """A person column (owner, assignee, creator) equal to one team member, or empty.
+
+    `empty` is the (value, label) option that stands for no one there: (NOBODY, "Nobody")
+    for an owner or assignee, ("panel", "Admin panel") for a lead added in the panel.
+    The options are the team as of each list page (see team_members).
+    """
+
+    def __init__(self, column, name, empty, **kwargs):
+        self.empty_value = empty[0]
+        super().__init__(column, name, options=lambda: member_options(empty), **kwargs)
+
+    def apply(self, query, value):
+        if value == self.empty_value:
+            return query.where(self.column.is_null())
+        return query.where(self.column == parse_id(value))
+
+    def validate(self, value):
+        return value == self.empty_value or parse_id(value) is not None

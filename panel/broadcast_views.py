@@ -7,8 +7,8 @@ from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, TextAr
 
 from models import Broadcast
 from panel.base import login_required_view, query_number, record_ids
-from services.delivery import broadcasts
 from services.core.inputs import MAX_PAGE
+from services.delivery import broadcasts
 
 PAGE_SIZE = 20
 

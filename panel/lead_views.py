@@ -1,56 +1,38 @@
 """Leads in the panel: list, search, filters, CSV export, and edits through
-services.crm.leads (contact fields) and services.crm.pipeline (details, owner)."""
-from flask import current_app, flash, g, has_app_context, url_for
+services.crm.leads (add_lead; edit_lead: contact fields, details and owner at once)."""
+from flask import current_app, flash, url_for
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import BasePeeweeFilter, FilterEqual
 from flask_admin.model.filters import BaseDateBetweenFilter
 from flask_admin.model.template import EndpointLinkRowAction
-from flask_login import current_user
 from markupsafe import Markup
 from peewee import JOIN
 from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
 
-from models import LEAD_STAGES, PRIORITIES, SALES_STAGES, SOURCES, Lead, User, db
-from panel.base import PanelModelView, record_ids
-from services.ops import dashboard
-from services.crm import leads, pipeline
-from services.core.actors import Actor
+from models import LEAD_STAGES, PRIORITIES, SALES_STAGES, SOURCES, Lead, User
+from panel.base import (
+    NOBODY,
+    MemberFilter,
+    PanelModelView,
+    member_options,
+    panel_actor,
+    record_ids,
+)
 from services.core.inputs import parse_id
+from services.crm import leads, pipeline
 from services.crm.access import AccessDenied
 from services.crm.validation import country_name
+from services.ops import dashboard
 
 MIN_YEAR, MAX_YEAR = 1970, 9000  # dates a lead can have, far from datetime's limits
 # Spreadsheets run cells starting with these as formulas (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-
-NOBODY = "none"
 DETAIL_FIELDS = ("source", "business_domain", "priority", "value")
+NO_OWNER = (NOBODY, "Nobody")
 Owner = User.alias()  # a lead's owner, next to its creator in one query
-
-
-def team_members():
-    """The team, read once per request however many lists and filters need it."""
-    if not has_app_context():  # filter options are also read when the app starts
-        return list(User.team())
-    if "team_members" not in g:
-        g.team_members = list(User.team())
-    return g.team_members
-
-
-def _team_options():
-    return [("panel", "Admin panel")] + [(str(u.id), u.display_name) for u in team_members()]
-
-
-def _owner_options():
-    return [(NOBODY, "Nobody")] + [(str(u.id), u.display_name) for u in team_members()]
-
-
-def panel_actor():
-    """The deployer, as the audit log names them."""
-    return Actor.panel(current_user.id)
 
 
 def stage_link(view, context, model, name):
@@ -75,29 +57,9 @@ class StageFilter(FilterEqual):
         return value in dict(STAGE_OPTIONS)
 
 
-class OwnerFilter(FilterEqual):
-    def apply(self, query, value):
-        if value == NOBODY:
-            return query.where(Lead.owner.is_null())
-        return query.where(Lead.owner == parse_id(value))
-
-    def validate(self, value):
-        return value == NOBODY or parse_id(value) is not None
-
-
 def _country_options():
     codes = Lead.select(Lead.country).distinct().order_by(Lead.country).tuples()
     return [(code, f"{country_name(code)} ({code})") for (code,) in codes]
-
-
-class CreatorFilter(FilterEqual):
-    def apply(self, query, value):
-        if value == "panel":
-            return query.where(Lead.created_by.is_null())
-        return query.where(Lead.created_by == parse_id(value))
-
-    def validate(self, value):
-        return value == "panel" or parse_id(value) is not None
 
 
 class CreatedBetweenFilter(BasePeeweeFilter, BaseDateBetweenFilter):
@@ -173,8 +135,8 @@ class LeadView(PanelModelView):
         FilterEqual(Lead.country, "Country", options=_country_options),
         StageFilter(Lead.stage, "Stage", options=STAGE_OPTIONS),
         FilterEqual(Lead.source, "Source", options=[(s, s) for s in SOURCES]),
-        OwnerFilter(Lead.owner, "Owner", options=_owner_options),
-        CreatorFilter(Lead.created_by, "Added by", options=_team_options),
+        MemberFilter(Lead.owner, "Owner", empty=NO_OWNER),
+        MemberFilter(Lead.created_by, "Added by", empty=("panel", "Admin panel")),
         CreatedBetweenFilter(),
     ]
     column_formatters = {
@@ -226,7 +188,7 @@ class LeadView(PanelModelView):
 
     @staticmethod
     def _with_owner_choices(form):
-        form.owner_id.choices = [SelectChoice(value, label) for value, label in _owner_options()]
+        form.owner_id.choices = [SelectChoice(value, label) for value, label in member_options(NO_OWNER)]
         if form.owner_id.data is None:  # a lead without an owner
             form.owner_id.data = NOBODY
         return form
@@ -259,7 +221,8 @@ class LeadView(PanelModelView):
         owner_id = self._owner_id(form)
         owner = User.get_or_none(User.id == owner_id) if owner_id else None
         try:
-            return leads.add_lead(form.data, details=self._details(form), owner=owner)
+            return leads.add_lead(form.data, details=self._details(form), owner=owner,
+                                  actor=panel_actor())
         except (leads.InvalidLead, leads.DuplicateLead) as exc:
             return self.field_error(form, exc.field, str(exc))
         except ValueError as exc:
@@ -267,20 +230,12 @@ class LeadView(PanelModelView):
             return False
 
     def update_model(self, form, model):
-        owner_id = self._owner_id(form)
-        if owner_id is None and model.owner_id:
-            return self.field_error(form, "owner_id", "A lead keeps an owner once it has one; "
-                                                   "choose who takes it over instead.")
-        actor = panel_actor()
-        try:
-            with db.atomic():  # contact fields, details and owner: all or nothing
-                leads.update_lead(model.id, form.data)
-                pipeline.set_details(actor, model.id, **self._details(form))
-                if owner_id is not None and owner_id != model.owner_id:
-                    pipeline.assign(actor, model.id, owner_id)
+        try:  # contact fields, details and owner: one service call, all or nothing
+            leads.edit_lead(panel_actor(), model.id, form.data, self._details(form),
+                            self._owner_id(form))
         except (leads.InvalidLead, leads.DuplicateLead) as exc:
             return self.field_error(form, exc.field, str(exc))
-        except AccessDenied as exc:
+        except (leads.OwnerKept, AccessDenied) as exc:
             return self.field_error(form, "owner_id", str(exc))
         except (LookupError, ValueError) as exc:
             flash(str(exc), "error")
@@ -288,10 +243,10 @@ class LeadView(PanelModelView):
         return True
 
     def delete_model(self, model):
-        leads.delete_leads([model.id])
+        leads.delete_leads(panel_actor(), [model.id])
         return True
 
     @action("delete", "Delete", "Delete the selected leads? This cannot be undone.")
     def action_delete(self, ids):
-        count = leads.delete_leads(record_ids(ids))
+        count = leads.delete_leads(panel_actor(), record_ids(ids))
         flash(f"Deleted {count} lead{'s' * (count != 1)}.", "success")

@@ -6,8 +6,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import GaugeMetricFamily
 
 from models import Lead
-from services.ops import dashboard, health, heartbeat
 from services.delivery import outbox
+from services.ops import health, heartbeat
 
 bp = Blueprint("ops", __name__)
 
@@ -38,7 +38,7 @@ class DatabaseCollector:
         for status, count in outbox.counts_by_status().items():
             messages.add_metric([status], count)
         yield messages
-        seconds = heartbeat.age_seconds(dashboard.SCHEDULER)
+        seconds = heartbeat.age_seconds(heartbeat.SCHEDULER)
         age = GaugeMetricFamily("leadgram_scheduler_heartbeat_age_seconds",
                                 "Seconds since the scheduler last beat (-1: never)")
         age.add_metric([], -1 if seconds is None else seconds)

@@ -5,8 +5,7 @@ from flask_admin.contrib.peewee.filters import FilterEqual
 from peewee import JOIN
 
 from models import OutboxMessage, User
-from panel.base import IdFilter, PanelModelView, record_ids
-from panel.lead_views import panel_actor
+from panel.base import IdFilter, PanelModelView, panel_actor, record_ids
 from services.delivery import outbox
 from services.delivery.html import visible_text
 

@@ -4,23 +4,18 @@ activities, timeline) and the overview of both pipelines with the statistics.
 Every change goes through the services as the logged-in deployer
 (Actor.panel); whatever they refuse comes back as a flash message.
 """
-import datetime
-from zoneinfo import ZoneInfo
-
 from flask import current_app, flash, redirect, url_for
 from flask_admin import BaseView, expose
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectChoice, SelectField, StringField, TextAreaField
 
-from models import OUTCOMES, Activity, FollowUpRule
-from panel.base import local_time, login_required_view, shown
-from panel.lead_views import NOBODY, panel_actor, team_members
+from models import OPEN_LEAD_STAGES, OUTCOMES, Activity, FollowUpRule
+from panel.base import NOBODY, local_time, login_required_view, panel_actor, shown, team_members
+from services.core.clock import parse_local
+from services.core.inputs import parse_id, plain_text
 from services.crm import activities, pipeline, scoring
+from services.crm.access import AccessDenied, visible_activities
 from services.followups import periodic
-from services.crm.access import visible_activities
-from services.core.inputs import parse_id
-from services.crm.access import AccessDenied
-from services.core.inputs import plain_text
 
 TIMELINE_LIMIT = 50
 ROUND_ROBIN = "round_robin"
@@ -62,21 +57,6 @@ def _member_choices(first):
 
 def _settings():
     return current_app.extensions["leadgram"].settings
-
-
-def utc_from_local(text, timezone):
-    """A time typed in the team's zone (datetime-local input) as naive UTC; ValueError if odd."""
-    text = plain_text(text or "").strip()
-    try:
-        local = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"Write the due time like 2026-05-04 14:30 (in {timezone}), "
-                         f"got {text[:40]!r}.") from None
-    if local.tzinfo is not None or not 2000 <= local.year <= 2999:
-        raise ValueError(f"The due time must be a date and time in {timezone} between the "
-                         "years 2000 and 2999.")
-    aware = local.replace(tzinfo=ZoneInfo(timezone))
-    return aware.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _form_problems(form):
@@ -129,7 +109,7 @@ class LeadPipelineView(login_required_view(BaseView)):
             stage_buttons=[s for s in next_stages if s != "transferred"],
             can_transfer="transferred" in next_stages,
             transfer_problems=(pipeline.transfer_problems(lead)
-                               if lead.stage in pipeline.OPEN_STAGES else []),
+                               if lead.stage in OPEN_LEAD_STAGES else []),
             open_activities=open_activities, assign_form=assign_form, log_form=log_form,
             complete_form=CompleteForm(formdata=None),
             timezone=_settings().timezone, min_score=_settings().transfer_min_score)
@@ -200,7 +180,7 @@ class LeadPipelineView(login_required_view(BaseView)):
             if not form.validate():
                 raise ValueError(f"The activity was not logged: {_form_problems(form)}")
             timezone = _settings().timezone
-            due_at = utc_from_local(form.due_at.data, timezone) if (form.due_at.data or "").strip() else None
+            due_at = parse_local(form.due_at.data, timezone) if (form.due_at.data or "").strip() else None
             assignee = None if form.assigned_to.data == NOBODY else parse_id(form.assigned_to.data)
             activity = activities.log(panel_actor(), key, form.kind.data, form.subject.data,
                                       description=form.description.data, due_at=due_at,

@@ -5,8 +5,8 @@ from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import FilterEqual
 from wtforms import BooleanField, SelectChoice, SelectField
 
-from models import ROLES, User, db
-from panel.base import PanelModelView, record_ids
+from models import ROLES, User
+from panel.base import PanelModelView, panel_actor, record_ids
 from services.crm import team
 
 NOT_ON_TEAM = ""
@@ -51,10 +51,9 @@ class MemberView(PanelModelView):
 
     def update_model(self, form, model):
         admin_ids = current_app.extensions["leadgram"].settings.admin_telegram_ids
-        try:
-            with db.atomic():
-                team.change_role(model.id, form.role.data or None, admin_ids)
-                team.set_member_notify(model.id, form.notify.data)
+        try:  # role and notifications: one service call, all or nothing
+            team.edit_member(panel_actor(), model.id, form.role.data or None, form.notify.data,
+                             admin_ids=admin_ids)
         except team.TeamError as exc:
             return self.field_error(form, "role", str(exc))
         return True
@@ -66,7 +65,7 @@ class MemberView(PanelModelView):
         done = 0
         for member_id in record_ids(ids):
             try:
-                team.change_role(member_id, None, admin_ids)
+                team.change_role(panel_actor(), member_id, None, admin_ids)
                 done += 1
             except team.TeamError as exc:
                 flash(str(exc), "error")
@@ -75,7 +74,11 @@ class MemberView(PanelModelView):
     @action("reachable", "Mark reachable",
             "Try messaging the selected people again? (Leadgram also does this when they write to the bot.)")
     def action_reachable(self, ids):
-        member_ids = record_ids(ids)
-        for member_id in member_ids:
-            team.mark_reachable(member_id)
-        flash(f"Marked {len(member_ids)} reachable.", "success")
+        marked = 0
+        for member_id in record_ids(ids):
+            try:
+                team.mark_reachable(panel_actor(), member_id)
+                marked += 1
+            except team.TeamError:  # removed meanwhile, or a forged id
+                pass
+        flash(f"Marked {marked} reachable.", "success")

@@ -6,17 +6,25 @@ follow-up rules.
 """
 import datetime
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from peewee import JOIN, Case, fn
 
-from models import ACTIVITY_TYPES, OUTCOMES, Activity, Lead, StageChange, User, db, utcnow
-from services.core import events
-from services.crm.access import require_activity, require_lead, visible_activities
-from services.core.policy import current as policy
-from services.crm.access import AccessDenied
+from models import (
+    ACTIVITY_TYPES,
+    OUTCOMES,
+    Activity,
+    AuditEntry,
+    Lead,
+    StageChange,
+    User,
+    db,
+    utcnow,
+)
+from services.core import audit, events
+from services.core.clock import local_day_end, local_time
 from services.core.inputs import plain_text
-from services.core.clock import local_time
+from services.core.policy import current as policy
+from services.crm.access import AccessDenied, require_activity, require_lead, visible_activities
 
 LOGGABLE_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")  # stage changes log themselves
 MAX_SUBJECT, MAX_DESCRIPTION = 200, 4000
@@ -130,9 +138,14 @@ class Entry:
 
 
 def timeline(actor, lead_id, limit=20):
-    """Stage changes and activities of one lead, newest first."""
+    """Stage changes, activities and edits of one lead's fields, newest first."""
     lead = require_lead(actor, lead_id)
     entries = []
+    for entry in audit.entries("lead", lead.id).where(AuditEntry.event == "lead.updated").limit(limit):
+        text = "; ".join(f"{name.replace('_', ' ')}: {'—' if before is None else before} → "
+                         f"{'—' if after is None else after}"
+                         for name, (before, after) in audit.changes_of(entry).items())
+        entries.append(Entry(entry.at, "edit", text, entry.actor_label))
     for change in (StageChange.select().where(StageChange.lead == lead)
                    .order_by(StageChange.changed_at.desc()).limit(limit)):
         where = "sale" if change.pipeline == "sales" else "stage"
@@ -174,15 +187,6 @@ def overdue(now=None, member_id=None):
     if member_id is not None:
         query = query.where(Activity.assigned_to == member_id)
     return query.order_by(Activity.due_at)
-
-
-def local_day_end(now, timezone):
-    """The next local midnight after `now`, as naive UTC."""
-    zone = ZoneInfo(timezone)
-    local = now.replace(tzinfo=datetime.timezone.utc).astimezone(zone)
-    midnight = datetime.datetime.combine(local.date() + datetime.timedelta(days=1),
-                                         datetime.time(), tzinfo=zone)
-    return midnight.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
 @dataclass

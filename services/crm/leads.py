@@ -3,12 +3,12 @@ from peewee import JOIN, IntegrityError
 
 from models import Lead, User, db, utcnow
 from services.core import events
-from services.delivery import outbox
-from services.crm import pipeline, validation
 from services.core.actors import Actor
-from services.crm.access import visible_leads
-from services.crm.team import require_team
+from services.crm import pipeline, validation
+from services.crm.access import require_lead, visible_leads
 from services.crm.messages import lead_card
+from services.crm.team import require_team
+from services.delivery import outbox
 
 FIELDS = {
     "email": ("Email", validation.email),
@@ -84,7 +84,7 @@ def add_lead(raw, created_by=None, details=None, owner=None, actor=None):
     return lead
 
 
-def update_lead(lead_id, raw, actor=PANEL):
+def update_lead(actor, lead_id, raw):
     """Change a lead's fields under the same rules as creating one."""
     values = validate(raw)
     _refuse_duplicates(values, except_id=lead_id)
@@ -103,7 +103,7 @@ def update_lead(lead_id, raw, actor=PANEL):
     return get(lead_id)
 
 
-def delete_leads(lead_ids, actor=PANEL):
+def delete_leads(actor, lead_ids):
     """Delete these leads; returns how many there were."""
     with db.atomic():
         doomed = list(Lead.select().where(Lead.id.in_(list(lead_ids))))
@@ -160,3 +160,33 @@ def search(text, limit=MAX_SEARCH_RESULTS, actor=PANEL):
 
 def _with_creator():
     return Lead.select(Lead, User).join(User, JOIN.LEFT_OUTER, on=Lead.created_by)
+
+
+class OwnerKept(ValueError):
+    """A lead that has an owner keeps one: it is handed over, never left without."""
+
+    def __init__(self):
+        super().__init__("A lead keeps an owner once it has one; choose who takes it over instead.")
+
+
+def edit_lead(actor, lead_id, raw, details=None, owner_id=None):
+    """One edit of a lead, as the panel's form makes it, all or nothing (one transaction):
+    the contact fields in `raw` (the rules of update_lead), the pipeline `details`
+    (set_details) and the owner: a member id, given the lead through pipeline.assign
+    (which tells them and notes it on the timeline), or None for no owner, which a lead
+    that has one may not go back to (OwnerKept).
+
+    Raises InvalidLead, DuplicateLead, ValueError (a bad detail), OwnerKept, AccessDenied
+    or LookupError, and then nothing of the edit is saved. Returns the lead.
+    """
+    with db.atomic():
+        if Lead.get_or_none(Lead.id == lead_id) is None:
+            raise LookupError(f"Lead #{lead_id} no longer exists.")
+        lead = require_lead(actor, lead_id)
+        if owner_id is None and lead.owner_id:
+            raise OwnerKept()
+        update_lead(actor, lead_id, raw)
+        pipeline.set_details(actor, lead_id, **(details or {}))
+        if owner_id is not None and owner_id != lead.owner_id:
+            pipeline.assign(actor, lead_id, owner_id)
+    return get(lead_id)

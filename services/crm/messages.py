@@ -17,3 +17,8 @@ def lead_card(lead, title="Lead"):
 
 def lead_line(lead):
     return f"#{lead.id} {h(lead.full_name)} · {h(lead.email)} · {h(lead.phone)} · {h(lead.country)}"
+
+
+def assigned_to_you(lead, by):
+    return (f"Lead #{lead.id} {h(lead.full_name)} is now yours (assigned by {h(by)}). "
+            f"/lead {lead.id} shows it.")

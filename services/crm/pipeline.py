@@ -13,20 +13,27 @@ import decimal
 from peewee import fn
 
 from models import (
-    LEAD_STAGES, PRIORITIES, SOURCES, Activity, Lead, LeadScore, StageChange, User, db, utcnow,
+    LEAD_STAGES,
+    PRIORITIES,
+    SOURCES,
+    Activity,
+    Lead,
+    LeadScore,
+    StageChange,
+    User,
+    db,
+    utcnow,
 )
 from services.core import events
-from services.delivery import outbox
-from services.crm.access import require_lead
-from services.core.policy import current as policy
-from services.crm.access import AccessDenied
 from services.core.inputs import plain_text
-from services.core.markup import h
+from services.core.policy import current as policy
+from services.crm import messages
+from services.crm.access import AccessDenied, require_lead
+from services.delivery import outbox
 
 LEAD_FLOW = {"new": ("contacted", "lost"), "contacted": ("qualified", "lost"),
              "qualified": ("transferred", "lost"), "transferred": (), "lost": ()}
 SALES_FLOW = {"new": ("kyc",), "kyc": ("agreement",), "agreement": ("paid",), "paid": ()}
-OPEN_STAGES = ("new", "contacted", "qualified")
 MAX_VALUE = decimal.Decimal("9999999999.99")
 
 
@@ -45,11 +52,6 @@ def current_stage(lead):
 def next_stages(lead):
     flow = SALES_FLOW if pipeline_of(lead) == "sales" else LEAD_FLOW
     return flow[current_stage(lead)]
-
-
-def is_open(lead):
-    """Still being worked: not lost, and not a paid sale."""
-    return lead.stage in OPEN_STAGES or (lead.stage == "transferred" and lead.sales_stage != "paid")
 
 
 def latest_score(lead_id):
@@ -150,8 +152,7 @@ def assign(actor, lead_id, member_id="round_robin", now=None):
         events.emit("activity.created", actor, "activity", note.id, events.created(note), now=now)
         if member.id != actor.user_id:
             outbox.enqueue(f"assign:{lead.id}:{member.id}:{now.isoformat()}", member,
-                           f"Lead #{lead.id} {h(lead.full_name)} is now yours "
-                           f"(assigned by {h(actor.label)}). /lead {lead.id} shows it.")
+                           messages.assigned_to_you(lead, actor.label))
     return member
 
 

@@ -13,9 +13,9 @@ from dataclasses import asdict, dataclass
 
 from models import Activity, LeadScore, db, utcnow
 from services.core import events
+from services.core.policy import current as policy
 from services.crm import llm as llm_scoring
 from services.crm.access import require_lead
-from services.core.policy import current as policy
 
 RECOMMENDATIONS = {
     "transfer_to_sales": "transfer to sales",

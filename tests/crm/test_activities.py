@@ -5,11 +5,11 @@ import datetime
 import pytest
 
 from models import Activity, Lead, RuleAction
-from services.crm import activities, pipeline
-from services.followups import automation
 from services.core.actors import Actor
-from services.crm.activities import InvalidActivity
+from services.crm import activities, pipeline
 from services.crm.access import AccessDenied
+from services.crm.activities import InvalidActivity
+from services.followups import automation
 
 NOW = datetime.datetime(2026, 3, 2, 9, 0)
 HOUR = datetime.timedelta(hours=1)
@@ -38,7 +38,8 @@ def test_a_note_is_done_at_once_and_fires_no_rules(any_db, sam, lead):
 def test_a_planned_call_is_open_until_completed(any_db, sam, lead):
     actor = Actor.member(sam)
     call = activities.log(actor, lead.id, "call", "Discuss pricing", due_at=NOW + 2 * HOUR, now=NOW)
-    assert (call.due_at, call.scheduled_at, call.completed_at, call.outcome) == (NOW + 2 * HOUR, NOW + 2 * HOUR, None, None)
+    assert (call.due_at, call.scheduled_at, call.completed_at, call.outcome) == \
+        (NOW + 2 * HOUR, NOW + 2 * HOUR, None, None)
     done, scheduled = activities.complete(actor, call.id, "successful", description="They will sign",
                                           now=NOW + 3 * HOUR)
     assert (done.completed_at, done.completed_by_id, done.outcome, done.description) == \

@@ -6,12 +6,11 @@ import decimal
 import pytest
 
 from models import Activity, Lead, LeadScore, OutboxMessage, StageChange
-from services.crm import activities, pipeline
 from services.core import policy
 from services.core.actors import Actor
-from services.crm.access import require_activity, visible_activities, visible_leads
+from services.crm import activities, pipeline
+from services.crm.access import AccessDenied, require_activity, visible_activities, visible_leads
 from services.crm.pipeline import StageError
-from services.crm.access import AccessDenied
 
 NOW = datetime.datetime(2026, 3, 2, 9, 0)
 PANEL = Actor.panel("boss")
@@ -75,11 +74,13 @@ def test_other_moves_are_refused_with_a_reason(any_db, make_lead, stage, sales_s
 
 def test_open_and_final_stages(any_db, make_lead):
     for stage in ("new", "contacted", "qualified"):
-        assert pipeline.is_open(make_lead(stage=stage))
-    assert not pipeline.is_open(make_lead(stage="lost"))
-    assert pipeline.is_open(make_lead(stage="transferred", sales_stage="agreement"))
-    assert not pipeline.is_open(make_lead(stage="transferred", sales_stage="paid"))
+        assert make_lead(stage=stage).is_open
+    assert not make_lead(stage="lost").is_open
+    assert make_lead(stage="transferred", sales_stage="agreement").is_open
+    assert not make_lead(stage="transferred", sales_stage="paid").is_open
     assert pipeline.next_stages(make_lead(stage="transferred", sales_stage="new")) == ("kyc",)
+    # The query and the property are the one definition of "open", told twice: they agree.
+    assert {lead.id for lead in Lead.open()} == {lead.id for lead in Lead.select() if lead.is_open}
 
 
 @pytest.mark.parametrize("score, domain, problems", [

@@ -9,8 +9,8 @@ import types
 import pytest
 
 from models import Activity, Lead, LeadScore, StageChange
-from services.crm import scoring
 from services.core.actors import Actor
+from services.crm import scoring
 from services.crm.llm import LlmClient
 from services.crm.scoring import Signals, local_score
 

@@ -1,13 +1,14 @@
-"""An admin panel on a fresh database per test, like flaskr's conftest."""
+"""An admin panel on a fresh database per test, like flaskr's conftest: each test that
+takes `make_app` (or `app`, `client`, `browser`) runs on SQLite and on Postgres."""
 import re
 
 import bcrypt
 import pytest
 
-import admin
 import models
-from panel import auth
+from panel import auth, create_app
 from services.core.config import load_settings
+from tests.conftest import fresh_postgres
 
 USERNAME, PASSWORD = "boss", "correct horse battery staple"
 # Cheap bcrypt rounds: the tests log in often.
@@ -23,10 +24,21 @@ def panel_settings(database_url, **env):
     return load_settings({k: v for k, v in base.items() if v is not None})
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def panel_database_url(request, sqlite_url):
+    """A new SQLite file, or the session's Postgres database emptied as for any_db (and
+    bound already, so rows made before the app starts land in it too)."""
+    if request.param == "sqlite":
+        return sqlite_url
+    url = request.getfixturevalue("postgres_url")
+    fresh_postgres(url).close()
+    return url
+
+
 @pytest.fixture
-def make_app(sqlite_url):
+def make_app(panel_database_url):
     def make(csrf=False, **env):
-        app = admin.create_app(panel_settings(sqlite_url, **env))
+        app = create_app(panel_settings(panel_database_url, **env))
         auth.limiter.reset()  # its memory outlives each app
         app.config.update(TESTING=True, WTF_CSRF_ENABLED=csrf)
         return app

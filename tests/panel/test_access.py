@@ -4,7 +4,7 @@ The throttle on wrong passwords and tokens is in test_login_throttle.py, logging
 test_sessions.py, and where the login leads (`next`) in test_login_redirect.py."""
 import pytest
 
-import admin
+from panel import create_app
 from services.core.config import ConfigError
 from tests.panel.conftest import PASSWORD, USERNAME, csrf_token, log_in, panel_settings, text_of
 
@@ -131,23 +131,23 @@ def test_forms_with_the_token_work(csrf_browser):
 
 def test_no_credentials_refuses_to_start(sqlite_url):
     with pytest.raises(ConfigError, match="ADMIN_USERNAME and either ADMIN_PASSWORD"):
-        admin.create_app(panel_settings(sqlite_url, ADMIN_PASSWORD_HASH=None))
+        create_app(panel_settings(sqlite_url, ADMIN_PASSWORD_HASH=None))
 
 
 @pytest.mark.parametrize("key", [None, "short", "change-me", "a" * 40])
 def test_missing_or_weak_secret_key_refuses_to_start(sqlite_url, key):
     with pytest.raises(ConfigError, match="SECRET_KEY"):
-        admin.create_app(panel_settings(sqlite_url, SECRET_KEY=key))
+        create_app(panel_settings(sqlite_url, SECRET_KEY=key))
 
 
 def test_development_may_run_without_a_secret_key(sqlite_url):
-    app = admin.create_app(panel_settings(sqlite_url, SECRET_KEY=None, LEADGRAM_ENV="development"))
+    app = create_app(panel_settings(sqlite_url, SECRET_KEY=None, LEADGRAM_ENV="development"))
     assert len(app.secret_key) >= 32
 
 
 def test_a_bad_password_hash_is_refused(sqlite_url):
     with pytest.raises(ConfigError, match="ADMIN_PASSWORD_HASH is not a bcrypt hash"):
-        admin.create_app(panel_settings(sqlite_url, ADMIN_PASSWORD_HASH="plain-text"))
+        create_app(panel_settings(sqlite_url, ADMIN_PASSWORD_HASH="plain-text"))
 
 
 def test_a_plain_password_works_too(make_app):

@@ -5,9 +5,9 @@ import re
 import pytest
 
 from models import Activity, FollowUpRule, Lead, RuleAction
+from services.core.actors import Actor
 from services.crm import activities, leads
 from services.followups import automation
-from services.core.actors import Actor
 from tests.panel.conftest import log_in, text_of
 
 NOW = datetime.datetime(2030, 3, 10, 12, 0)

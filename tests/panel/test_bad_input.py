@@ -4,12 +4,10 @@ import re
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
-import admin
 import models
-from panel import auth
+from panel import auth, create_app
 from services.delivery import outbox
 from tests.fuzz_values import HUGE, PAST_INT64, SWEEP, filled, values
 from tests.panel.conftest import log_in, panel_settings, text_of
@@ -48,7 +46,7 @@ ODD_POSTS = [
 @pytest.fixture(params=["sqlite", "postgres"])
 def odd_browser(request, sqlite_url, make_user):
     url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    app = admin.create_app(panel_settings(url))
+    app = create_app(panel_settings(url))
     app.config.update(WTF_CSRF_ENABLED=False)
     auth.limiter.reset()
     if request.param == "postgres":
@@ -74,7 +72,7 @@ def test_odd_posts_never_break_a_form(odd_browser):
 # Issue 9 item 7: Unicode digits ("²" passes str.isdigit(), then int() refuses it) and
 # numbers too big for a 64-bit column or an OFFSET.
 SQUARED = "²"
-LISTS = ["/leads/", "/activities/", "/rules/", "/automation/", "/members/", "/outbox/"]
+LISTS = ["/leads/", "/activities/", "/rules/", "/automation/", "/members/", "/outbox/", "/audit/"]
 UNICODE_DIGIT_PAGES = (
     [f"{url}{view}/?id={value}" for url in LISTS for view in ("details", "edit")
      for value in (SQUARED, "٣", PAST_INT64)]
@@ -84,6 +82,7 @@ UNICODE_DIGIT_PAGES = (
     + [f"/activities/?flt0_{n}={SQUARED}" for n in range(6)]
     + [f"/automation/?flt0_{n}={SQUARED}" for n in range(4)]
     + [f"/outbox/?flt0_{n}={SQUARED}" for n in range(4)]
+    + [f"/audit/?flt0_{n}={SQUARED}" for n in range(8)] + ["/audit/export/csv/?flt0_5=2026-02-30"]
     + [f"/lead/{SQUARED}/pipeline", f"/lead/{PAST_INT64}/pipeline", f"/rules/test/?id={SQUARED}",
        f"/broadcast/?page={HUGE}", f"/broadcast/?page={SQUARED}",
        f"/broadcast/progress.json?id={SQUARED}&id={PAST_INT64}"]
@@ -175,7 +174,7 @@ QUERY_KEYS = (["id", "page", "page_size", "sort", "desc", "search", "next", "url
                "query", "offset", "limit", "edit", "modal"]
               + [f"flt{n}_{i}" for n in (0, 1) for i in range(10)])
 FAMILIES = ["leads", "activities", "rules", "automation", "members", "outbox", "lead_pipeline",
-            "pipeline", "broadcast", "admin", "auth", "ops"]  # the endpoints' first part
+            "pipeline", "broadcast", "audit", "admin", "auth", "ops"]  # the endpoints' first part
 GET_ONLY = {"pipeline", "admin", "ops"}  # families that take no form
 FUZZED = [(family, method) for family in FAMILIES for method in ("GET", "POST")
           if not (method == "POST" and family in GET_ONLY)]

@@ -6,9 +6,9 @@ from peewee import OperationalError
 
 import models
 from models import Lead, OutboxMessage
-from services.ops import heartbeat
 from services.crm import leads
 from services.delivery import outbox
+from services.ops import heartbeat
 from tests.panel.conftest import log_in, text_of
 
 

@@ -19,6 +19,7 @@ ELSEWHERE = [
     "%5C%5Cevil.example", "\\\\evil.example", "http:/evil.example", "https:evil.example",
     "http:evil.example", "//evil.example@panel", "/%09%09/evil.example", "%2F%2Fevil.example",
     "evil.example", ".//evil.example", "", "%20",
+    "//[", "http://[::1",  # urlsplit refuses a bad IPv6 host: not a 500
 ]
 
 

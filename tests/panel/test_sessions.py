@@ -4,9 +4,8 @@ so this holds on SQLite and on Postgres."""
 import bcrypt
 import pytest
 
-import admin
 import models
-from panel import auth
+from panel import auth, create_app
 from tests.panel.conftest import log_in, panel_settings
 
 COOKIE = "leadgram_session"
@@ -18,7 +17,7 @@ def start_panel(request, sqlite_url):
     url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
 
     def start(**env):
-        app = admin.create_app(panel_settings(url, **env))
+        app = create_app(panel_settings(url, **env))
         auth.limiter.reset()
         app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
         return app
