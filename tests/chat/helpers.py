@@ -2,10 +2,10 @@
 import datetime
 
 from models import Lead, User
-from services.crm import activities, leads, pipeline
 from services.chat import router as chat
-from services.core.actors import Actor
 from services.chat.router import ChatContext
+from services.core.actors import Actor
+from services.crm import activities, leads, pipeline
 
 NOW = datetime.datetime(2026, 12, 1, 9, 0)  # a Tuesday, 09:00 UTC
 CTX = ChatContext(bot_username="leadgram_bot", admin_ids=frozenset({1}), clock=lambda: NOW)

@@ -7,15 +7,24 @@ import pytest
 
 from models import Activity, Conversation, FollowUpRule, RuleAction
 from services.chat import router as chat
-from services.crm import pipeline
 from services.core import policy
 from services.core.actors import Actor
+from services.crm import pipeline
 from tests.chat.helpers import (
-    NOW, HOUR, TRICKY, reply, say, press, labels, data_of, make_lead, plan,
+    HOUR,
+    NOW,
+    TRICKY,
+    data_of,
+    labels,
+    make_lead,
+    plan,
+    press,
+    reply,
+    say,
 )
 
 
-def test_today_lists_overdue_and_due_today_with_done_buttons(sqlite_db, admin, make_user):
+def test_today_lists_overdue_and_due_today_with_done_buttons(any_db, admin, make_user):
     member, other = make_user(first_name="Max"), make_user(first_name="Eve")
     lead = make_lead(member)
     late = plan(member, lead, "Late call", NOW - 2 * HOUR)
@@ -36,7 +45,7 @@ def test_today_lists_overdue_and_due_today_with_done_buttons(sqlite_db, admin, m
     assert "Nothing is overdue or due today" in say(make_user(), "/today")
 
 
-def test_done_asks_the_outcome_and_reports_the_follow_up_the_rules_scheduled(sqlite_db, make_user):
+def test_done_asks_the_outcome_and_reports_the_follow_up_the_rules_scheduled(any_db, make_user):
     member = make_user()
     lead = make_lead(member)
     call = plan(member, lead, "First call", NOW - HOUR)
@@ -59,7 +68,7 @@ def test_done_asks_the_outcome_and_reports_the_follow_up_the_rules_scheduled(sql
     assert "There is no activity #999" in press(member, "done:999").text
 
 
-def test_a_follow_up_that_ran_at_once_is_reported_as_created(sqlite_db, make_user):
+def test_a_follow_up_that_ran_at_once_is_reported_as_created(any_db, make_user):
     member = make_user()
     lead = make_lead(member)
     FollowUpRule.update(actions=json.dumps([{
@@ -73,7 +82,7 @@ def test_a_follow_up_that_ran_at_once_is_reported_as_created(sqlite_db, make_use
 
 # /log --------------------------------------------------------------------------------
 
-def test_log_a_planned_call_with_a_typed_local_time(sqlite_db, make_user, monkeypatch):
+def test_log_a_planned_call_with_a_typed_local_time(any_db, make_user, monkeypatch):
     monkeypatch.setattr(policy, "_current", policy.Policy(timezone="Europe/Kyiv"))
     member = make_user()
     lead = make_lead(member)
@@ -103,7 +112,7 @@ def test_log_a_planned_call_with_a_typed_local_time(sqlite_db, make_user, monkey
     ("tomorrow", datetime.datetime(2026, 12, 2, 8, 0)),  # 10:00 in Kyiv
     ("3d", datetime.datetime(2026, 12, 4, 9, 0)),
 ])
-def test_log_time_buttons(sqlite_db, make_user, monkeypatch, button, due):
+def test_log_time_buttons(any_db, make_user, monkeypatch, button, due):
     monkeypatch.setattr(policy, "_current", policy.Policy(timezone="Europe/Kyiv"))
     member = make_user()
     lead = make_lead(member)
@@ -115,7 +124,7 @@ def test_log_time_buttons(sqlite_db, make_user, monkeypatch, button, due):
     assert Activity.get(Activity.subject == "Demo").due_at == due
 
 
-def test_log_done_now_asks_the_outcome_and_runs_the_rules(sqlite_db, make_user):
+def test_log_done_now_asks_the_outcome_and_runs_the_rules(any_db, make_user):
     member = make_user()
     lead = make_lead(member)
     say(member, f"/log {lead.id}")
@@ -133,7 +142,7 @@ def test_log_done_now_asks_the_outcome_and_runs_the_rules(sqlite_db, make_user):
     assert "no activity being logged" in press(member, "log:outcome:successful").text
 
 
-def test_log_a_note_is_saved_at_once(sqlite_db, make_user):
+def test_log_a_note_is_saved_at_once(any_db, make_user):
     member = make_user()
     lead = make_lead(member)
     say(member, f"/log {lead.id}")
@@ -145,7 +154,7 @@ def test_log_a_note_is_saved_at_once(sqlite_db, make_user):
     assert (note.type, note.completed_at, note.description) == ("note", NOW, "Likes the blue plan")
 
 
-def test_back_and_cancel_work_in_the_log_dialogue_and_the_wizard(sqlite_db, make_user):
+def test_back_and_cancel_work_in_the_log_dialogue_and_the_wizard(any_db, make_user):
     member = make_user()
     lead = make_lead(member)
     say(member, f"/log {lead.id}")
@@ -164,7 +173,7 @@ def test_back_and_cancel_work_in_the_log_dialogue_and_the_wizard(sqlite_db, make
     assert say(member, "/cancel") == "Cancelled. Nothing was saved."
 
 
-def test_lead_taken_away_mid_dialogue_ends_it_politely(sqlite_db, admin, make_user):
+def test_lead_taken_away_mid_dialogue_ends_it_politely(any_db, admin, make_user):
     member, other = make_user(), make_user()
     lead = make_lead(member)
     say(member, f"/log {lead.id}")
@@ -180,7 +189,7 @@ def test_lead_taken_away_mid_dialogue_ends_it_politely(sqlite_db, admin, make_us
 # Escaping and help -------------------------------------------------------------------
 
 
-def test_one_dialogue_at_a_time_the_open_one_is_never_dropped_unsaid(sqlite_db, admin):
+def test_one_dialogue_at_a_time_the_open_one_is_never_dropped_unsaid(any_db, admin):
     lead = make_lead(admin, 1)
     say(admin, "/createlead")
     busy = say(admin, f"/log {lead.id}")

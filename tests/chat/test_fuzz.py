@@ -3,8 +3,7 @@ every kind of button with forged data, from a stranger, a salesperson, a dispatc
 and an admin, always answers with Replies Telegram accepts (no exception)."""
 import itertools
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from devtools.telegram_formatting import parse
 from models import User

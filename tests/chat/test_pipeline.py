@@ -6,18 +6,27 @@ from types import SimpleNamespace
 import pytest
 
 from models import Activity, Conversation, Lead, LeadScore, OutboxMessage, StageChange
-from services.crm import activities
 from services.chat import router as chat
-from services.core.actors import Actor
 from services.chat.router import ChatContext
+from services.core.actors import Actor
+from services.crm import activities
 from tests.chat.helpers import (
-    NOW, HOUR, TRICKY, reply, say, press, labels, data_of, make_lead, plan, move,
+    HOUR,
+    NOW,
+    TRICKY,
+    data_of,
+    labels,
+    make_lead,
+    move,
+    plan,
+    press,
+    reply,
+    say,
 )
-
 
 # /lead, /leads, /find and visibility ----------------------------------------------------
 
-def test_lead_card_has_pipeline_details_score_and_timeline_newest_first(sqlite_db, admin, make_user):
+def test_lead_card_has_pipeline_details_score_and_timeline_newest_first(any_db, admin, make_user):
     member = make_user(first_name="Max")
     lead = make_lead(member, business_domain="dental clinics")
     plan(member, lead, "Intro call", NOW + HOUR)
@@ -37,7 +46,7 @@ def test_lead_card_has_pipeline_details_score_and_timeline_newest_first(sqlite_d
     assert "Assign…" in labels(reply(admin, f"/lead {lead.id}"))
 
 
-def test_sales_members_see_and_change_only_their_own_leads(sqlite_db, admin, make_user):
+def test_sales_members_see_and_change_only_their_own_leads(any_db, admin, make_user):
     mine_owner, other = make_user(first_name="Max"), make_user(first_name="Eve")
     make_lead(mine_owner, 1, first_name="Mine")
     theirs = make_lead(other, 2, first_name="Theirs")
@@ -61,12 +70,14 @@ def test_sales_members_see_and_change_only_their_own_leads(sqlite_db, admin, mak
 
 @pytest.mark.parametrize("command", ["lead", "stage", "score", "transfer", "log", "domain",
                                      "source", "assign"])
-def test_commands_want_an_existing_lead_number(sqlite_db, admin, command):
+def test_commands_want_an_existing_lead_number(any_db, admin, command):
     for bad in ("", "abc", "²", "1" * 30):
         assert "Send the lead's number" in say(admin, f"/{command} {bad}")
     assert "There is no lead #999." in say(admin, f"/{command} 999 x")
 
 
+# SQLite only: its ids go up to 2**63 - 1; Postgres' serial id columns stop at 2**31 - 1,
+# so ids this long cannot exist there.
 def test_buttons_of_the_largest_ids_fit_in_callback_data(sqlite_db, admin):
     lead = make_lead(admin, value="2500.5", source="other")  # no rule refers to it yet
     big = 10 ** 15 - 1
@@ -83,7 +94,7 @@ def test_buttons_of_the_largest_ids_fit_in_callback_data(sqlite_db, admin):
 
 # /stage ------------------------------------------------------------------------------
 
-def test_stage_buttons_offer_allowed_stages_and_record_the_member(sqlite_db, make_user):
+def test_stage_buttons_offer_allowed_stages_and_record_the_member(any_db, make_user):
     member = make_user(first_name="Max")
     lead = make_lead(member)
     menu = reply(member, f"/stage {lead.id}")
@@ -107,7 +118,7 @@ def test_stage_buttons_offer_allowed_stages_and_record_the_member(sqlite_db, mak
 
 # /score and /transfer ----------------------------------------------------------------
 
-def test_score_is_advisory_and_explained(sqlite_db, make_user):
+def test_score_is_advisory_and_explained(any_db, make_user):
     member = make_user()
     lead = make_lead(member, source="partner")
     answer = say(member, f"/score {lead.id}")
@@ -118,7 +129,7 @@ def test_score_is_advisory_and_explained(sqlite_db, make_user):
     assert Lead.get_by_id(lead.id).stage == "new" and LeadScore.get().score == 0.30
 
 
-def test_score_uses_the_llm_from_the_settings_and_falls_back(sqlite_db, make_user):
+def test_score_uses_the_llm_from_the_settings_and_falls_back(any_db, make_user):
     with socket.socket() as probe:  # a port nobody listens on: the LLM is down
         probe.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{probe.getsockname()[1]}/v1/chat/completions"
@@ -130,7 +141,7 @@ def test_score_uses_the_llm_from_the_settings_and_falls_back(sqlite_db, make_use
     assert "the LLM failed" in answer and "score 0.20" in answer
 
 
-def test_transfer_gate_names_each_failing_condition(sqlite_db, make_user):
+def test_transfer_gate_names_each_failing_condition(any_db, make_user):
     member = make_user()
     lead = make_lead(member, source="other")
     refusal = say(member, f"/transfer {lead.id}")
@@ -147,7 +158,7 @@ def test_transfer_gate_names_each_failing_condition(sqlite_db, make_user):
     assert Lead.get_by_id(lead.id).stage == "qualified"
 
 
-def test_transfer_when_the_gate_passes_starts_the_sale(sqlite_db, make_user):
+def test_transfer_when_the_gate_passes_starts_the_sale(any_db, make_user):
     member = make_user()
     lead = make_lead(member, source="partner")
     move(lead, "contacted", "qualified")
@@ -165,7 +176,7 @@ def test_transfer_when_the_gate_passes_starts_the_sale(sqlite_db, make_user):
 
 # /assign, /domain, /source -----------------------------------------------------------
 
-def test_only_dispatchers_and_admins_assign(sqlite_db, admin, make_user):
+def test_only_dispatchers_and_admins_assign(any_db, admin, make_user):
     seller, colleague = make_user(first_name="Max"), make_user(first_name="Eve")
     dispatcher = make_user(role="dispatcher", first_name="Dee")
     lead = make_lead(seller)
@@ -187,7 +198,7 @@ def test_only_dispatchers_and_admins_assign(sqlite_db, admin, make_user):
     assert press(admin, f"assign:{lead.id}:nobody").text == "That button is no longer valid."
 
 
-def test_domain_and_source_are_validated_and_escaped(sqlite_db, make_user):
+def test_domain_and_source_are_validated_and_escaped(any_db, make_user):
     member = make_user()
     lead = make_lead(member)
     assert "business domain is not set" in say(member, f"/domain {lead.id}")
@@ -203,7 +214,7 @@ def test_domain_and_source_are_validated_and_escaped(sqlite_db, make_user):
 # /today and Done ---------------------------------------------------------------------
 
 
-def test_user_data_is_escaped_in_every_new_answer(sqlite_db, admin, make_user):
+def test_user_data_is_escaped_in_every_new_answer(any_db, admin, make_user):
     member = make_user(first_name="<i>Max</i>")
     lead = make_lead(member, first_name=TRICKY)
     plan(member, lead, f"Call {TRICKY}", NOW)
@@ -218,7 +229,7 @@ def test_user_data_is_escaped_in_every_new_answer(sqlite_db, admin, make_user):
     assert "&lt;i&gt;Max&lt;/i&gt;" in answers[0]
 
 
-def test_help_and_menu_list_the_new_commands_by_role(sqlite_db, make_user):
+def test_help_and_menu_list_the_new_commands_by_role(any_db, make_user):
     sales = [name for name, _ in chat.menu("sales")]
     assert {"today", "log", "stage", "score", "transfer", "domain", "source"} <= set(sales)
     assert "assign" not in sales and "invite" not in sales

@@ -3,8 +3,8 @@ import datetime
 
 from models import Invite, Lead, OutboxMessage, User, utcnow
 from services.chat import router as chat
-from services.crm import leads, team
 from services.chat.router import ChatContext
+from services.crm import leads, team
 
 CTX = ChatContext(bot_username="leadgram_bot", admin_ids=frozenset({1}))
 GOOD = ["ann@example.com", "+44 20 7946 0958", "Ann", "Smith", "gb"]
@@ -26,7 +26,7 @@ def fill(user, answers=GOOD):
     return reply
 
 
-def test_wizard_asks_each_field_by_name_and_saves_after_confirmation(sqlite_db, admin, make_user):
+def test_wizard_asks_each_field_by_name_and_saves_after_confirmation(any_db, admin, make_user):
     member = make_user()
     assert "Step 1/5" in say(admin, "/createLead") and "email" in say(admin, "/back")
     say(admin, "/cancel")
@@ -46,7 +46,7 @@ def test_wizard_asks_each_field_by_name_and_saves_after_confirmation(sqlite_db, 
     assert press(admin, "wiz:save").text == chat.lead_wizard.NOT_ACTIVE.text
 
 
-def test_bad_answers_get_a_reason_and_the_same_question(sqlite_db, admin):
+def test_bad_answers_get_a_reason_and_the_same_question(any_db, admin):
     say(admin, "/createLead")
     reply = say(admin, "not an email")
     assert "not a valid email" in reply and "<b>email</b>" in reply
@@ -58,7 +58,7 @@ def test_bad_answers_get_a_reason_and_the_same_question(sqlite_db, admin):
     assert "Check the lead" in say(admin, "DE")
 
 
-def test_back_and_edit(sqlite_db, admin):
+def test_back_and_edit(any_db, admin):
     say(admin, "/createLead")
     say(admin, GOOD[0])
     assert "<b>email</b>" in say(admin, "/back")
@@ -70,7 +70,7 @@ def test_back_and_edit(sqlite_db, admin):
     assert Lead.get().last_name == "Jones"
 
 
-def test_duplicate_email_or_phone_is_refused_naming_the_field_and_lead(sqlite_db, admin):
+def test_duplicate_email_or_phone_is_refused_naming_the_field_and_lead(any_db, admin):
     fill(admin)
     press(admin, "wiz:save")
     say(admin, "/createLead")
@@ -80,7 +80,7 @@ def test_duplicate_email_or_phone_is_refused_naming_the_field_and_lead(sqlite_db
     assert "phone already exists" in say(admin, "+442079460958")
 
 
-def test_duplicate_saved_meanwhile_is_caught_at_save(sqlite_db, admin, make_user):
+def test_duplicate_saved_meanwhile_is_caught_at_save(any_db, admin, make_user):
     other = make_user()
     fill(admin)
     leads.create_lead(other, email="ann@example.com", phone="+14155552671",
@@ -93,7 +93,7 @@ def test_duplicate_saved_meanwhile_is_caught_at_save(sqlite_db, admin, make_user
     assert Lead.select().count() == 2
 
 
-def test_user_data_is_escaped_everywhere(sqlite_db, admin):
+def test_user_data_is_escaped_everywhere(any_db, admin):
     fill(admin, [GOOD[0], GOOD[1], "O'Neil_Smith <b>&", "Smith", "gb"])
     press(admin, "wiz:save")
     notification = OutboxMessage.get().text
@@ -103,7 +103,7 @@ def test_user_data_is_escaped_everywhere(sqlite_db, admin):
     assert "&lt;b&gt;" in say(admin, "/find neil")
 
 
-def test_strangers_get_a_polite_answer_and_no_data(sqlite_db, admin, make_user):
+def test_strangers_get_a_polite_answer_and_no_data(any_db, admin, make_user):
     fill(admin)
     press(admin, "wiz:save")
     stranger = make_user(role=None)
@@ -113,7 +113,7 @@ def test_strangers_get_a_polite_answer_and_no_data(sqlite_db, admin, make_user):
     assert "Ann" not in say(stranger, "/help")
 
 
-def test_invite_joins_once_and_expires(sqlite_db, admin, make_user):
+def test_invite_joins_once_and_expires(any_db, admin, make_user):
     reply = say(admin, "/invite dispatcher")
     token = Invite.get().token
     assert f"https://t.me/leadgram_bot?start={token}" in reply
@@ -129,7 +129,7 @@ def test_invite_joins_once_and_expires(sqlite_db, admin, make_user):
     assert "Unknown role" in say(admin, "/invite king")
 
 
-def test_only_admins_manage_the_team(sqlite_db, admin, make_user):
+def test_only_admins_manage_the_team(any_db, admin, make_user):
     member = make_user()
     assert say(member, "/invite") == "Only admins can do that."
     assert press(member, f"team:{admin.id}:remove").text == "Only admins can do that."
@@ -141,13 +141,13 @@ def test_only_admins_manage_the_team(sqlite_db, admin, make_user):
     assert "at least one admin" in press(admin, f"team:{admin.id}:remove").text
 
 
-def test_config_admins_cannot_be_demoted_in_chat(sqlite_db, make_user):
+def test_config_admins_cannot_be_demoted_in_chat(any_db, make_user):
     boss = team.register(1, first_name="Boss", admin_ids=CTX.admin_ids)
     other = make_user(role="admin")
     assert "ADMIN_TELEGRAM_IDS" in press(other, f"team:{boss.id}:role:sales").text
 
 
-def test_notify_toggle_controls_lead_notifications(sqlite_db, admin, make_user):
+def test_notify_toggle_controls_lead_notifications(any_db, admin, make_user):
     member = make_user()
     assert "now <b>off</b>" in say(member, "/notify off")
     assert "are <b>off</b>" in say(member, "/notify")
@@ -156,19 +156,19 @@ def test_notify_toggle_controls_lead_notifications(sqlite_db, admin, make_user):
     assert [m.recipient.id for m in OutboxMessage.select()] == [admin.id]
 
 
-def test_open_team_lets_everyone_in(sqlite_db):
+def test_open_team_lets_everyone_in(any_db):
     user = team.register(50, first_name="Sam")
     reply = chat.on_text(ChatContext("b", open_team=True), user, "/start")
     assert "You are on the team" in reply[0].text and User.get_by_id(user.id).role == "sales"
 
 
-def test_unknown_input_points_to_help(sqlite_db, admin):
+def test_unknown_input_points_to_help(any_db, admin):
     assert say(admin, "hello there") == chat.UNKNOWN
     assert "/help" in say(admin, "/nonsense")
     assert "/createlead" in say(admin, "/help")
 
 
-def test_leads_are_paged_newest_first(sqlite_db, admin):
+def test_leads_are_paged_newest_first(any_db, admin):
     for n in range(23):
         leads.create_lead(admin, email=f"p{n}@example.com", phone=f"+1415555{2600 + n}",
                           first_name=f"P{n}", last_name="L", country="US")
@@ -180,7 +180,7 @@ def test_leads_are_paged_newest_first(sqlite_db, admin):
     assert "P4 L" in say(admin, "/lead 5") and "no lead #999" in say(admin, "/lead 999")
 
 
-def test_odd_input_gets_an_answer_not_an_error(sqlite_db, admin):
+def test_odd_input_gets_an_answer_not_an_error(any_db, admin):
     fill(admin, ["a_b@example.com", GOOD[1], "Ann", "Smith", "gb"])
     press(admin, "wiz:save")
     assert "lead's number" in say(admin, "/lead 99999999999999999999999")
@@ -192,7 +192,7 @@ def test_odd_input_gets_an_answer_not_an_error(sqlite_db, admin):
         assert chat.on_button(CTX, admin, data)[0].text
 
 
-def test_unicode_digits_and_huge_numbers_in_buttons_are_not_ids(sqlite_db, admin, make_user):
+def test_unicode_digits_and_huge_numbers_in_buttons_are_not_ids(any_db, admin, make_user):
     member = make_user()
     for data in ["team:²", "team:٣", f"team:{2**63}", f"team:{2**63}:remove", "team:²:role:sales"]:
         assert press(admin, data).text == "That button is no longer valid.", data
