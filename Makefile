@@ -18,11 +18,11 @@ run: $(VENV)/.installed
 	@test -f .env || $(PY) admin.py init-env
 	@$(PY) bot.py --check-config
 	@$(PY) admin.py --check-config
-	$(PY) models.py migrate
+	$(PY) admin.py migrate
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start  # the Procfile's python is the venv's
 
 migrate: $(VENV)/.installed
-	$(PY) models.py migrate
+	$(PY) admin.py migrate
 
 lint: $(VENV)/.installed
 	$(LINT_IMPORTS)

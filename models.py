@@ -1,18 +1,30 @@
 """Schema, connection and query helpers shared by every Leadgram process.
 
-`python models.py migrate` brings the database named by DATABASE_URL up to date
+`python admin.py migrate` brings the database named by DATABASE_URL up to date
 (every process also does this on start).
 """
 import datetime
 import logging
-import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 from peewee import (
-    BigIntegerField, BooleanField, CharField, DatabaseProxy, DateTimeField, DecimalField,
-    DoubleField, FloatField, ForeignKeyField, IntegerField, Model, OperationalError,
-    PostgresqlDatabase, SqliteDatabase, TextField, fn,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    DecimalField,
+    DoubleField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    OperationalError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+    TextField,
+    fn,
 )
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
@@ -29,6 +41,8 @@ ROLES = ("admin", "dispatcher", "sales")
 # The values these columns hold; services/crm/pipeline.py says how stages may change.
 LEAD_STAGES = ("new", "contacted", "qualified", "transferred", "lost")
 SALES_STAGES = ("new", "kyc", "agreement", "paid")
+# Still being worked: these lead stages, or a transferred lead whose sale is not paid.
+OPEN_LEAD_STAGES = ("new", "contacted", "qualified")
 SOURCES = ("website", "referral", "partner", "telegram", "other")
 PRIORITIES = ("low", "normal", "high", "urgent")
 ACTIVITY_TYPES = ("call", "email", "meeting", "quote_sent", "follow_up", "note", "status_change")
@@ -210,6 +224,17 @@ class Lead(BaseModel):
     @property
     def full_name(self):
         return f"{self.first_name} {self.last_name}"
+
+    @classmethod
+    def open(cls):
+        """Leads still being worked: not lost, and not a paid sale (as `is_open`)."""
+        return cls.select().where(cls.stage.in_(OPEN_LEAD_STAGES)
+                                  | ((cls.stage == "transferred") & (cls.sales_stage != "paid")))
+
+    @property
+    def is_open(self):
+        return self.stage in OPEN_LEAD_STAGES or (
+            self.stage == "transferred" and self.sales_stage != "paid")
 
     @property
     def stage_label(self):
@@ -421,23 +446,3 @@ class AuditEntry(BaseModel):
     @property
     def action(self):
         return self.event.rpartition(".")[2]
-
-
-def main(argv):
-    if argv[1:] != ["migrate"]:
-        print("usage: python models.py migrate", file=sys.stderr)
-        return 2
-    from services.core.config import ConfigError, load_settings
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        settings = load_settings()
-        bind(settings.database_url)
-    except (ConfigError, ValueError, DatabaseUnavailable) as exc:
-        print(f"Cannot migrate: {exc}", file=sys.stderr)
-        return 2
-    print("database is up to date:", settings.database_url.split("@")[-1])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -14,17 +14,16 @@ import time
 import schedule
 
 from models import DatabaseUnavailable, bind, drop_connection, utcnow
-from services.followups import jobs as followups, periodic
-from services.ops import heartbeat
-from services.delivery import outbox
 from services import subscriptions
 from services.core import policy
 from services.core.config import ConfigError, load_settings
+from services.delivery import outbox
 from services.delivery.sender import DeliveryPolicy, deliver_batch
 from services.delivery.telegram import TelegramTransport
+from services.followups import jobs as followups, periodic
+from services.ops import heartbeat
 
 log = logging.getLogger("leadgram.scheduler")
-HEARTBEAT = "scheduler"
 FOLLOWUP_CHECK_SECONDS = 10  # the finest job runs every minute
 
 
@@ -54,14 +53,14 @@ class Scheduler:
             log.warning("dropped %d bot replies that were never sent in time", expired)
         result = deliver_batch(self.transport, self.settings.send_batch_size, self.delivery,
                                stop=lambda: self.stopping)
-        heartbeat.beat(HEARTBEAT, f"sent={result.sent} retrying={result.retrying} "
+        heartbeat.beat(heartbeat.SCHEDULER, f"sent={result.sent} retrying={result.retrying} "
                                   f"failed={result.failed}")
         if result.claimed:
             log.info("batch: %d claimed, %d sent, %d to retry, %d failed",
                      result.claimed, result.sent, result.retrying, result.failed)
 
     def announce(self):
-        heartbeat.beat(HEARTBEAT, "started")
+        heartbeat.beat(heartbeat.SCHEDULER, "started")
 
     def run_followups(self):
         """Each job whose slot has come runs once, here or in another scheduler."""

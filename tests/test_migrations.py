@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 
 def migrate_concurrently(url, count=4):
     env = dict(os.environ, DATABASE_URL=url)
-    procs = [subprocess.Popen([sys.executable, "models.py", "migrate"], cwd=ROOT, env=env,
+    procs = [subprocess.Popen([sys.executable, "admin.py", "migrate"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for _ in range(count)]
     return [(p.wait(timeout=60), p.stdout.read()) for p in procs]
@@ -42,7 +42,7 @@ def test_simultaneous_starts_on_an_empty_database(backend, tmp_path, request):
 
 def test_bad_database_url_is_refused_clearly(tmp_path):
     env = dict(os.environ, DATABASE_URL="mysql://nope")
-    result = subprocess.run([sys.executable, "models.py", "migrate"], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "admin.py", "migrate"], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert "DATABASE_URL must start with sqlite:/// or postgresql://" in result.stderr
@@ -63,7 +63,8 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
         "VALUES ('a@b.co', '+442079460958', 'Ada', 'L', 'GB', {p}, {p})".format(
             p="%s" if models.is_postgres() else "?"), (creator, added))
     assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index", "0004_pipeline",
-                                "0005_panel_sessions", "0006_shared_pacing_and_durable_replies"]
+                                "0005_panel_sessions", "0006_shared_pacing_and_durable_replies",
+                                "0007_audit_log"]
     if models.is_postgres():
         assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
     lead = models.Lead.get()

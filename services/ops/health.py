@@ -2,8 +2,8 @@
 from peewee import PeeweeException
 
 from models import JobRun, OutboxMessage, db, drop_connection
-from services.ops import dashboard, heartbeat
 from services.delivery import outbox
+from services.ops import dashboard, heartbeat
 
 
 def report(settings, now=None):
@@ -14,7 +14,7 @@ def report(settings, now=None):
         # Only these two statuses: cheap through the status index even with millions sent.
         counts = outbox.counts_by_status(
             OutboxMessage.status.in_([outbox.PENDING, outbox.FAILED]))
-        age = heartbeat.age_seconds(dashboard.SCHEDULER, now)
+        age = heartbeat.age_seconds(heartbeat.SCHEDULER, now)
         # The scheduler is alive but a follow-up job (reminders, summary…) keeps failing.
         failing = [name for (name,) in JobRun.select(JobRun.name)
                    .where(JobRun.last_error.is_null(False)).order_by(JobRun.name).tuples()]

@@ -1,6 +1,8 @@
 """When each long-running process last showed it was alive."""
 from models import Heartbeat, utcnow
 
+SCHEDULER = "scheduler"  # the name the scheduler beats under, and the panel and /health read
+
 
 def beat(name, detail=None, now=None):
     """Record that a process is alive (the admin panel and /health read it)."""
@@ -9,7 +11,6 @@ def beat(name, detail=None, now=None):
      .on_conflict(conflict_target=[Heartbeat.name],
                   update={Heartbeat.beat_at: now, Heartbeat.detail: detail})
      .execute())
-
 
 
 def age_seconds(name, now=None):

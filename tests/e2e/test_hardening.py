@@ -20,10 +20,10 @@ import time
 
 import pytest
 
-from models import Heartbeat, Lead, OutboxMessage, User, db, utcnow
-from services.delivery import outbox
-from services.chat.replies import REPLY_MAX_AGE
 from devtools.pace import per_chat_gaps, sliding_peak
+from models import Heartbeat, Lead, OutboxMessage, User, db, utcnow
+from services.chat.replies import REPLY_MAX_AGE
+from services.delivery import outbox
 from tests.conftest import ROOT
 from tests.e2e.conftest import ADMIN_ID, TOKEN, wait_until
 
@@ -243,7 +243,7 @@ def immutable(*paths):
 def migrated_sqlite(directory):
     directory.mkdir()
     url = f"sqlite:///{directory / 'leadgram.db'}"
-    result = subprocess.run([sys.executable, "models.py", "migrate"], cwd=ROOT, capture_output=True,
+    result = subprocess.run([sys.executable, "admin.py", "migrate"], cwd=ROOT, capture_output=True,
                             text=True, env=dict(os.environ, DATABASE_URL=url), timeout=60)
     assert result.returncode == 0, result.stderr
     return url, directory / "leadgram.db"
