@@ -15,16 +15,16 @@ from peewee import DatabaseError, OperationalError
 from telebot import apihelper, types
 
 from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
-from services.chat import router as chat, replies, updates
-from services.delivery import outbox
 from services import subscriptions
+from services.chat import replies, router as chat, updates
 from services.core import policy
-from services.crm import team
 from services.core.config import ConfigError, load_settings
-from services.delivery.sender import DeliveryPolicy, deliver
+from services.crm import team
+from services.delivery import outbox
 from services.delivery.pacing import Pacer
-from services.delivery.telegram_http import BotApiHttp
+from services.delivery.sender import DeliveryPolicy, deliver
 from services.delivery.telegram import TelegramTransport
+from services.delivery.telegram_http import BotApiHttp
 
 log = logging.getLogger("leadgram.bot")
 POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open

@@ -9,11 +9,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import note, percentile, say
-from outbox_speed import postgres_backend, sqlite_backend
-
 import models  # noqa: E402
+from common import note, percentile, say
 from models import Activity, FollowUpRule, Lead, LeadScore, User, db, fn  # noqa: E402
+from outbox_speed import postgres_backend, sqlite_backend
 from services.crm import activities
 from services.followups import automation, matching as rule_matching, rules
 
@@ -214,7 +213,7 @@ def bench_overdue(backend, rows):
     ]
     for name, query, target in queries:
         found = len(list(query.tuples()))
-        median, p95 = timed(lambda: list(query.tuples()), QUERY_RUNS)
+        median, p95 = timed(lambda query=query: list(query.tuples()), QUERY_RUNS)
         say(f"{backend}: {name:<34} {found:>4} rows; median {median:6.2f} ms, p95 {p95:6.2f} ms")
         for line in plan(query):
             say(f"{backend}:     plan: {line}")

@@ -7,13 +7,12 @@ import time
 import uuid
 from pathlib import Path
 
-from common import POSTGRES_ADMIN_URL, TARGET_CLAIM_MS, TARGET_MS_PER_MESSAGE, note, percentile, say
-
 import models  # noqa: E402
+from common import POSTGRES_ADMIN_URL, TARGET_CLAIM_MS, TARGET_MS_PER_MESSAGE, note, percentile, say
 from models import OutboxMessage, User, db  # noqa: E402
 from services.delivery import outbox
-from services.delivery.sender import DeliveryPolicy, deliver_batch  # noqa: E402
 from services.delivery.pacing import Pacer  # noqa: E402
+from services.delivery.sender import DeliveryPolicy, deliver_batch  # noqa: E402
 
 BATCH_SIZE = 30
 SCHEDULER_BATCHES = 100

@@ -38,8 +38,11 @@ from admin_speed import MAX_LEADS, bench_admin
 from common import print_table, say
 from followups_speed import bench_followups
 from outbox_speed import BATCH_SIZE, CLAIMS, SCHEDULER_BATCHES, bench_outbox
-from pacing import add_arguments as add_pacing_arguments, bench_pacing
-from pacing import check_arguments as check_pacing_arguments
+from pacing import (
+    add_arguments as add_pacing_arguments,
+    bench_pacing,
+    check_arguments as check_pacing_arguments,
+)
 from wizard import bench_wizard
 
 

@@ -179,7 +179,8 @@ def parse_html(source: str) -> FormattedText:
                         i += 1
                     value = source[token_begin:i].lower()
                     if at(i) not in _SPACES and at(i) != ">":
-                        raise ParseError(f"Unexpected end of name token at byte offset {_byte_offset(source, token_begin)}")
+                        raise ParseError("Unexpected end of name token at byte offset "
+                                         f"{_byte_offset(source, token_begin)}")
                 if i >= len(source):
                     raise ParseError(f"Unclosed start tag at byte offset {begin_byte}")
                 attributes[name] = value
@@ -200,7 +201,8 @@ def parse_html(source: str) -> FormattedText:
             raise ParseError(f"Unclosed end tag at byte offset {begin_byte}")
         tag, attributes, start, text_start = stack.pop()
         if end_name and end_name.lower() != tag:
-            raise ParseError(f'Unmatched end tag at byte offset {begin_byte}, expected "</{tag}>", found "</{end_name}>"')
+            raise ParseError(f'Unmatched end tag at byte offset {begin_byte}, '
+                             f'expected "</{tag}>", found "</{end_name}>"')
         _close_html_entity(out, tag, attributes, start, text_start)
         i += 1
     if stack:
@@ -212,7 +214,8 @@ def _close_html_entity(out: _Output, tag: str, attributes: dict, start: int, tex
     kind = _HTML_TAGS[tag]
     last = out.entities[-1] if out.entities else None
     same_range = last is not None and last["offset"] == start and last["length"] == out.offset - start
-    language = attributes.get("class", "")[len("language-"):] if attributes.get("class", "").startswith("language-") else ""
+    css_class = attributes.get("class", "")
+    language = css_class[len("language-"):] if css_class.startswith("language-") else ""
     if kind == "text_link":
         url = attributes.get("href") or out.text(text_start)
         if url:

@@ -6,8 +6,14 @@ models.py, as peewee's migration runner recommends.
 import datetime
 
 from peewee import (
-    BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
-    IntegerField, Model, TextField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
 )
 
 

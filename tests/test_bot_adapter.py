@@ -11,10 +11,10 @@ import bot
 from devtools.telegram_emulator import TelegramEmulator
 from models import OutboxMessage, ProcessedUpdate, User, utcnow
 from services.chat import router as chat
-from services.crm import team
 from services.core.config import load_settings
-from services.delivery.sender import DeliveryPolicy
+from services.crm import team
 from services.delivery.pacing import Pacer
+from services.delivery.sender import DeliveryPolicy
 
 TOKEN = "4242:ADAPTER"
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from peewee import fn
 
 from models import ROLES, Broadcast, OutboxMessage, User, db
-from services.delivery import outbox, html as telegram_html
 from services.core import events
 from services.core.actors import Actor
 from services.core.inputs import plain_text
+from services.delivery import html as telegram_html, outbox
 
 MAX_LENGTH = 3900  # visible characters; Telegram's limit is 4096
 AUDIENCES = {"team": "Whole team",

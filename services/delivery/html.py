@@ -103,8 +103,9 @@ def clean(source: str) -> str:
             continue
         values = {key.lower(): _decode(value[1:-1] if value[:1] in "\"'" else value)
                   for key, value in ATTRIBUTE.findall(attributes)}
+        at = match.start()
         _check_nesting(stack[-1] if stack else None, open_count, name, typed,
-                       lambda problem: fail(match.start(), problem))
+                       lambda problem, at=at: fail(at, problem))
         tag = name
         if typed == "span" and values.get("class") != "tg-spoiler":
             fail(match.start(), '<span> is only for spoilers: write <span class="tg-spoiler"> or <tg-spoiler>.')

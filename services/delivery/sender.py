@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from models import utcnow
 from services.delivery import outbox
+from services.delivery.html import TELEGRAM_TEXT_LIMIT, split_html
 from services.delivery.pacing import Pacer
 from services.delivery.telegram import (
     MISCONFIGURED,
@@ -21,7 +22,6 @@ from services.delivery.telegram import (
     UNREACHABLE,
     DeliveryError,
 )
-from services.delivery.html import TELEGRAM_TEXT_LIMIT, split_html
 
 log = logging.getLogger("leadgram.delivery")
 

@@ -1,8 +1,6 @@
 """Settings: defaults, parsing, and bad values refused with a reason."""
 import pytest
-from models import Heartbeat
-from services.ops import heartbeat
-from services.chat import updates
+
 from services.core.config import ConfigError, load_settings
 
 

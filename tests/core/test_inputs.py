@@ -1,7 +1,6 @@
 """services.core.inputs: the one place numbers from people, URLs and buttons are read."""
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from services.core.inputs import MAX_ID, MAX_PAGE, parse_bounded_int, parse_id, parse_number, parse_page
 

@@ -1,12 +1,9 @@
 """Broadcasts and the outbox actions behind the admin panel, on SQLite and Postgres."""
-import datetime
 import pytest
-from models import Broadcast, Lead, OutboxMessage, User, utcnow
-from services.delivery import broadcasts, outbox
-from services.ops import dashboard, health, heartbeat
-from services.crm import leads, team
+
+from models import Broadcast, OutboxMessage
 from services.core.actors import Actor
-from services.core.config import load_settings
+from services.delivery import broadcasts, outbox
 
 PANEL = Actor.panel("boss")
 
@@ -26,7 +23,7 @@ def test_broadcast_send_is_one_transaction_with_its_messages(any_db, make_user):
 
 
 def test_broadcast_progress_counts_each_status(any_db, make_user):
-    for n in range(4):
+    for _ in range(4):
         make_user("sales")
     first = broadcasts.send("one", "team", False, created_by="boss")
     second = broadcasts.send("two", "team", False, created_by="boss")

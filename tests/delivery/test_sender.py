@@ -5,8 +5,8 @@ import pytest
 
 from models import OutboxMessage, User, utcnow
 from services.delivery import outbox
-from services.delivery.sender import DeliveryPolicy, deliver_batch
 from services.delivery.pacing import Pacer
+from services.delivery.sender import DeliveryPolicy, deliver_batch
 from services.delivery.telegram import (
     PERMANENT,
     RETRY_AFTER,
@@ -114,7 +114,7 @@ def test_transient_errors_back_off_then_give_up(any_db, make_user, clock):
     transport = FakeTransport(clock, {member.telegram_id: [
         DeliveryError(TRANSIENT, "Bad Gateway") for _ in range(3)]})
     delays = []
-    for attempt in range(3):
+    for _ in range(3):
         row = OutboxMessage.get()
         OutboxMessage.update(next_attempt_at=utcnow()).execute()  # skip the wait
         started = utcnow()

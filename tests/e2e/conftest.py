@@ -10,8 +10,8 @@ import time
 import pytest
 
 import models
-from models import OutboxMessage
 from devtools.telegram_emulator import TelegramEmulator
+from models import OutboxMessage
 from tests.conftest import ROOT
 
 TOKEN = "123456:E2E-TEST-TOKEN"

@@ -9,9 +9,9 @@ import datetime
 import pytest
 
 from models import Activity, Lead, RuleAction, StageChange, User, utcnow
+from services.core.actors import Actor
 from services.crm import activities, leads
 from services.followups import automation
-from services.core.actors import Actor
 from tests.e2e.conftest import ADMIN_ID, button_labels
 
 pytestmark = pytest.mark.e2e

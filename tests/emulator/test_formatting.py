@@ -3,11 +3,17 @@ import html
 import re
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from devtools.telegram_formatting import (FormattedText, ParseError, UnsupportedParseMode, parse, parse_html,
-                                          parse_markdown_v2, utf16_len)
+from devtools.telegram_formatting import (
+    FormattedText,
+    ParseError,
+    UnsupportedParseMode,
+    parse,
+    parse_html,
+    parse_markdown_v2,
+    utf16_len,
+)
 
 
 @given(st.text())

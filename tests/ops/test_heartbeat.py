@@ -1,9 +1,6 @@
 """Heartbeats: when each process last showed it was alive."""
-import pytest
 from models import Heartbeat
 from services.ops import heartbeat
-from services.chat import updates
-from services.core.config import ConfigError, load_settings
 
 
 def test_heartbeat_records_the_latest_beat(any_db):
