@@ -9,10 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import models  # noqa: E402
 from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, note, percentile, say
-from models import Lead, User, db  # noqa: E402
 from outbox_speed import postgres_backend
+
+import models  # noqa: E402
+from models import Lead, User, db  # noqa: E402
 from panel import create_app  # noqa: E402
 from services.core.config import load_settings
 from services.ops import heartbeat

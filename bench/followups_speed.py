@@ -9,10 +9,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import models  # noqa: E402
 from common import note, percentile, say
-from models import Activity, FollowUpRule, Lead, LeadScore, User, db, fn  # noqa: E402
 from outbox_speed import postgres_backend, sqlite_backend
+
+import models  # noqa: E402
+from models import Activity, FollowUpRule, Lead, LeadScore, User, db, fn  # noqa: E402
 from services.crm import activities
 from services.followups import automation, matching as rule_matching, rules
 

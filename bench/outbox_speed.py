@@ -7,8 +7,9 @@ import time
 import uuid
 from pathlib import Path
 
-import models  # noqa: E402
 from common import POSTGRES_ADMIN_URL, TARGET_CLAIM_MS, TARGET_MS_PER_MESSAGE, note, percentile, say
+
+import models  # noqa: E402
 from models import OutboxMessage, User, db  # noqa: E402
 from services.delivery import outbox
 from services.delivery.pacing import Pacer  # noqa: E402

@@ -17,11 +17,12 @@ import threading
 import time
 from pathlib import Path
 
-import models  # noqa: E402
 from common import ROOT, note, print_table, say
+from outbox_speed import postgres_backend, sqlite_backend
+
+import models  # noqa: E402
 from devtools.pace import per_chat_gaps, sliding_peak  # noqa: E402
 from models import User, db  # noqa: E402
-from outbox_speed import postgres_backend, sqlite_backend
 from services.delivery import outbox
 
 TOKEN = "123456:BENCH-TOKEN"

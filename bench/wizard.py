@@ -10,8 +10,9 @@ import threading
 import time
 from pathlib import Path
 
-import models  # noqa: E402
 from common import ROOT, TARGET_UPDATES_PER_S, note, say
+
+import models  # noqa: E402
 from models import Lead, OutboxMessage, User, db  # noqa: E402
 
 TOKEN = "123456:BENCH-TOKEN"

@@ -61,6 +61,23 @@ def record_ids(values):
     return [i for i in map(parse_id, values) if i is not None]
 
 
+def for_each_record(ids, act, skipped=(), refused=()):
+    """A bulk action: `act(record_id)` for each record id among `ids`, each its own service
+    call. Returns (how many it was done for, the messages of those refused): an exception
+    of a `skipped` type (the record is gone) is passed over quietly, one of a `refused`
+    type is kept to show."""
+    done, refusals = 0, []
+    for record_id in record_ids(ids):
+        try:
+            act(record_id)
+            done += 1
+        except skipped:
+            pass
+        except refused as exc:
+            refusals.append(str(exc))
+    return done, refusals
+
+
 def shown(value):
     """A refused value as a message may quote it."""
     return plain_text(str(value))[:SHOWN_CHARACTERS]

@@ -15,7 +15,7 @@ from wtforms.validators import InputRequired, Length
 from wtforms.widgets import NumberInput
 
 from models import FollowUpRule, Lead, RuleAction
-from panel.base import IdFilter, PanelModelView, lead_link, panel_actor, record_ids
+from panel.base import IdFilter, PanelModelView, for_each_record, lead_link, panel_actor
 from services.core.inputs import parse_id, plain_text
 from services.followups import automation, rulebook, rules
 from services.followups.rules import RuleError
@@ -170,25 +170,15 @@ class RuleView(PanelModelView):
     @action("delete", "Delete", "Delete the selected rules? Their follow-ups still waiting "
                                 "are dropped; activities they created stay.")
     def action_delete(self, ids):
-        count = 0
-        for rule_id in record_ids(ids):
-            try:
-                rulebook.delete_rule(panel_actor(), rule_id)
-                count += 1
-            except rulebook.NoSuchRule:
-                pass  # deleted meanwhile
+        count, _ = for_each_record(ids, lambda rule_id: rulebook.delete_rule(panel_actor(), rule_id),
+                                   skipped=rulebook.NoSuchRule)  # deleted meanwhile
         flash(f"Deleted {count} rule{'s' * (count != 1)}.", "success")
 
     def _set_active(self, ids, active):
-        count, refused = 0, []
-        for rule_id in record_ids(ids):
-            try:
-                rulebook.set_active(panel_actor(), rule_id, active)
-                count += 1
-            except rulebook.NoSuchRule:
-                pass  # deleted meanwhile
-            except RuleError as exc:  # switching on a stored rule that no longer passes
-                refused.append(str(exc))
+        # Deleted meanwhile: skipped; switching on a stored rule that no longer passes: refused.
+        count, refused = for_each_record(
+            ids, lambda rule_id: rulebook.set_active(panel_actor(), rule_id, active),
+            skipped=rulebook.NoSuchRule, refused=RuleError)
         flash(f"Turned {'on' if active else 'off'} {count} rule{'s' * (count != 1)}.", "success")
         for message in refused:
             flash(f"Not turned on: {message}", "error")

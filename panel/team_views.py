@@ -6,7 +6,7 @@ from flask_admin.contrib.peewee.filters import FilterEqual
 from wtforms import BooleanField, SelectChoice, SelectField
 
 from models import ROLES, User
-from panel.base import PanelModelView, panel_actor, record_ids
+from panel.base import PanelModelView, for_each_record, panel_actor
 from services.crm import team
 
 NOT_ON_TEAM = ""
@@ -62,23 +62,16 @@ class MemberView(PanelModelView):
             "Take the selected people off the team? They keep their history and can be invited again.")
     def action_deactivate(self, ids):
         admin_ids = current_app.extensions["leadgram"].settings.admin_telegram_ids
-        done = 0
-        for member_id in record_ids(ids):
-            try:
-                team.change_role(panel_actor(), member_id, None, admin_ids)
-                done += 1
-            except team.TeamError as exc:
-                flash(str(exc), "error")
+        done, refused = for_each_record(
+            ids, lambda member_id: team.change_role(panel_actor(), member_id, None, admin_ids),
+            refused=team.TeamError)
+        for message in refused:
+            flash(message, "error")
         flash(f"Took {done} {'person' if done == 1 else 'people'} off the team.", "success")
 
     @action("reachable", "Mark reachable",
             "Try messaging the selected people again? (Leadgram also does this when they write to the bot.)")
     def action_reachable(self, ids):
-        marked = 0
-        for member_id in record_ids(ids):
-            try:
-                team.mark_reachable(panel_actor(), member_id)
-                marked += 1
-            except team.TeamError:  # removed meanwhile, or a forged id
-                pass
+        marked, _ = for_each_record(ids, lambda member_id: team.mark_reachable(panel_actor(), member_id),
+                                    skipped=team.TeamError)  # removed meanwhile, or a forged id
         flash(f"Marked {marked} reachable.", "success")

@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 import models  # noqa: E402
 from models import Lead, User  # noqa: E402
 from services import subscriptions  # noqa: E402
+from services.crm import leads  # noqa: E402
 from services.followups.defaults import seed_default_rules  # noqa: E402
 
 subscriptions.register()  # as every process does at start
@@ -148,3 +149,17 @@ def make_lead():
         fields.setdefault("last_activity_at", created)
         return Lead.create(email=f"lead{n}@example.com", phone=f"+1415555{n:04d}", **fields)
     return make
+
+
+@pytest.fixture
+def add_lead():
+    """add_lead(n, creator=None, country="DE", created_at=None): lead number n added through
+    the service (validation, the team's notification, rules), made at `created_at`."""
+    def add(n, creator=None, country="DE", created_at=None):
+        lead = leads.add_lead({"email": f"l{n}@example.com", "phone": f"+1212555{n:04d}",
+                               "first_name": "F", "last_name": f"L{n}", "country": country},
+                              created_by=creator)
+        if created_at:
+            Lead.update(created_at=created_at).where(Lead.id == lead.id).execute()
+        return lead
+    return add

@@ -195,11 +195,10 @@ def _set_role(actor, user, role):
     user.role, user.joined_at = role, joined_at
 
 
-def edit_member(actor, member_id, role, notify, reachable=False, admin_ids=frozenset()):
+def edit_member(actor, member_id, role, notify, admin_ids=frozenset()):
     """One edit of a person, as the panel's form makes it, all or nothing (one transaction):
-    their role (None: off the team; the rules of change_role, which keep an admin),
-    whether they get lead notifications, and with `reachable` their chat marked as
-    working again (False leaves that flag alone: the sender sets it, with the reason).
+    their role (None: off the team; the rules of change_role, which keep an admin) and
+    whether they get lead notifications.
 
     The caller has checked who asks (the panel's login). Raises TeamError, and then
     nothing of the edit is saved. Returns the member.
@@ -207,6 +206,4 @@ def edit_member(actor, member_id, role, notify, reachable=False, admin_ids=froze
     with db.atomic():
         change_role(actor, member_id, role, admin_ids)
         set_member_notify(actor, member_id, bool(notify))
-        if reachable:
-            mark_reachable(actor, member_id)
     return User.get_by_id(member_id)

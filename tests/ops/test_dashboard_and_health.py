@@ -1,9 +1,8 @@
 """The dashboard figures, the health report and heartbeat ages, on SQLite and Postgres."""
 import datetime
 
-from models import Lead, utcnow
+from models import utcnow
 from services.core.config import load_settings
-from services.crm import leads
 from services.ops import dashboard, health, heartbeat
 
 NOW = datetime.datetime(2026, 11, 20, 12, 0)  # a Friday
@@ -13,20 +12,11 @@ def settings(**env):
     return load_settings({"SEND_INTERVAL_SECONDS": "10", **env})
 
 
-def add(n, creator=None, country="DE", created_at=None):
-    lead = leads.add_lead({"email": f"l{n}@example.com", "phone": f"+1212555{n:04d}",
-                           "first_name": "F", "last_name": f"L{n}", "country": country},
-                          created_by=creator)
-    if created_at:
-        Lead.update(created_at=created_at).where(Lead.id == lead.id).execute()
-    return lead
-
-
-def test_leads_per_day_in_the_deployers_zone(any_db, make_user):
+def test_leads_per_day_in_the_deployers_zone(add_lead, any_db, make_user):
     kyiv = settings(TZ="Europe/Kyiv")  # UTC+2 in November
-    add(1, created_at=datetime.datetime(2026, 11, 19, 21, 30))  # 23:30 on the 19th in Kyiv
-    add(2, created_at=datetime.datetime(2026, 11, 19, 22, 30))  # 00:30 on the 20th in Kyiv
-    add(3, created_at=datetime.datetime(2026, 10, 1, 12, 0))    # older than 30 days
+    add_lead(1, created_at=datetime.datetime(2026, 11, 19, 21, 30))  # 23:30 on the 19th in Kyiv
+    add_lead(2, created_at=datetime.datetime(2026, 11, 19, 22, 30))  # 00:30 on the 20th in Kyiv
+    add_lead(3, created_at=datetime.datetime(2026, 10, 1, 12, 0))    # older than 30 days
     days = dashboard.leads_per_day(kyiv, now=NOW)
     assert len(days) == 30 and days[-1] == (datetime.date(2026, 11, 20), 1)
     assert days[-2] == (datetime.date(2026, 11, 19), 1)
@@ -35,11 +25,11 @@ def test_leads_per_day_in_the_deployers_zone(any_db, make_user):
     assert utc_days[-2] == (datetime.date(2026, 11, 19), 2)
 
 
-def test_summary_counts_today_and_this_week(any_db, make_user):
+def test_summary_counts_today_and_this_week(add_lead, any_db, make_user):
     sam = make_user("sales")
-    add(1, sam, created_at=NOW - datetime.timedelta(hours=1))          # today
-    add(2, sam, created_at=datetime.datetime(2026, 11, 16, 0, 5))      # Monday
-    add(3, sam, created_at=datetime.datetime(2026, 11, 15, 23, 55))    # last Sunday
+    add_lead(1, sam, created_at=NOW - datetime.timedelta(hours=1))          # today
+    add_lead(2, sam, created_at=datetime.datetime(2026, 11, 16, 0, 5))      # Monday
+    add_lead(3, sam, created_at=datetime.datetime(2026, 11, 15, 23, 55))    # last Sunday
     heartbeat.beat("scheduler", now=NOW - datetime.timedelta(seconds=5))
     summary = dashboard.summary(settings(), now=NOW)
     assert (summary.leads_today, summary.leads_this_week, summary.leads_total) == (1, 2, 3)
@@ -48,10 +38,10 @@ def test_summary_counts_today_and_this_week(any_db, make_user):
     assert summary.success_rate is None
 
 
-def test_leads_by_country_keeps_the_top_and_sums_the_rest(any_db):
+def test_leads_by_country_keeps_the_top_and_sums_the_rest(add_lead, any_db):
     codes = ["DE"] * 3 + ["FR"] * 2 + ["US", "GB", "PL"]
     for n, code in enumerate(codes):
-        add(n, country=code)
+        add_lead(n, country=code)
     assert dashboard.leads_by_country(limit=2) == [("Germany", 3), ("France", 2), ("Other", 3)]
 
 
