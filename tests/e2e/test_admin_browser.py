@@ -181,6 +181,16 @@ def test_deployer_logs_in_sees_charts_finds_exports_and_broadcasts(browser, proc
     page.wait_for_function("el => el.textContent.trim() === '1'", arg=sent.element_handle())
     assert row.locator('[data-field="waiting"]').inner_text() == "0"
 
+    # Audit log: the chat's lead names the member, the broadcast the panel login; what
+    # people typed is text.
+    page.goto(f"{base}/audit/")
+    entries = page.locator("table.model-list tbody tr")
+    texts = entries.all_inner_texts()
+    assert any("lead.created" in t and "Ada (admin)" in t and "O'Neil <b>&" in t for t in texts), texts
+    assert any("broadcast.created" in t and f"admin panel ({PANEL_USER})" in t for t in texts), texts
+    assert page.locator("table.model-list tbody b").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "audit.png"), full_page=True)
+
     assert seen.errors == []
     # A download ends its navigation as "aborted"; nothing else may fail.
     assert [(u, why) for u, why in seen.failed if u != download.url] == []
