@@ -213,7 +213,10 @@ _BUTTONS = {
     "assign": chat_pipeline.press_assign,
     "today": lambda ctx, user: chat_activities.today(ctx, user, replace=True),
     "done": chat_activities.press_done,
-    "log": chat_activities.press,
+    # The lead card's "Log activity" starts a dialogue, as /log does: not over another one.
+    "log": lambda ctx, user, step, **fields: (
+        step == "lead" and _finish_first(user, chat_activities.LOG, f"log {fields['lead_id']}")
+        or chat_activities.press(ctx, user, step, **fields)),
     "team": chat_team.press,                     # for admins: on_button checks
     "wiz": lambda ctx, user, **fields: lead_wizard.press(user, **fields),
     "leads": lambda ctx, user, page: chat_leads.page(user, page),

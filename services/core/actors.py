@@ -37,7 +37,7 @@ class Actor:
     def system(cls, what):
         """Leadgram itself, e.g. the bot noting who wrote to it or the sender marking a
         blocked chat."""
-        return cls("system", None, what, what)
+        return cls("system", None, what, f"Leadgram ({what})")
 
     @property
     def user_id(self):

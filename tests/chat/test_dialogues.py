@@ -117,3 +117,17 @@ def test_a_dialogue_steps_back_one_question_at_a_time(abc, make_user):
     assert abc.back(user).text == "|c|{'a': 1}"
     assert dialogues.current(user) is abc
     assert abc.cancel(user).text == "abc cancelled" and not abc.is_active(user)
+
+
+def test_the_lead_cards_log_button_does_not_drop_an_open_wizard(any_db, make_user, make_lead):
+    member = make_user("admin")
+    lead = make_lead(owner=member)
+    say(member, "/createLead")
+    say(member, "ann@example.com")
+    answer = chat.on_button(CTX, User.get_by_id(member.id), f"log:lead:{lead.id}")[0]
+    assert "You are in the middle of adding a lead" in answer.text
+    assert f"/log {lead.id}" in answer.text
+    assert Conversation.get().flow == lead_wizard.WIZARD.flow  # the wizard is still open
+    say(member, "/cancel")
+    started = chat.on_button(CTX, User.get_by_id(member.id), f"log:lead:{lead.id}")[0]
+    assert "You are in the middle" not in started.text

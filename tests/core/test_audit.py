@@ -154,7 +154,7 @@ def test_registration_from_telegram_is_leadgrams_own(any_db):
     user = team.register(4242, "ann", "Ann", None)
     team.register(4242, "ann_new", "Ann", None)
     entry, changes = only("user.updated")
-    assert by(entry) == ("system", "telegram", "telegram")
+    assert by(entry) == ("system", "telegram", "Leadgram (telegram)")
     assert changes == {"username": ("ann", "ann_new")}
     assert only("user.created")[0].entity_id == user.id
     assert User.get_by_id(user.id).username == "ann_new"
