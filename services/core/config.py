@@ -6,14 +6,13 @@ is documented in `.env.example` and the README.
 import ipaddress
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import load_dotenv
 
+from models import PROJECT_ROOT  # where .env and .env.example live
 from services.core.inputs import MAX_ID, parse_bounded_int
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite:///data/leadgram.db"
 
 TOKEN_HELP = (

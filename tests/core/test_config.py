@@ -1,7 +1,7 @@
 """Settings: defaults, parsing, and bad values refused with a reason."""
 import pytest
 
-from services.core.config import ConfigError, load_settings
+from services.core.config import PROJECT_ROOT, ConfigError, load_settings
 
 
 def test_defaults():
@@ -51,3 +51,9 @@ def test_bad_values_are_refused_with_a_reason(env, message):
 def test_missing_token_says_how_to_get_one():
     with pytest.raises(ConfigError, match="@BotFather"):
         load_settings({}).require_bot_token()
+
+
+def test_settings_files_are_read_from_the_project_root():
+    """.env is looked for, and init-env writes it, beside .env.example and bot.py (a module
+    moving one folder down once made this services/)."""
+    assert (PROJECT_ROOT / ".env.example").is_file() and (PROJECT_ROOT / "bot.py").is_file()
