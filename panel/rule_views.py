@@ -17,21 +17,21 @@ from wtforms.widgets import NumberInput
 from models import FollowUpRule, Lead, RuleAction
 from panel.base import IdFilter, PanelModelView, for_each_record, lead_link, panel_actor
 from services.core.inputs import parse_id, plain_text
-from services.followups import automation, rulebook, rules
+from services.followups import automation, rulebook, rules, vocabulary
 from services.followups.rules import RuleError
 
 MAX_TEXT = 20_000  # far more than 20 conditions or 10 actions need
 ARITY = {"one": "one value", "list": "values separated by commas", "none": "no value"}
 # What the form's reference box shows (services.followups.rules is the one source).
 REFERENCE = {
-    "events": rules.EVENTS,
+    "events": vocabulary.EVENTS,
     "fields": [(name, spec.label, spec.kind, spec.choices if spec.kind == "choice" else (),
-                "all" if spec.events == rules.ALL_EVENTS else ", ".join(sorted(spec.events)))
-               for name, spec in rules.FIELDS.items()],
+                "all" if spec.events == vocabulary.ALL_EVENTS else ", ".join(sorted(spec.events)))
+               for name, spec in vocabulary.FIELDS.items()],
     "operators": [(name, kinds.replace(" ", ", "), ARITY[arity])
-                  for name, (kinds, arity) in rules.OPERATORS.items()],
-    "actions": rules.ACTIONS,
-    "templates": rules.TEMPLATES,
+                  for name, (kinds, arity) in vocabulary.OPERATORS.items()],
+    "actions": vocabulary.ACTIONS,
+    "templates": vocabulary.TEMPLATES,
 }
 
 
@@ -69,8 +69,8 @@ def parse_rule_text(event, conditions_text, actions_text):
 def form_rule(form):
     """The rule the form describes, as services.followups.rulebook takes it, or
     {field: message} for lines that cannot be read (the rulebook checks the rest)."""
-    if form.event.data not in rules.EVENTS:
-        return None, {"event": f"Unknown event; one of: {', '.join(rules.EVENTS)}."}
+    if form.event.data not in vocabulary.EVENTS:
+        return None, {"event": f"Unknown event; one of: {', '.join(vocabulary.EVENTS)}."}
     parsed, problems = parse_rule_text(form.event.data, form.conditions.data, form.actions.data)
     if problems:
         return None, problems
@@ -86,7 +86,7 @@ def rule_form(base):
         description = TextAreaField("Description", validators=[Length(max=rulebook.MAX_DESCRIPTION)],
                                     description="What the rule is for, in a sentence")
         event = SelectField("Event", choices=[SelectChoice(e, f"{e}: {text}")
-                                              for e, text in rules.EVENTS.items()])
+                                              for e, text in vocabulary.EVENTS.items()])
         # Text, checked by services.followups.rules: wtforms' IntegerField would read "٣" as 3.
         priority = StringField("Priority", default="100", widget=NumberInput(),
                                description="Rules for the same event run smallest first")
@@ -108,7 +108,7 @@ class RuleView(PanelModelView):
     column_default_sort = [("event", False), ("priority", False)]
     column_sortable_list = ["name", "event", "priority", "active", "updated_at"]
     column_searchable_list = ["name"]
-    column_filters = [FilterEqual(FollowUpRule.event, "Event", options=[(e, e) for e in rules.EVENTS]),
+    column_filters = [FilterEqual(FollowUpRule.event, "Event", options=[(e, e) for e in vocabulary.EVENTS]),
                       "active"]
     column_formatters = {"conditions": _lines_cell(rules.format_conditions, "always"),
                          "actions": _lines_cell(rules.format_actions)}
@@ -198,23 +198,23 @@ class RuleView(PanelModelView):
         sample values. Reads only: no action runs, nothing is written."""
         row = self.get_one(request.args.get("id", ""))
         form = request.form
-        event = form.get("event") or (row.event if row else next(iter(rules.EVENTS)))
-        event = event if event in rules.EVENTS else next(iter(rules.EVENTS))
+        event = form.get("event") or (row.event if row else next(iter(vocabulary.EVENTS)))
+        event = event if event in vocabulary.EVENTS else next(iter(vocabulary.EVENTS))
         conditions_text = form.get("conditions") if "conditions" in form else (
             readable(row.conditions, rules.format_conditions) if row else "")
         actions_text = form.get("actions") if "actions" in form else (
             readable(row.actions, rules.format_actions) if row else "")
         names = rules.fields_for(event)
-        event_only = [n for n in names if rules.FIELDS[n].events != rules.ALL_EVENTS]
+        event_only = [n for n in names if vocabulary.FIELDS[n].events != vocabulary.ALL_EVENTS]
         typed = {n: plain_text(form.get(f"sample_{n}", ""))[:200] for n in names}
         lead_text = plain_text(form.get("lead_id", ""))[:30].strip()
         explanation, errors = None, {}
         if "run" in form:
             explanation, errors = self._run_test(row, event, conditions_text, actions_text,
                                                  lead_text, typed, event_only)
-        return self.render("rule_test.html", rule=row, event=event, events=rules.EVENTS,
+        return self.render("rule_test.html", rule=row, event=event, events=vocabulary.EVENTS,
                            conditions_text=conditions_text, actions_text=actions_text,
-                           lead_text=lead_text, typed=typed, fields=rules.FIELDS,
+                           lead_text=lead_text, typed=typed, fields=vocabulary.FIELDS,
                            lead_fields=[n for n in names if n not in event_only],
                            event_fields=event_only, explanation=explanation, errors=errors,
                            format_delay=rules.format_delay,

@@ -21,7 +21,7 @@ from services.core.actors import Actor
 from services.crm import pipeline
 from services.crm.access import AccessDenied
 from services.delivery import outbox
-from services.followups import matching as rule_matching, messages, rules
+from services.followups import matching as rule_matching, messages, rules, vocabulary
 
 log = logging.getLogger("leadgram.automation")
 MAX_DEPTH = 3
@@ -63,12 +63,12 @@ def context(lead, fields=None, event_at=None, now=None):
         if fields.get("activity_id"):
             since = since.where(Activity.id != fields["activity_id"])
         values["activities_done_since_event"] = since.count()
-    values.update({k: v for k, v in fields.items() if k in rules.FIELDS})
+    values.update({k: v for k, v in fields.items() if k in vocabulary.FIELDS})
     return values
 
 
 def register():
-    for name in rules.EVENTS:
+    for name in vocabulary.EVENTS:
         events.subscribe(name, on_event)
 
 
@@ -228,9 +228,9 @@ def test_rule(rule, lead=None, sample=None, event_fields=None, now=None):
     Give a real `lead`, or a `sample` of field values (text, as typed in a form).
     """
     now = now or utcnow()
-    values = context(lead, now=now) if lead is not None else {name: None for name in rules.FIELDS}
+    values = context(lead, now=now) if lead is not None else {name: None for name in vocabulary.FIELDS}
     for name, raw in {**(sample or {}), **(event_fields or {})}.items():
-        if name not in rules.FIELDS or raw in (None, ""):
+        if name not in vocabulary.FIELDS or raw in (None, ""):
             continue
         values[name] = rules.sample_value(name, raw)
     return rule_matching.explain(rule, values)

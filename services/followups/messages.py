@@ -2,7 +2,7 @@
 reminders and the daily summary."""
 from services.core.clock import local_time
 from services.core.markup import h
-from services.followups.rules import TEMPLATES
+from services.followups.vocabulary import TEMPLATES
 
 
 def rendered(template, lead):

@@ -2,7 +2,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from services.followups import matching as rule_matching, rules
+from models import LEAD_STAGES, SALES_STAGES
+from services.followups import matching as rule_matching, rules, vocabulary
 from services.followups.defaults import DEFAULT_RULES
 from services.followups.rules import RuleError
 
@@ -163,15 +164,15 @@ def _value_for(spec, arity):
 
 @st.composite
 def events_and_conditions(draw):
-    event = draw(st.sampled_from(sorted(rules.EVENTS)))
+    event = draw(st.sampled_from(sorted(vocabulary.EVENTS)))
     conditions = []
     for _ in range(draw(st.integers(0, 4))):
         name = draw(st.sampled_from(rules.fields_for(event)))
-        spec = rules.FIELDS[name]
-        operator = draw(st.sampled_from([op for op, (kinds, _) in rules.OPERATORS.items()
+        spec = vocabulary.FIELDS[name]
+        operator = draw(st.sampled_from([op for op, (kinds, _) in vocabulary.OPERATORS.items()
                                          if spec.kind in kinds.split()]))
         condition = {"field": name, "operator": operator}
-        arity = rules.OPERATORS[operator][1]
+        arity = vocabulary.OPERATORS[operator][1]
         if arity != "none":
             condition["value"] = draw(_value_for(spec, arity))
         conditions.append(condition)
@@ -187,22 +188,22 @@ def test_any_valid_conditions_survive_format_and_parse(case):
 
 
 members = st.integers(1, 10**9)
-delays = st.integers(0, rules.MAX_DELAY_MINUTES)
+delays = st.integers(0, vocabulary.MAX_DELAY_MINUTES)
 actions = st.one_of(
     st.fixed_dictionaries({
-        "type": st.just("create_activity"), "activity_type": st.sampled_from(rules.RULE_ACTIVITY_TYPES),
+        "type": st.just("create_activity"), "activity_type": st.sampled_from(vocabulary.RULE_ACTIVITY_TYPES),
         "subject": st.text(min_size=1, max_size=80).filter(lambda s: s.replace("\x00", "").strip()),
-        "assign_to": st.one_of(st.sampled_from(rules.ACTIVITY_ASSIGNEES), members),
+        "assign_to": st.one_of(st.sampled_from(vocabulary.ACTIVITY_ASSIGNEES), members),
         "delay_minutes": delays}),
     st.fixed_dictionaries({
-        "type": st.just("send_notification"), "template": st.sampled_from(sorted(rules.TEMPLATES)),
-        "to": st.one_of(st.sampled_from(rules.RECIPIENTS), members), "delay_minutes": delays}),
-    st.sampled_from([("lead", s) for s in rules.LEAD_STAGES] + [("sales", s) for s in rules.SALES_STAGES])
+        "type": st.just("send_notification"), "template": st.sampled_from(sorted(vocabulary.TEMPLATES)),
+        "to": st.one_of(st.sampled_from(vocabulary.RECIPIENTS), members), "delay_minutes": delays}),
+    st.sampled_from([("lead", s) for s in LEAD_STAGES] + [("sales", s) for s in SALES_STAGES])
     .flatmap(lambda ps: st.fixed_dictionaries({
         "type": st.just("update_stage"), "pipeline": st.just(ps[0]), "stage": st.just(ps[1]),
         "delay_minutes": delays})),
     st.fixed_dictionaries({"type": st.just("assign"),
-                           "to": st.one_of(st.sampled_from(rules.ASSIGN_TARGETS), members),
+                           "to": st.one_of(st.sampled_from(vocabulary.ASSIGN_TARGETS), members),
                            "delay_minutes": delays}),
 )
 
@@ -279,7 +280,7 @@ def test_bad_actions_are_refused_naming_the_line(line, message):
 
 
 def test_stored_actions_with_a_bad_delay_are_refused():
-    for delay in (-5, "soon", rules.MAX_DELAY_MINUTES + 1):
+    for delay in (-5, "soon", vocabulary.MAX_DELAY_MINUTES + 1):
         with pytest.raises(RuleError, match="Action: the delay must be"):
             rules.check_action({"type": "assign", "to": "round_robin", "delay_minutes": delay})
 
