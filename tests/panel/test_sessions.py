@@ -11,13 +11,11 @@ from tests.panel.conftest import log_in, panel_settings
 COOKIE = "leadgram_session"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def start_panel(request, sqlite_url):
+@pytest.fixture
+def start_panel(panel_database_url):
     """Starts (and restarts) the panel on one database with the given settings."""
-    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-
     def start(**env):
-        app = create_app(panel_settings(url, **env))
+        app = create_app(panel_settings(panel_database_url, **env))
         auth.limiter.reset()
         app.config.update(TESTING=True, WTF_CSRF_ENABLED=False)
         return app
