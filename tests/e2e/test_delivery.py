@@ -7,6 +7,7 @@ import pytest
 import models
 from models import Heartbeat, OutboxMessage, User
 from services.crm import leads
+from tests.conftest import fresh_postgres
 from tests.e2e.conftest import ADMIN_ID, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -78,9 +79,7 @@ def test_blocked_member_is_not_retried_until_they_return(processes, emulator, ch
 
 @pytest.fixture
 def postgres_database_url(postgres_url):
-    database = models.bind(postgres_url)
-    database.execute_sql('TRUNCATE "outbox", "invite", "lead", "conversation", '
-                         '"processed_update", "heartbeat", "user" RESTART IDENTITY CASCADE')
+    database = fresh_postgres(postgres_url)
     yield postgres_url
     database.close()
 
