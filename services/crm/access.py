@@ -4,6 +4,7 @@ Sales members see and change only the leads they own and the activities
 assigned to them; dispatchers, admins, the admin panel and rules see all.
 """
 from models import Activity, Lead
+from services.crm import messages
 
 
 class AccessDenied(Exception):
@@ -22,9 +23,9 @@ def require_lead(actor, lead_id):
     """The lead, if it exists and `actor` may see and change it."""
     lead = Lead.get_or_none(Lead.id == lead_id)
     if lead is None:
-        raise LookupError(f"There is no lead #{lead_id}.")
+        raise LookupError(messages.NO_SUCH_LEAD.format(lead_id=lead_id))
     if not actor.sees_all and lead.owner_id != actor.user_id:
-        raise AccessDenied(f"Lead #{lead_id} is not yours; a dispatcher or admin can assign it to you.")
+        raise AccessDenied(messages.NOT_YOUR_LEAD.format(lead_id=lead_id))
     return lead
 
 
@@ -38,7 +39,7 @@ def visible_activities(actor, query=None):
 def require_activity(actor, activity_id):
     activity = Activity.get_or_none(Activity.id == activity_id)
     if activity is None:
-        raise LookupError(f"There is no activity #{activity_id}.")
+        raise LookupError(messages.NO_SUCH_ACTIVITY.format(activity_id=activity_id))
     if not actor.sees_all and activity.assigned_to_id != actor.user_id:
-        raise AccessDenied(f"Activity #{activity_id} is assigned to someone else.")
+        raise AccessDenied(messages.NOT_YOUR_ACTIVITY.format(activity_id=activity_id))
     return activity

@@ -24,6 +24,7 @@ from services.core import audit, events
 from services.core.clock import local_day_end, local_time
 from services.core.inputs import plain_text
 from services.core.policy import current as policy
+from services.crm import messages
 from services.crm.access import AccessDenied, require_activity, require_lead, visible_activities
 
 LOGGABLE_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")  # stage changes log themselves
@@ -38,15 +39,17 @@ class InvalidActivity(ValueError):
 def clean_text(text, limit, what):
     text = plain_text(text or "").strip()
     if len(text) > limit:
-        raise InvalidActivity(f"The {what} is {len(text)} characters long; at most {limit}.")
+        raise InvalidActivity(messages.TEXT_TOO_LONG.format(what=what, length=len(text), limit=limit))
     return text
 
 
 def _check(kind, outcome):
     if kind not in LOGGABLE_TYPES:
-        raise InvalidActivity(f"Unknown activity type {kind!r}; one of: {', '.join(LOGGABLE_TYPES)}.")
+        raise InvalidActivity(messages.UNKNOWN_ACTIVITY_TYPE.format(
+            kind=kind, choices=", ".join(LOGGABLE_TYPES)))
     if outcome is not None and outcome not in OUTCOMES:
-        raise InvalidActivity(f"Unknown outcome {outcome!r}; one of: {', '.join(OUTCOMES)}.")
+        raise InvalidActivity(messages.UNKNOWN_OUTCOME.format(outcome=outcome,
+                                                              choices=", ".join(OUTCOMES)))
 
 
 def log(actor, lead_id, kind, subject, description=None, due_at=None, assigned_to=None,
@@ -56,7 +59,7 @@ def log(actor, lead_id, kind, subject, description=None, due_at=None, assigned_t
     _check(kind, outcome)
     subject = " ".join(clean_text(subject, MAX_SUBJECT, "subject").split())
     if not subject:
-        raise InvalidActivity("Say in a few words what it is about.")
+        raise InvalidActivity(messages.NO_SUBJECT)
     description = clean_text(description, MAX_DESCRIPTION, "description") or None
     done = done or kind == "note"
     with db.atomic():
@@ -64,9 +67,9 @@ def log(actor, lead_id, kind, subject, description=None, due_at=None, assigned_t
         assignee = actor.user_id if assigned_to is None else assigned_to
         if assignee != actor.user_id:
             if not actor.assigns:
-                raise AccessDenied("Only dispatchers and admins give activities to others.")
+                raise AccessDenied(messages.ONLY_DISPATCHERS_DELEGATE)
             if User.get_or_none(User.id == assignee, User.role.is_null(False)) is None:
-                raise AccessDenied("That person is not on the team.")
+                raise AccessDenied(messages.NOT_ON_TEAM)
         activity = Activity.create(
             lead=lead, type=kind, subject=subject, description=description,
             assigned_to=assignee, created_by=actor.user_id, scheduled_at=due_at or now,
@@ -85,13 +88,14 @@ def complete(actor, activity_id, outcome, description=None, now=None):
     """Mark an open activity done; returns it and the follow-ups rules scheduled."""
     now = now or utcnow()
     if outcome not in OUTCOMES:
-        raise InvalidActivity(f"Unknown outcome {outcome!r}; one of: {', '.join(OUTCOMES)}.")
+        raise InvalidActivity(messages.UNKNOWN_OUTCOME.format(outcome=outcome,
+                                                              choices=", ".join(OUTCOMES)))
     description = clean_text(description, MAX_DESCRIPTION, "note") or None
     with db.atomic():
         activity = require_activity(actor, activity_id)
         if activity.completed_at is not None:
-            raise InvalidActivity(f"Activity #{activity.id} was already marked done "
-                                  f"({activity.outcome or 'no outcome'}).")
+            raise InvalidActivity(messages.ALREADY_DONE.format(
+                activity_id=activity.id, outcome=activity.outcome or "no outcome"))
         changes = {Activity.completed_at: now, Activity.completed_by: actor.user_id,
                    Activity.outcome: outcome}
         if description:
@@ -99,7 +103,7 @@ def complete(actor, activity_id, outcome, description=None, now=None):
         # Only the first of two presses completes it (and fires the rules).
         if not Activity.update(changes).where(Activity.id == activity.id,
                                               Activity.completed_at.is_null()).execute():
-            raise InvalidActivity(f"Activity #{activity.id} was already marked done.")
+            raise InvalidActivity(messages.ALREADY_DONE_MEANWHILE.format(activity_id=activity.id))
         completion = events.changed(activity, changes)
         activity = Activity.get_by_id(activity.id)
         lead = Lead.get_by_id(activity.lead_id)

@@ -4,7 +4,7 @@ from peewee import JOIN, IntegrityError
 from models import Lead, User, db, utcnow
 from services.core import events
 from services.core.actors import Actor
-from services.crm import pipeline, validation
+from services.crm import messages, pipeline, validation
 from services.crm.access import require_lead, visible_leads
 from services.crm.messages import lead_card
 from services.crm.team import require_team
@@ -25,14 +25,15 @@ MAX_SEARCH_RESULTS = 20
 
 class InvalidLead(ValueError):
     def __init__(self, field, reason):
-        super().__init__(f"{FIELDS[field][0]}: {reason}")
+        super().__init__(messages.INVALID_FIELD.format(label=FIELDS[field][0], reason=reason))
         self.field, self.reason = field, reason
 
 
 class DuplicateLead(ValueError):
     def __init__(self, field, lead):
         label = FIELDS[field][0].lower()
-        super().__init__(f"A lead with this {label} already exists: #{lead.id} {lead.full_name}.")
+        super().__init__(messages.DUPLICATE_LEAD.format(label=label, lead_id=lead.id,
+                                                        name=lead.full_name))
         self.field, self.lead = field, lead
 
 
@@ -92,7 +93,7 @@ def update_lead(actor, lead_id, raw):
         with db.atomic():
             lead = Lead.get_or_none(Lead.id == lead_id)
             if lead is None:
-                raise LookupError(f"Lead #{lead_id} no longer exists.")
+                raise LookupError(messages.LEAD_GONE.format(lead_id=lead_id))
             changes = events.changed(lead, values)
             if changes:
                 Lead.update(**values).where(Lead.id == lead_id).execute()
@@ -166,7 +167,7 @@ class OwnerKept(ValueError):
     """A lead that has an owner keeps one: it is handed over, never left without."""
 
     def __init__(self):
-        super().__init__("A lead keeps an owner once it has one; choose who takes it over instead.")
+        super().__init__(messages.OWNER_KEPT)
 
 
 def edit_lead(actor, lead_id, raw, details=None, owner_id=None):
@@ -181,7 +182,7 @@ def edit_lead(actor, lead_id, raw, details=None, owner_id=None):
     """
     with db.atomic():
         if Lead.get_or_none(Lead.id == lead_id) is None:
-            raise LookupError(f"Lead #{lead_id} no longer exists.")
+            raise LookupError(messages.LEAD_GONE.format(lead_id=lead_id))
         lead = require_lead(actor, lead_id)
         if owner_id is None and lead.owner_id:
             raise OwnerKept()

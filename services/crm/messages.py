@@ -1,4 +1,6 @@
-"""What the team reads about leads in chat and notifications (Telegram HTML, user data escaped)."""
+"""What the team reads from the CRM: lead cards and notifications (Telegram HTML, user
+data escaped), and the refusals the services raise (plain text: whoever shows one
+escapes it for their page or parse mode). One place, so a translation is a catalogue."""
 from services.core.markup import h
 from services.crm.validation import country_name
 
@@ -22,3 +24,50 @@ def lead_line(lead):
 def assigned_to_you(lead, by):
     return (f"Lead #{lead.id} {h(lead.full_name)} is now yours (assigned by {h(by)}). "
             f"/lead {lead.id} shows it.")
+
+
+# Refusals of the pipeline (services/crm/pipeline.py) ------------------------------------
+STAGE_FINAL = "{subject} is {stage}, which is final; it cannot move on."
+STAGE_NOT_NEXT = "{subject} is {stage}; it can move to {allowed}, not {to}."
+STAGE_CHANGED_MEANWHILE = "Lead #{lead_id} was changed meanwhile; look again."
+NOT_TRANSFERABLE = "Lead #{lead_id} cannot be transferred: {problems}."
+TRANSFER_NOT_QUALIFIED = "it is {stage}; only qualified leads are transferred"
+TRANSFER_NO_SCORE = "it has no score yet (score it first)"
+TRANSFER_LOW_SCORE = "its latest score {score:.2f} is below {min_score:.2f}"
+TRANSFER_NO_DOMAIN = "its business domain is not set"
+ONLY_DISPATCHERS_ASSIGN = "Only dispatchers and admins assign leads."
+NOT_ON_TEAM = "That person is not on the team."
+NOBODY_TO_ASSIGN = "There is nobody on the team to assign it to."
+BAD_SOURCE = "Source must be one of: {choices}."
+BAD_PRIORITY = "Priority must be one of: {choices}."
+DOMAIN_TOO_LONG = "The business domain is too long (at most {limit} characters)."
+BAD_VALUE = "Value must be an amount like 1500 or 1500.50, got {typed!r}."
+VALUE_OUT_OF_RANGE = "Value must be between 0 and 9,999,999,999.99."
+
+# Refusals of leads, access, activities and the team ---------------------------------------
+INVALID_FIELD = "{label}: {reason}"
+DUPLICATE_LEAD = "A lead with this {label} already exists: #{lead_id} {name}."
+LEAD_GONE = "Lead #{lead_id} no longer exists."
+OWNER_KEPT = "A lead keeps an owner once it has one; choose who takes it over instead."
+NO_SUCH_LEAD = "There is no lead #{lead_id}."
+NOT_YOUR_LEAD = "Lead #{lead_id} is not yours; a dispatcher or admin can assign it to you."
+NO_SUCH_ACTIVITY = "There is no activity #{activity_id}."
+NOT_YOUR_ACTIVITY = "Activity #{activity_id} is assigned to someone else."
+TEXT_TOO_LONG = "The {what} is {length} characters long; at most {limit}."
+UNKNOWN_ACTIVITY_TYPE = "Unknown activity type {kind!r}; one of: {choices}."
+UNKNOWN_OUTCOME = "Unknown outcome {outcome!r}; one of: {choices}."
+NO_SUBJECT = "Say in a few words what it is about."
+ONLY_DISPATCHERS_DELEGATE = "Only dispatchers and admins give activities to others."
+ALREADY_DONE = "Activity #{activity_id} was already marked done ({outcome})."
+ALREADY_DONE_MEANWHILE = "Activity #{activity_id} was already marked done."
+UNKNOWN_ROLE = "Unknown role {role!r}. Roles: {roles}."
+INVITE_INVALID = "This invite link is not valid. Ask an admin for a new one."
+INVITE_USED = "This invite link has already been used. Ask an admin for a new one."
+INVITE_EXPIRED = "This invite link has expired. Ask an admin for a new one."
+ALREADY_ON_TEAM = "You are already on the team as {role}."
+TEAM_ONLY = "This is only for team members."
+ADMINS_ONLY = "Only admins can do that."
+NEVER_STARTED = "That person has not started the bot."
+NO_LONGER_ON_TEAM = "That person is not on the team (any more)."
+ADMIN_BY_SETTING = "{name} is an admin by ADMIN_TELEGRAM_IDS; change it there."
+LAST_ADMIN = "The team needs at least one admin."

@@ -35,6 +35,7 @@ LEAD_FLOW = {"new": ("contacted", "lost"), "contacted": ("qualified", "lost"),
              "qualified": ("transferred", "lost"), "transferred": (), "lost": ()}
 SALES_FLOW = {"new": ("kyc",), "kyc": ("agreement",), "agreement": ("paid",), "paid": ()}
 MAX_VALUE = decimal.Decimal("9999999999.99")
+MAX_DOMAIN = 100
 
 
 class StageError(ValueError):
@@ -64,14 +65,14 @@ def transfer_problems(lead, min_score=None):
     min_score = policy().transfer_min_score if min_score is None else min_score
     problems = []
     if lead.stage != "qualified":
-        problems.append(f"it is {lead.stage}; only qualified leads are transferred")
+        problems.append(messages.TRANSFER_NOT_QUALIFIED.format(stage=lead.stage))
     score = latest_score(lead.id)
     if score is None:
-        problems.append("it has no score yet (score it first)")
+        problems.append(messages.TRANSFER_NO_SCORE)
     elif score.score < min_score:
-        problems.append(f"its latest score {score.score:.2f} is below {min_score:.2f}")
+        problems.append(messages.TRANSFER_LOW_SCORE.format(score=score.score, min_score=min_score))
     if not (lead.business_domain or "").strip():
-        problems.append("its business domain is not set")
+        problems.append(messages.TRANSFER_NO_DOMAIN)
     return problems
 
 
@@ -85,20 +86,21 @@ def change_stage(actor, lead_id, to_stage, now=None, depth=0):
         if to_stage not in allowed:
             subject = f"Lead #{lead.id}'s sale" if pipeline == "sales" else f"Lead #{lead.id}"
             if not allowed:
-                raise StageError(f"{subject} is {before}, which is final; it cannot move on.")
-            raise StageError(f"{subject} is {before}; it can move to "
-                             f"{' or '.join(allowed)}, not {to_stage}.")
+                raise StageError(messages.STAGE_FINAL.format(subject=subject, stage=before))
+            raise StageError(messages.STAGE_NOT_NEXT.format(
+                subject=subject, stage=before, allowed=" or ".join(allowed), to=to_stage))
         if to_stage == "transferred":
             problems = transfer_problems(lead)
             if problems:
-                raise StageError(f"Lead #{lead.id} cannot be transferred: " + "; ".join(problems) + ".")
+                raise StageError(messages.NOT_TRANSFERABLE.format(lead_id=lead.id,
+                                                                  problems="; ".join(problems)))
         column = Lead.sales_stage if pipeline == "sales" else Lead.stage
         changes = {column: to_stage, Lead.last_activity_at: now}
         if to_stage == "transferred":
             changes[Lead.sales_stage] = "new"
         # The WHERE makes two people pressing at once move it only once.
         if not Lead.update(changes).where(Lead.id == lead.id, column == before).execute():
-            raise StageError(f"Lead #{lead.id} was changed meanwhile; look again.")
+            raise StageError(messages.STAGE_CHANGED_MEANWHILE.format(lead_id=lead.id))
         change = StageChange.create(lead=lead, pipeline=pipeline, from_stage=before,
                                     to_stage=to_stage, changed_by=actor.user_id,
                                     actor=actor.label, changed_at=now)
@@ -134,15 +136,15 @@ def assign(actor, lead_id, member_id="round_robin", now=None):
     The new owner hears about it, and the timeline gets a note.
     """
     if not actor.assigns:
-        raise AccessDenied("Only dispatchers and admins assign leads.")
+        raise AccessDenied(messages.ONLY_DISPATCHERS_ASSIGN)
     now = now or utcnow()
     with db.atomic():
         lead = require_lead(actor, lead_id)
         member = round_robin_member() if member_id == "round_robin" else \
             User.get_or_none(User.id == member_id)
         if member is None or not member.is_team:
-            raise AccessDenied("That person is not on the team." if member_id != "round_robin"
-                               else "There is nobody on the team to assign it to.")
+            raise AccessDenied(messages.NOT_ON_TEAM if member_id != "round_robin"
+                               else messages.NOBODY_TO_ASSIGN)
         values = {"owner": member.id, "assigned_at": now}
         Lead.update(values).where(Lead.id == lead.id).execute()
         events.emit("lead.assigned", actor, "lead", lead.id, events.changed(lead, values), now=now)
@@ -162,25 +164,25 @@ def clean_details(raw):
     if "source" in raw:
         source = str(raw["source"] or "").strip().casefold()
         if source not in SOURCES:
-            raise ValueError(f"Source must be one of: {', '.join(SOURCES)}.")
+            raise ValueError(messages.BAD_SOURCE.format(choices=", ".join(SOURCES)))
         values["source"] = source
     if "priority" in raw:
         priority = str(raw["priority"] or "").strip().casefold()
         if priority not in PRIORITIES:
-            raise ValueError(f"Priority must be one of: {', '.join(PRIORITIES)}.")
+            raise ValueError(messages.BAD_PRIORITY.format(choices=", ".join(PRIORITIES)))
         values["priority"] = priority
     if "business_domain" in raw:
         domain = " ".join(plain_text(str(raw["business_domain"] or "")).split())
-        if len(domain) > 100:
-            raise ValueError("The business domain is too long (at most 100 characters).")
+        if len(domain) > MAX_DOMAIN:
+            raise ValueError(messages.DOMAIN_TOO_LONG.format(limit=MAX_DOMAIN))
         values["business_domain"] = domain or None
     if "value" in raw:
         try:
             value = decimal.Decimal(str(raw["value"] or "0").replace(",", "").strip())
         except decimal.InvalidOperation:
-            raise ValueError(f"Value must be an amount like 1500 or 1500.50, got {raw['value']!r}.") from None
+            raise ValueError(messages.BAD_VALUE.format(typed=raw["value"])) from None
         if not value.is_finite() or not 0 <= value <= MAX_VALUE:
-            raise ValueError("Value must be between 0 and 9,999,999,999.99.")
+            raise ValueError(messages.VALUE_OUT_OF_RANGE)
         values["value"] = value.quantize(decimal.Decimal("0.01"))
     return values
 

@@ -7,6 +7,7 @@ from peewee import IntegrityError
 from models import ROLES, Invite, User, db, utcnow
 from services.core import events
 from services.core.actors import Actor
+from services.crm import messages
 from services.crm.access import AccessDenied
 
 INVITE_TTL = datetime.timedelta(days=2)
@@ -63,7 +64,7 @@ def join_open_team(user):
 def create_invite(admin, role=DEFAULT_ROLE, now=None):
     require_admin(admin)
     if role not in ROLES:
-        raise TeamError(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.")
+        raise TeamError(messages.UNKNOWN_ROLE.format(role=role, roles=", ".join(ROLES)))
     now = now or utcnow()
     # 16 bytes -> 22 URL-safe characters, within Telegram's 64-character start parameter.
     with db.atomic():
@@ -80,20 +81,20 @@ def accept_invite(user, token, now=None):
     with db.atomic():
         invite = Invite.get_or_none(Invite.token == token)
         if invite is None:
-            raise TeamError("This invite link is not valid. Ask an admin for a new one.")
+            raise TeamError(messages.INVITE_INVALID)
         if invite.used_by_id is not None:
             if invite.used_by_id == user.id:
                 return user.role
-            raise TeamError("This invite link has already been used. Ask an admin for a new one.")
+            raise TeamError(messages.INVITE_USED)
         if invite.expires_at < now:
-            raise TeamError("This invite link has expired. Ask an admin for a new one.")
+            raise TeamError(messages.INVITE_EXPIRED)
         if user.is_team:
-            raise TeamError(f"You are already on the team as {user.role}.")
+            raise TeamError(messages.ALREADY_ON_TEAM.format(role=user.role))
         # The WHERE makes a link usable once even if two people press it at once.
         taken = (Invite.update(used_by=user, used_at=now)
                  .where(Invite.id == invite.id, Invite.used_by.is_null()).execute())
         if not taken:
-            raise TeamError("This invite link has already been used. Ask an admin for a new one.")
+            raise TeamError(messages.INVITE_USED)
         joining = Actor.member(user)
         events.emit("invite.accepted", joining, "invite", invite.id,
                     {"used_by": (None, user.id), "used_at": (None, now)}, now=now)
@@ -103,12 +104,12 @@ def accept_invite(user, token, now=None):
 
 def require_team(user):
     if not user.is_team:
-        raise AccessDenied("This is only for team members.")
+        raise AccessDenied(messages.TEAM_ONLY)
 
 
 def require_admin(user):
     if user.role != "admin":
-        raise AccessDenied("Only admins can do that.")
+        raise AccessDenied(messages.ADMINS_ONLY)
 
 
 def members():
@@ -133,11 +134,11 @@ def change_role(actor, member_id, role, admin_ids=frozenset()):
     The caller has checked who asks: an admin in chat, or the panel's login.
     """
     if role is not None and role not in ROLES:
-        raise TeamError(f"Unknown role {role!r}. Roles: {', '.join(ROLES)}.")
+        raise TeamError(messages.UNKNOWN_ROLE.format(role=role, roles=", ".join(ROLES)))
     with db.atomic():
         member = User.get_or_none(User.id == member_id)
         if member is None:
-            raise TeamError("That person has not started the bot.")
+            raise TeamError(messages.NEVER_STARTED)
         _guard_admin_change(member, role, admin_ids)
         _set_role(actor, member, role)
     return member
@@ -162,7 +163,7 @@ def _update_member(actor, member_id, event, **values):
     with db.atomic():
         member = User.get_or_none(User.id == member_id)
         if member is None:
-            raise TeamError("That person has not started the bot.")
+            raise TeamError(messages.NEVER_STARTED)
         changes = events.changed(member, values)
         if changes:
             User.update(values).where(User.id == member_id).execute()
@@ -172,7 +173,7 @@ def _update_member(actor, member_id, event, **values):
 def get_member(member_id):
     member = User.get_or_none(User.id == member_id)
     if member is None or not member.is_team:
-        raise TeamError("That person is not on the team (any more).")
+        raise TeamError(messages.NO_LONGER_ON_TEAM)
     return member
 
 
@@ -180,10 +181,9 @@ def _guard_admin_change(member, new_role, admin_ids):
     if member.role != "admin" or new_role == "admin":
         return
     if member.telegram_id in admin_ids:
-        raise TeamError(f"{member.display_name} is an admin by ADMIN_TELEGRAM_IDS; "
-                        "change it there.")
+        raise TeamError(messages.ADMIN_BY_SETTING.format(name=member.display_name))
     if User.team().where(User.role == "admin").count() <= 1:
-        raise TeamError("The team needs at least one admin.")
+        raise TeamError(messages.LAST_ADMIN)
 
 
 def _set_role(actor, user, role):
