@@ -16,6 +16,7 @@ only added. Each shape is checked when it is declared: its longest data has to f
 in 64 bytes. encode() raises ButtonError for values its kind does not take.
 """
 import re
+from abc import ABC, abstractmethod
 
 from models import LEAD_STAGES, OUTCOMES, ROLES, SALES_STAGES
 from services.core.inputs import MAX_ID, MAX_PAGE, parse_id, parse_page
@@ -33,15 +34,16 @@ class ButtonError(ValueError):
     """A button built with values its kind does not take (a programming error)."""
 
 
-class Field:
+class Field(ABC):
     """One part of the data. `read` gives its value from the text, or None."""
     width = 0             # the most bytes the part takes
 
     def __init__(self, name):
         self.name = name
 
+    @abstractmethod
     def read(self, text):
-        raise NotImplementedError
+        """The value `text` holds, or None when it holds none this field takes."""
 
     def write(self, value):
         """The text for `value`, or None when this field does not take it."""
