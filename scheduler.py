@@ -20,7 +20,7 @@ from services.core.config import ConfigError, load_settings
 from services.delivery import outbox
 from services.delivery.sender import DeliveryPolicy, deliver_batch
 from services.delivery.telegram import TelegramTransport
-from services.followups import jobs as followups, periodic
+from services.followups import jobs, periodic
 from services.ops import heartbeat
 
 log = logging.getLogger("leadgram.scheduler")
@@ -31,7 +31,7 @@ class Scheduler:
     def __init__(self, settings, transport, delivery=DeliveryPolicy(), clock=utcnow):
         self.settings, self.transport, self.delivery, self.clock = settings, transport, delivery, clock
         self.stopping = False
-        self.followup_jobs = followups.scheduled_jobs(settings)
+        self.followup_jobs = jobs.scheduled_jobs(settings)
         self.jobs = schedule.Scheduler()
         self.jobs.every(settings.send_interval_seconds).seconds.do(self.guarded, self.send_outbox)
         self.jobs.every(FOLLOWUP_CHECK_SECONDS).seconds.do(self.guarded, self.run_followups)

@@ -20,7 +20,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from services.ops import panel_login as panel_access
+from services.ops import panel_login
 from services.ops.panel_login import FailureThrottle, address_key, user_key
 
 PUBLIC_ENDPOINTS = {"auth.login", "ops.health_check", "static", "admin.static"}
@@ -61,7 +61,7 @@ def load_user(token):
     if g.get("database_down"):
         return None
     fingerprint = current_app.extensions["leadgram"].login_fingerprint
-    username = panel_access.session_user(token, fingerprint, current_app.permanent_session_lifetime)
+    username = panel_login.session_user(token, fingerprint, current_app.permanent_session_lifetime)
     return None if username is None else Deployer(username, token)
 
 
@@ -103,14 +103,14 @@ def login():
 def _start_session(username):
     session.clear()
     fingerprint = current_app.extensions["leadgram"].login_fingerprint
-    token = panel_access.open_session(username, fingerprint, current_app.permanent_session_lifetime)
+    token = panel_login.open_session(username, fingerprint, current_app.permanent_session_lifetime)
     login_user(Deployer(username, token))
     session.permanent = True
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    panel_access.close_session(current_user.get_id())
+    panel_login.close_session(current_user.get_id())
     logout_user()
     session.clear()
     flash("You are logged out.", "success")
@@ -142,7 +142,7 @@ def _check_metrics_token():
     if wait:
         return TOO_MANY_TOKENS, 429, {**PLAIN_TEXT, "Retry-After": str(wait)}
     expected = current_app.extensions["leadgram"].settings.metrics_token
-    if not panel_access.metrics_token_ok(auth.token, expected):
+    if not panel_login.metrics_token_ok(auth.token, expected):
         return refusal
     limiter.refund(keys)
     return None

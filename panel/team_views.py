@@ -1,5 +1,5 @@
 """People who started the bot, and the team among them: role, notifications,
-reachability. Changes go through services.team, which keeps the last admin."""
+reachability. Changes go through services.crm.team, which keeps the last admin."""
 from flask import current_app, flash
 from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import FilterEqual

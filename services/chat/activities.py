@@ -8,7 +8,7 @@ import datetime
 import json
 
 from models import OUTCOMES, db, utcnow
-from services.chat import buttons, dialogues as conversations
+from services.chat import buttons, dialogues
 from services.chat.leads import command_lead, lead_or_refusal
 from services.chat.replies import Reply
 from services.core.actors import Actor
@@ -26,7 +26,7 @@ CONTROLS = "/back goes back a step, /cancel stops."
 TODAY_BUTTON = [("◀ Today", buttons.encode("today"))]
 IN_LIST = 50          # characters of a subject or name in the /today list
 NOT_LOGGING = Reply("There is no activity being logged right now. /log &lt;lead id&gt; starts one.")
-LOG = conversations.Dialogue(
+LOG = dialogues.Dialogue(
     FLOW, STEPS, lambda step, values, note="": _ask(step, values, note),
     inactive=NOT_LOGGING, cancelled="Cancelled. Nothing was logged.", doing="logging an activity",
     answers={"subject": ("subject", "description")})
@@ -166,7 +166,7 @@ def answer(ctx, user, text):
     conversation = LOG.get(user)
     if conversation is None:
         return None
-    step, values = conversation.step, conversations.data(conversation)
+    step, values = conversation.step, dialogues.data(conversation)
     if step == "type":
         kind = "_".join(text.casefold().split())
         if kind not in activities.LOGGABLE_TYPES:
@@ -192,7 +192,7 @@ def press(ctx, user, step, lead_id=None, choice=None):
     conversation = LOG.get(user)
     if conversation is None:
         return NOT_LOGGING
-    values = conversations.data(conversation)
+    values = dialogues.data(conversation)
     if step != conversation.step:  # a button of an earlier question
         return _ask(conversation.step, values, "That button belongs to an earlier question.")
     if step == "type":

@@ -4,7 +4,7 @@ Steps are the lead's fields in order, then "confirm". "edit:<field>" asks
 one field again and returns to the summary.
 """
 from models import db
-from services.chat import buttons, dialogues as conversations
+from services.chat import buttons, dialogues
 from services.chat.replies import Reply
 from services.core.markup import h
 from services.crm import leads, team
@@ -25,7 +25,7 @@ SUMMARY_BUTTONS = [[("✅ Save", buttons.encode("wiz", action="save")),
                     ("✏️ Edit", buttons.encode("wiz", action="edit")),
                     ("✖️ Cancel", buttons.encode("wiz", action="cancel"))]]
 NOT_ACTIVE = Reply("There is no lead being created right now. Send /createLead to start one.")
-WIZARD = conversations.Dialogue(
+WIZARD = dialogues.Dialogue(
     FLOW, (*STEPS, CONFIRM), lambda step, values, note="": _ask(step, values, note),
     inactive=NOT_ACTIVE, cancelled="Cancelled. Nothing was saved.", doing="adding a lead",
     detours_from=CONFIRM)
@@ -42,7 +42,7 @@ def answer(user, text):
     conversation = WIZARD.get(user)
     if conversation is None:
         return None
-    step, values = conversation.step, conversations.data(conversation)
+    step, values = conversation.step, dialogues.data(conversation)
     field = step.split(":", 1)[1] if step.startswith("edit:") else step
     if field == CONFIRM:
         return Reply("Please use the buttons below the summary, or /back to change the "
@@ -58,7 +58,7 @@ def answer(user, text):
                      + _question(field, step))
     values[field] = value
     next_step = _next_step(step, values)
-    conversations.advance(conversation, next_step, values)
+    dialogues.advance(conversation, next_step, values)
     if next_step == CONFIRM:
         return _summary(values)
     return Reply(_question(next_step))
@@ -76,7 +76,7 @@ def press(user, action, field=None):
     conversation = WIZARD.get(user)
     if conversation is None or conversation.step != CONFIRM:
         return NOT_ACTIVE if conversation is None else Reply(_question_for_step(conversation.step))
-    values = conversations.data(conversation)
+    values = dialogues.data(conversation)
     # Answers replace the summary, so its buttons cannot be pressed again.
     if action == "save":
         return _save(user, values)

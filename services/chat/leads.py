@@ -1,7 +1,7 @@
 """Lead commands in chat: /leads (paged), /lead <id> with its timeline, /find <text>.
 
 Sales members see only the leads they own; dispatchers and admins see all
-(services.access decides).
+(services.crm.access decides).
 """
 from services.chat import buttons
 from services.chat.replies import Reply

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from models import Activity, LeadScore, db, utcnow
 from services.core import events
 from services.core.policy import current as policy
-from services.crm import llm as llm_scoring
+from services.crm import llm
 from services.crm.access import require_lead
 
 RECOMMENDATIONS = {
@@ -114,7 +114,7 @@ def score_lead(actor, lead_id, settings=None, now=None, client=None):
     signature = s.signature()
     result = None
     if client is None and settings is not None and settings.llm_api_url:
-        client = llm_scoring.LlmClient.from_settings(settings)
+        client = llm.LlmClient.from_settings(settings)
     if client is not None:
         cached = (LeadScore.select()
                   .where(LeadScore.lead == lead.id, LeadScore.signature == signature,
@@ -124,7 +124,7 @@ def score_lead(actor, lead_id, settings=None, now=None, client=None):
             return cached
         try:
             result = Score(*client.score(asdict(s), tuple(RECOMMENDATIONS)))
-        except llm_scoring.LlmUnavailable as exc:
+        except llm.LlmUnavailable as exc:
             fallback = local_score(s)
             result = Score(fallback.score, fallback.recommendation,
                            f"{fallback.reason} (local model: the LLM failed: {exc})")

@@ -21,7 +21,7 @@ from services.core.actors import Actor
 from services.crm import pipeline
 from services.crm.access import AccessDenied
 from services.delivery import outbox
-from services.followups import matching as rule_matching, messages, rules, vocabulary
+from services.followups import matching, messages, rules, vocabulary
 
 log = logging.getLogger("leadgram.automation")
 MAX_DEPTH = 3
@@ -94,7 +94,7 @@ def run_rules(event, lead, fields=None, depth=0, now=None):
     event_id = uuid.uuid4().hex
     payload = json.dumps({**fields, "event_at": now.isoformat()}, default=str)
     created = []
-    for rule in rule_matching.matching(candidates, snapshot):
+    for rule in matching.matching(candidates, snapshot):
         for index, action in enumerate(rule.actions):
             row = RuleAction.create(
                 key=f"{event_id}:{rule.id}:{index}", rule=rule.id, action_index=index,
@@ -145,7 +145,7 @@ def _execute(row, now, recheck=False):
         event_at = datetime.datetime.fromisoformat(payload.pop("event_at"))
         rule = to_rule(rule_row)
         failed = [line for line, value, ok in
-                  rule_matching.explain(rule, context(lead, payload, event_at, now)).conditions if not ok]
+                  matching.explain(rule, context(lead, payload, event_at, now)).conditions if not ok]
         if failed:
             status = CANCELLED
             result = "cancelled: no longer holds: " + "; ".join(failed)
@@ -233,4 +233,4 @@ def test_rule(rule, lead=None, sample=None, event_fields=None, now=None):
         if name not in vocabulary.FIELDS or raw in (None, ""):
             continue
         values[name] = rules.sample_value(name, raw)
-    return rule_matching.explain(rule, values)
+    return matching.explain(rule, values)
