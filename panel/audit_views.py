@@ -43,20 +43,11 @@ class LocalDayFilter(FilterGreater):
         return "up to and including (YYYY-MM-DD)" if self.before else "from (YYYY-MM-DD)"
 
 
-def changes_text(entry):
-    return "; ".join(f"{name}: {_shown(before)} → {_shown(after)}"
-                     for name, (before, after) in audit.changes_of(entry).items())
-
-
 def _changes_html(view, context, model, name):
     rows = [Markup("<li><code>{}</code>: {} → {}</li>").format(
-                field, _shown(before), _shown(after))
+                field, audit.shown_value(before), audit.shown_value(after))
             for field, (before, after) in audit.changes_of(model).items()]
     return Markup('<ul class="list-unstyled mb-0">{}</ul>').format(Markup("").join(rows))
-
-
-def _shown(value):
-    return "—" if value is None or value == "" else str(value)
 
 
 def _record(view, context, model, name):
@@ -79,7 +70,7 @@ class AuditView(PanelModelView):
                          "event": lambda v, c, m, n: escape(m.event.replace("_", " "))}
     column_export_list = ["at", "actor_kind", "actor_ref", "actor_label", "event", "entity",
                           "entity_id", "changes"]
-    column_formatters_export = {"changes": lambda v, c, m, n: changes_text(m),
+    column_formatters_export = {"changes": lambda v, c, m, n: audit.described(m),
                                 "at": lambda v, c, m, n: m.at.isoformat(sep=" ")}
     column_default_sort = [("at", True), ("id", True)]
     column_sortable_list = ["at"]

@@ -146,10 +146,7 @@ def timeline(actor, lead_id, limit=20):
     lead = require_lead(actor, lead_id)
     entries = []
     for entry in audit.entries("lead", lead.id).where(AuditEntry.event == "lead.updated").limit(limit):
-        text = "; ".join(f"{name.replace('_', ' ')}: {'—' if before is None else before} → "
-                         f"{'—' if after is None else after}"
-                         for name, (before, after) in audit.changes_of(entry).items())
-        entries.append(Entry(entry.at, "edit", text, entry.actor_label))
+        entries.append(Entry(entry.at, "edit", audit.described(entry), entry.actor_label))
     for change in (StageChange.select().where(StageChange.lead == lead)
                    .order_by(StageChange.changed_at.desc()).limit(limit)):
         where = "sale" if change.pipeline == "sales" else "stage"
