@@ -189,9 +189,9 @@ def _guard_admin_change(member, new_role, admin_ids):
 def _set_role(actor, user, role):
     joined_at = (user.joined_at or utcnow()) if role else None
     values = {"role": role, "joined_at": joined_at}
-    changes = events.changed(user, values)
-    User.update(values).where(User.id == user.id).execute()
-    events.emit("user.role_changed", actor, "user", user.id, changes)
+    with db.atomic():
+        User.update(values).where(User.id == user.id).execute()
+        events.emit("user.role_changed", actor, "user", user.id, events.changed(user, values))
     user.role, user.joined_at = role, joined_at
 
 

@@ -214,13 +214,14 @@ def open_session(username, fingerprint, lifetime, now=None):
     """A new session; returns the token for the signed cookie. Sessions that expired or
     belong to an old login are deleted on the way, as nobody can use them any more."""
     now = now or utcnow()
-    PanelSession.delete().where((PanelSession.expires_at <= now)
-                                | (PanelSession.fingerprint != fingerprint)).execute()
     token = secrets.token_urlsafe(32)
-    PanelSession.create(id=token, username=username, fingerprint=fingerprint, created_at=now,
-                        last_seen_at=now, expires_at=now + lifetime)
-    events.emit("panel.logged_in", Actor.panel(username), "panel_session", None,
-                {"expires_at": (None, now + lifetime)}, now=now)
+    with db.atomic():
+        PanelSession.delete().where((PanelSession.expires_at <= now)
+                                    | (PanelSession.fingerprint != fingerprint)).execute()
+        PanelSession.create(id=token, username=username, fingerprint=fingerprint, created_at=now,
+                            last_seen_at=now, expires_at=now + lifetime)
+        events.emit("panel.logged_in", Actor.panel(username), "panel_session", None,
+                    {"expires_at": (None, now + lifetime)}, now=now)
     return token
 
 
