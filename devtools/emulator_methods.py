@@ -5,6 +5,7 @@ adds the server, the test controls and the dispatch that runs these methods unde
 """
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import math
@@ -12,6 +13,7 @@ import re
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from devtools import telegram_formatting
@@ -19,6 +21,9 @@ from devtools.botapi_spec import BotApiSpec
 
 SPEC = BotApiSpec()
 _TEXT_LIMIT = 4096
+_CAPTION_LIMIT = 1024
+# setMyDescription / setMyShortDescription: "0-512 characters", "0-120 characters" (the spec's wording).
+_DESCRIPTION_LIMITS = {"description": 512, "short_description": 120}
 _CALLBACK_DATA_LIMIT = 64
 _COMMAND = re.compile(r"[a-z0-9_]{1,32}")
 _TRIMMED = " \t\r\n"  # Telegram strips these around a message text
@@ -26,6 +31,12 @@ _CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "reco
                  "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note"}
 # Update types delivered when the bot did not ask for specific ones (see getUpdates' allowed_updates).
 _NOT_BY_DEFAULT = {"chat_member", "message_reaction", "message_reaction_count"}
+# The fields of a Message that are its content: what copyMessage copies (not sender, date, reply or keyboard).
+_CONTENT_KEYS = ("text", "entities", "link_preview_options", "animation", "audio", "document", "photo", "sticker",
+                 "video", "video_note", "voice", "caption", "caption_entities", "show_caption_above_media",
+                 "has_media_spoiler", "contact", "dice", "poll", "venue", "location")
+# Media that take a caption; a new caption for anything else (text, a sticker, a location...) is ignored.
+_CAPTIONED = ("animation", "audio", "document", "photo", "video", "voice")
 # Bookkeeping kept in stored messages but not part of Telegram's Message object.
 _EMULATOR_KEYS = ("raw_text", "parse_mode", "sent_with", "deleted")
 _NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
@@ -49,6 +60,16 @@ class ApiError(Exception):
         if self.retry_after is not None:
             payload["parameters"] = {"retry_after": self.retry_after}
         return payload
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file Telegram keeps: what getFile describes and GET /file/bot<token>/<file_path> serves."""
+    file_id: str
+    file_unique_id: str
+    file_path: str
+    content: bytes
+    mime_type: str
 
 
 def too_many_requests(retry_after: int) -> ApiError:
@@ -79,6 +100,10 @@ class BotApiMethods:
         self._poll_generation = 0
         self._callback_queries: dict[str, bool] = {}  # id -> answered
         self._webhook_url = ""
+        self._files: dict[str, StoredFile] = {}  # file_id -> file
+        self._file_numbers = itertools.count(1)
+        # "description" / "short_description" -> language_code ("" for everyone) -> text; unset is "".
+        self._descriptions: dict[str, dict[str, str]] = {field: {} for field in _DESCRIPTION_LIMITS}
         self._sends: deque[float] = deque()
         self._chat_sends: dict[int, deque[float]] = {}
         self._handlers: dict[str, Callable[[dict], Any]] = {
@@ -94,6 +119,11 @@ class BotApiMethods:
             "getWebhookInfo": lambda p: {"url": self._webhook_url, "has_custom_certificate": False,
                                          "pending_update_count": len(self._updates)},
             "sendChatAction": self._send_chat_action, "getChat": self._get_chat,
+            "copyMessage": self._copy_message, "getFile": self._get_file,
+            "setMyDescription": lambda p: self._set_description("description", p),
+            "getMyDescription": lambda p: self._get_description("description", p),
+            "setMyShortDescription": lambda p: self._set_description("short_description", p),
+            "getMyShortDescription": lambda p: self._get_description("short_description", p),
             "close": lambda p: True, "logOut": lambda p: True,
         }
 
@@ -149,6 +179,50 @@ class BotApiMethods:
         if formatted.entities:
             message["entities"] = formatted.entities
         return self._public(message)
+
+    def _copy_message(self, p: dict) -> dict:
+        """A new bot message with the source's content (and a new caption, if given); returns a MessageId."""
+        chat_id = self._target_chat(p["chat_id"], sending=True)
+        source = self._messages.get(self._target_chat(p["from_chat_id"]), {}).get(p["message_id"])
+        if source is None or source.get("deleted"):
+            raise ApiError(400, "Bad Request: message to copy not found")
+        content = {key: copy.deepcopy(source[key]) for key in _CONTENT_KEYS if key in source}
+        if "caption" in p and ("caption" in source or any(key in source for key in _CAPTIONED)):
+            caption = self._formatted_caption(p["caption"], p.get("parse_mode"), p.get("caption_entities"))
+            for key in ("caption", "caption_entities", "show_caption_above_media"):
+                content.pop(key, None)
+            if caption.text:  # an empty new caption removes the old one
+                content["caption"] = caption.text
+            if caption.entities:
+                content["caption_entities"] = caption.entities
+            if p.get("show_caption_above_media"):
+                content["show_caption_above_media"] = True
+        self._check_reply_markup(p.get("reply_markup"))
+        self._count_send(chat_id)
+        return {"message_id": self._store_bot_message(chat_id, "copyMessage", p, **content)["message_id"]}
+
+    def _get_file(self, p: dict) -> dict:
+        stored = self._files.get(p["file_id"])
+        if stored is None:
+            raise ApiError(400, "Bad Request: invalid file_id")
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                "file_size": len(stored.content), "file_path": stored.file_path}
+
+    def _set_description(self, field: str, p: dict) -> bool:
+        """setMyDescription / setMyShortDescription: kept per language_code; an empty text removes it."""
+        text = p.get(field, "")
+        if len(text) > _DESCRIPTION_LIMITS[field]:
+            raise ApiError(400, f"Bad Request: {field.replace('_', ' ')} is too long")
+        texts = self._descriptions[field]
+        if text:
+            texts[p.get("language_code", "")] = text
+        else:
+            texts.pop(p.get("language_code", ""), None)
+        return True
+
+    def _get_description(self, field: str, p: dict) -> dict:
+        """BotDescription / BotShortDescription: the text for exactly this language_code, "" if none."""
+        return {field: self._descriptions[field].get(p.get("language_code", ""), "")}
 
     def _edit_message_text(self, p: dict) -> dict:
         message = self._editable_message(p)
@@ -244,6 +318,22 @@ class BotApiMethods:
         return message
 
     def _formatted_text(self, text: str, parse_mode: str | None, entities: list | None):
+        formatted = self._parsed(text, parse_mode, entities)
+        if not formatted.text:
+            raise ApiError(400, "Bad Request: message text is empty")
+        if telegram_formatting.utf16_len(formatted.text) > _TEXT_LIMIT:
+            raise ApiError(400, "Bad Request: message is too long")
+        return formatted
+
+    def _formatted_caption(self, caption: str, parse_mode: str | None, entities: list | None):
+        """A media caption: like a text, but it may be empty and has its own limit."""
+        formatted = self._parsed(caption, parse_mode, entities)
+        if telegram_formatting.utf16_len(formatted.text) > _CAPTION_LIMIT:
+            raise ApiError(400, "Bad Request: message caption is too long")
+        return formatted
+
+    def _parsed(self, text: str, parse_mode: str | None, entities: list | None):
+        """Text and entities after Telegram's parsing and trimming; a 400 for what it can't parse."""
         try:
             text.encode("utf-8")
             formatted = (telegram_formatting.FormattedText(text, entities) if entities
@@ -254,12 +344,7 @@ class BotApiMethods:
             raise ApiError(400, "Bad Request: unsupported parse_mode") from None
         except telegram_formatting.ParseError as error:
             raise ApiError(400, f"Bad Request: can't parse entities: {error}") from None
-        formatted = _trimmed(formatted)
-        if not formatted.text:
-            raise ApiError(400, "Bad Request: message text is empty")
-        if telegram_formatting.utf16_len(formatted.text) > _TEXT_LIMIT:
-            raise ApiError(400, "Bad Request: message is too long")
-        return formatted
+        return _trimmed(formatted)
 
     def _check_reply_markup(self, markup: dict | None) -> None:
         """What the spec cannot say about inline keyboards; JSON types were checked already."""
@@ -298,6 +383,17 @@ class BotApiMethods:
         self._messages[chat_id][message["message_id"]] = message
         self._bot_messages.append((chat_id, message["message_id"]))
         return message
+
+    def _store_file(self, folder: str, extension: str, content: bytes, mime_type: str) -> dict:
+        """Keep a file for getFile and downloads; returns the file_id, file_unique_id and file_size that the
+        objects describing it (PhotoSize, Document...) carry."""
+        number = next(self._file_numbers)
+        # Real ids are opaque URL-safe base64 too; these only need to be unique and stable within a run.
+        file_id = base64.urlsafe_b64encode(f"emulated-{folder}-file-{number}".encode()).decode().rstrip("=")
+        stored = StoredFile(file_id, f"AQAD{number:08d}", f"{folder}/file_{number}.{extension}", bytes(content),
+                            mime_type)
+        self._files[file_id] = stored
+        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": len(stored.content)}
 
     def _public(self, message: dict) -> dict:
         """A stored message as Telegram returns it: only inline keyboards are part of a Message."""

@@ -14,7 +14,7 @@ import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devtools.botapi_spec import Upload
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from devtools.telegram_emulator import TelegramEmulator
 
 _BOT_PATH = re.compile(r"/bot([^/]*)/([^/]*)")
+_FILE_PATH = re.compile(r"/file/bot([^/]*)/(.+)")  # downloads: /file/bot<token>/<file_path from getFile>
+# /_emulator/send fields passed on to user_sends_media, with how to read their wire strings.
+_MEDIA_FIELDS = {"latitude": float, "longitude": float, "duration": int, "width": int, "height": int,
+                 "phone_number": str, "file_name": str, "mime_type": str, "emoji": str}
 
 
 class Server(ThreadingHTTPServer):
@@ -84,6 +88,10 @@ class Handler(BaseHTTPRequestHandler):
         if url.path.startswith("/_emulator/"):
             self._control(url.path[len("/_emulator/"):], raw)
             return
+        download = _FILE_PATH.fullmatch(url.path)
+        if download is not None:
+            self._send(*self.server.emulator.download(download.group(1), unquote(download.group(2))))
+            return
         match = _BOT_PATH.fullmatch(url.path)
         if match is None:
             self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
@@ -110,8 +118,7 @@ class Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         try:
             if action == "send":
-                result = emulator.user_sends(int(raw["user_id"]), raw["text"], first_name=raw.get("first_name"),
-                                             last_name=raw.get("last_name"), username=raw.get("username"))
+                result = _user_sends(emulator, raw)
             elif action == "press":
                 result = emulator.user_presses(int(raw["user_id"]), int(raw["message_id"]), raw["callback_data"])
             elif action == "transcript":
@@ -127,15 +134,40 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(200, {"ok": True, "result": result})
 
     def _reply(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
+        self._send(status, json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8"), "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
         except OSError:  # the client went away (or stop() cut the connection)
             self.close_connection = True
+
+
+def _user_sends(emulator: TelegramEmulator, raw: dict) -> dict:
+    """/_emulator/send: a text (`text`), or media of another `kind` with its caption and fields. A file part
+    named `content` in a multipart body is the file's bytes (its name the document's file_name)."""
+    user_id = int(raw["user_id"])
+    reply_to = int(raw["reply_to_message_id"]) if raw.get("reply_to_message_id") else None
+    kind = raw.get("kind") or "text"
+    if kind == "text":
+        return emulator.user_sends(user_id, raw["text"], first_name=raw.get("first_name"),
+                                   last_name=raw.get("last_name"), username=raw.get("username"),
+                                   reply_to_message_id=reply_to)
+    emulator.add_user(user_id, raw.get("first_name"), raw.get("last_name"), raw.get("username"))
+    fields = {name: read(raw[name]) for name, read in _MEDIA_FIELDS.items() if raw.get(name)}
+    content = raw.get("content")
+    if isinstance(content, Upload):
+        fields["content"] = content.data
+        if kind == "document" and content.filename:
+            fields.setdefault("file_name", content.filename)
+    elif content:
+        fields["content"] = content.encode("utf-8")
+    return emulator.user_sends_media(user_id, kind, caption=raw.get("caption"), reply_to_message_id=reply_to,
+                                     **fields)
 
 
 def decode_body(content_type: str, body: bytes) -> dict[str, str | Upload]:

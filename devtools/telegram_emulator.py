@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import itertools
+import json
+import mimetypes
 import re
+import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,6 +28,22 @@ from devtools.emulator_server import Server
 
 # Telegram's bot-command pattern: "/cmd" or "/cmd@botname", not glued to a word, "/", "<" or ">".
 _BOT_COMMAND = re.compile(r"(?<![\w/<>])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>])")
+# What user_sends_media can send: kind -> the spec type of the Message field of that name.
+MEDIA_KINDS = {"photo": "PhotoSize", "document": "Document", "voice": "Voice", "video": "Video",
+               "sticker": "Sticker", "location": "Location", "contact": "Contact"}
+# The kinds that are files: kind -> (file_path folder, default file name, MIME type of the stored bytes).
+_FILE_KINDS = {"photo": ("photos", "photo.png", "image/png"), "document": ("documents", "document.pdf", None),
+               "voice": ("voice", "voice.oga", "audio/ogg"), "video": ("videos", "video.mp4", "video/mp4"),
+               "sticker": ("stickers", "sticker.webp", "image/webp")}
+# Fields a user's media gets unless the test gives them (a photo's width/height are its largest size's).
+_MEDIA_DEFAULTS: dict[str, dict] = {
+    "photo": {"width": 800, "height": 600}, "document": {}, "voice": {"duration": 3, "mime_type": "audio/ogg"},
+    "video": {"width": 640, "height": 360, "duration": 5, "mime_type": "video/mp4"},
+    "sticker": {"type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False,
+                "emoji": "👍"},
+    "location": {}, "contact": {},
+}
+_PHOTO_SIDES = (90, 320)  # the longer side of the smaller sizes Telegram makes of a photo ("s", "m")
 
 
 @dataclass
@@ -53,6 +74,14 @@ class HeldCall:
 
 
 @dataclass
+class Download:
+    """A GET /file/bot<token>/<file_path> request (not a Bot API call, so not in `calls`)."""
+    file_path: str
+    status: int
+    at: float  # time.monotonic(), like Call.at
+
+
+@dataclass
 class _Fault:
     method: str | None
     status: int | str
@@ -77,6 +106,7 @@ class TelegramEmulator(BotApiMethods):
         self._delays: dict[tuple[str | None, str | None], float] = {}
         self._held: list[HeldCall] = []
         self._abandoned: list[HeldCall] = []
+        self._downloads: list[Download] = []
         self._callback_ids = itertools.count(7_000_000_001)
 
     # ------------------------------------------------------------ lifecycle
@@ -127,21 +157,48 @@ class TelegramEmulator(BotApiMethods):
             return dict(user)
 
     def user_sends(self, user_id: int, text: str, first_name: str | None = None, last_name: str | None = None,
-                   username: str | None = None) -> dict:
+                   username: str | None = None, *, reply_to_message_id: int | None = None) -> dict:
         """Queue a message from the user to the bot; returns the Update. Also unblocks the bot, like
-        Telegram's "Restart bot" button."""
+        Telegram's "Restart bot" button. reply_to_message_id: the message of this chat it replies to
+        (LookupError if there is none)."""
         with self._cond:
             self.add_user(user_id, first_name, last_name, username)
-            if user_id in self._blocked:
-                self.unblock(user_id)
-            message = {"message_id": self._next_message_id(user_id), "from": dict(self._users[user_id]),
-                       "chat": self._chat(user_id), "date": int(time.time()), "text": text}
+            content: dict[str, Any] = {"text": text}
             entities = [{"type": "bot_command", "offset": telegram_formatting.utf16_len(text[:m.start()]),
                          "length": telegram_formatting.utf16_len(m.group())} for m in _BOT_COMMAND.finditer(text)]
             if entities:
-                message["entities"] = entities
-            self._messages[user_id][message["message_id"]] = message
-            return self._enqueue({"message": copy.deepcopy(message)})
+                content["entities"] = entities
+            return self._user_message(user_id, content, reply_to_message_id)
+
+    def user_sends_media(self, user_id: int, kind: str, /, *, caption: str | None = None,
+                         reply_to_message_id: int | None = None, **fields) -> dict:
+        """Queue a photo, document, voice, video, sticker, location or contact from the user; returns the
+        Update. Also unblocks the bot, like user_sends.
+
+        fields set the fields of the media object (Document, Voice, Contact...; for a photo, width and height
+        of its largest size), over defaults; a None value leaves a field out. A location needs latitude and
+        longitude; a contact defaults to the user's own card (phone number "+999<user id>"). Files also take
+        content=b"..." (for a photo, its largest size's; default: a grey PNG of the right size for a photo,
+        bytes made from the file name otherwise), kept for getFile and downloads. ValueError for an unknown
+        kind or field, or a field of the wrong type; LookupError for a reply to a message the chat does not
+        have."""
+        if kind not in MEDIA_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(MEDIA_KINDS)}, not {kind!r}")
+        if caption is not None and kind in ("sticker", "location", "contact"):
+            raise ValueError(f"a {kind} has no caption")  # Telegram's apps can't send one
+        allowed = {f["name"] for f in SPEC.types[MEDIA_KINDS[kind]]["fields"]} - {"file_id", "file_unique_id",
+                                                                                  "file_size"}
+        if kind in _FILE_KINDS:
+            allowed.add("content")
+        unknown = sorted(set(fields) - allowed)
+        if unknown:
+            raise ValueError(f"a {kind} has no field {', '.join(unknown)}; it has {', '.join(sorted(allowed))}")
+        with self._cond:
+            self.add_user(user_id)
+            content: dict[str, Any] = {kind: self._user_media(user_id, kind, fields)}
+            if caption is not None:
+                content["caption"] = caption
+            return self._user_message(user_id, content, reply_to_message_id)
 
     def user_presses(self, user_id: int, message_id: int, callback_data: str, *, require_button: bool = True) -> dict:
         """Queue a callback query for an inline button of a bot message; returns the Update.
@@ -175,6 +232,63 @@ class TelegramEmulator(BotApiMethods):
             if user_id in self._blocked:
                 self._blocked.discard(user_id)
                 self._enqueue_membership(user_id, "kicked", "member")
+
+    def _user_message(self, user_id: int, content: dict, reply_to_message_id: int | None) -> dict:
+        """Under the lock: store a message from a known user with this content, queue its Update."""
+        message = {"message_id": self._next_message_id(user_id), "from": dict(self._users[user_id]),
+                   "chat": self._chat(user_id), "date": int(time.time())}
+        if reply_to_message_id is not None:
+            replied = self._messages[user_id].get(reply_to_message_id)
+            if replied is None or replied.get("deleted"):
+                raise LookupError(f"chat {user_id} has no message {reply_to_message_id} to reply to")
+            # Telegram nests one level only: the replied-to message comes without its own reply_to_message.
+            message["reply_to_message"] = self._public(replied)
+            message["reply_to_message"].pop("reply_to_message", None)
+        message.update(content)
+        # Whatever a test passes, the bot must get a Message that Telegram could have sent (ValueError if not).
+        SPEC.check(message, ["Message"], "message")
+        if user_id in self._blocked:
+            self.unblock(user_id)
+        self._messages[user_id][message["message_id"]] = message
+        return self._enqueue({"message": copy.deepcopy(message)})
+
+    def _user_media(self, user_id: int, kind: str, fields: dict) -> dict | list[dict]:
+        """Under the lock: the media object (a list of PhotoSize for a photo), its files stored."""
+        media = dict(_MEDIA_DEFAULTS[kind])
+        if kind == "contact":
+            user = self._users[user_id]
+            # +999 is no country's calling code: the number can't be anybody's.
+            media.update(phone_number=f"+999{user_id}", first_name=user["first_name"],
+                         last_name=user.get("last_name"), user_id=user_id)
+        media.update(fields)
+        media = {name: value for name, value in media.items() if value is not None}
+        if kind not in _FILE_KINDS:
+            return media
+        folder, default_name, mime_type = _FILE_KINDS[kind]
+        content = media.pop("content", None)
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        if kind == "photo":
+            width, height = media["width"], media["height"]
+            if not all(isinstance(side, int) and side > 0 for side in (width, height)):
+                raise ValueError(f"a photo's width and height must be positive integers, not {width!r}, {height!r}")
+            longer = max(width, height)
+            sizes = [(max(1, round(width * side / longer)), max(1, round(height * side / longer)))
+                     for side in _PHOTO_SIDES if side < longer] + [(width, height)]
+            photo = []
+            for index, (w, h) in enumerate(sizes):
+                # The test's content, if any, is the photo itself: its largest size, the one bots download.
+                data = content if content is not None and index == len(sizes) - 1 else _png(w, h)
+                photo.append(dict(self._store_file(folder, "png", data, mime_type), width=w, height=h))
+            return photo
+        name = media.get("file_name") or default_name
+        if kind == "document":
+            media.setdefault("file_name", name)
+            media.setdefault("mime_type", mimetypes.guess_type(name)[0] or "application/octet-stream")
+        if content is None:
+            content = f"emulated {kind}: {name}\n".encode("utf-8")
+        extension = name.rsplit(".", 1)[1] if "." in name else default_name.rsplit(".", 1)[1]
+        return {**self._store_file(folder, extension, content, media.get("mime_type") or mime_type), **media}
 
     # ------------------------------------------------------------ faults and limits
 
@@ -244,6 +358,29 @@ class TelegramEmulator(BotApiMethods):
         with self._cond:
             return copy.deepcopy(self._commands)
 
+    @property
+    def descriptions(self) -> dict[str, str]:
+        """The setMyDescription texts by language_code ("" for everyone), removed ones left out."""
+        with self._cond:
+            return dict(self._descriptions["description"])
+
+    @property
+    def short_descriptions(self) -> dict[str, str]:
+        """The setMyShortDescription texts by language_code ("" for everyone), removed ones left out."""
+        with self._cond:
+            return dict(self._descriptions["short_description"])
+
+    def file_content(self, file_id: str) -> bytes:
+        """The bytes of a file the emulator issued (KeyError for an unknown file_id)."""
+        with self._cond:
+            return self._files[file_id].content
+
+    @property
+    def downloads(self) -> list[Download]:
+        """File downloads (GET /file/bot<token>/<file_path>), oldest first, failed ones included."""
+        with self._cond:
+            return list(self._downloads)
+
     def sent_messages(self, chat_id: int | None = None) -> list[dict]:
         """Messages the bot sent, oldest first, as currently stored (edits applied). Besides Telegram's
         Message fields: raw_text (as sent), parse_mode, sent_with (the method), deleted, and reply_markup
@@ -253,10 +390,10 @@ class TelegramEmulator(BotApiMethods):
                     if chat_id is None or chat == chat_id]
 
     def transcript(self, chat_id: int) -> list[tuple[str, str]]:
-        """The chat as the user sees it: ("user" | "bot", text), deleted messages left out."""
+        """The chat as the user sees it: ("user" | "bot", text), deleted messages left out. Media show as
+        "[photo] caption", "[document cv.pdf]", "[location 51.5, -0.1]"..."""
         with self._cond:
-            return [("bot" if message["from"]["id"] == self.bot_user["id"] else "user",
-                     message.get("text", message.get("caption", f"<{message.get('sent_with')}>")))
+            return [("bot" if message["from"]["id"] == self.bot_user["id"] else "user", _shown(message))
                     for message in self._messages.get(chat_id, {}).values() if not message.get("deleted")]
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> Any:
@@ -271,10 +408,10 @@ class TelegramEmulator(BotApiMethods):
             time.sleep(0.01)
 
     def wait_for_message(self, chat_id: int, contains: str = "", timeout: float = 10) -> dict:
-        """Wait for the first bot message to the chat whose text contains `contains`."""
+        """Wait for the first bot message to the chat whose text (or caption) contains `contains`."""
         def find() -> dict | None:
             return next((m for m in self.sent_messages(chat_id)
-                         if not m["deleted"] and contains in m.get("text", "")), None)
+                         if not m["deleted"] and contains in m.get("text", m.get("caption", ""))), None)
         try:
             return self.wait_for(find, timeout)
         except AssertionError as error:
@@ -329,6 +466,22 @@ class TelegramEmulator(BotApiMethods):
             self._on_call(call)
         return status, response
 
+    def download(self, token: str, file_path: str) -> tuple[int, bytes, str]:
+        """Answer GET /file/bot<token>/<file_path>: (HTTP status, body, Content-Type). The file's bytes, or
+        Telegram's JSON error reply: 401 for a wrong token, 404 for a path getFile never gave."""
+        with self._cond:
+            stored = next((f for f in self._files.values() if f.file_path == file_path), None)
+            if token != self.token:
+                status, body, content_type = 401, ApiError(401, "Unauthorized").payload(), "application/json"
+            elif stored is None:
+                status, body, content_type = 404, ApiError(404, "Not Found").payload(), "application/json"
+            else:
+                status, body, content_type = 200, stored.content, stored.mime_type
+            self._downloads.append(Download(file_path, status, time.monotonic()))
+        if isinstance(body, dict):
+            body = json.dumps(body).encode("utf-8")
+        return status, body, content_type
+
     def _delay_for(self, method: str, chat_id) -> float:
         """Under the lock: the delay setting that matches, the most specific first."""
         chat = None if chat_id is None else str(chat_id)
@@ -375,6 +528,39 @@ class TelegramEmulator(BotApiMethods):
                 return too_many_requests(fault.retry_after)
             return ApiError(fault.status, fault.description or STANDARD_ERRORS.get(fault.status, "Error"))
         return None
+
+
+def _shown(message: dict) -> str:
+    """A message as a transcript line: its text, or its media in brackets followed by the caption."""
+    if "text" in message:
+        return message["text"]
+    kind = next((key for key in (*MEDIA_KINDS, "audio", "animation", "video_note", "venue", "dice", "poll")
+                 if key in message), None)
+    if kind is None:  # a content-less message of a send* method the emulator does not model
+        return message.get("caption", f"<{message.get('sent_with')}>")
+    media, detail = message[kind], None
+    if kind == "document":
+        detail = media.get("file_name")
+    elif kind == "sticker":
+        detail = media.get("emoji")
+    elif kind == "location":
+        detail = f"{media['latitude']}, {media['longitude']}"
+    elif kind == "contact":
+        detail = " ".join(media[key] for key in ("first_name", "last_name", "phone_number") if key in media)
+    label = f"[{kind} {detail}]" if detail else f"[{kind}]"
+    return f"{label} {message['caption']}" if message.get("caption") else label
+
+
+@functools.lru_cache(maxsize=64)
+def _png(width: int, height: int) -> bytes:
+    """A valid grey PNG of this size, the stand-in for a photo; its uniform rows compress to a few hundred
+    bytes even for large sizes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
+    rows = (b"\x00" + b"\x80" * width) * height  # each row: filter type 0, then its pixels
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9))
+            + chunk(b"IEND", b""))
 
 
 def main(argv: list[str] | None = None) -> None:
