@@ -4,7 +4,8 @@
     python admin.py --check-config   say whether the panel could start, and why not
     python admin.py hash-password    print a bcrypt hash for ADMIN_PASSWORD_HASH
     python admin.py init-env         create .env from .env.example with a random
-                                     SECRET_KEY and admin password (used by `make run`)
+                                     SECRET_KEY, admin password and DATA_ENCRYPTION_KEY
+                                     (used by `make run`)
     python admin.py migrate          bring the database (DATABASE_URL) up to date
 
 The app itself is `panel.create_app()`, the app factory (panel/__init__.py); any WSGI
@@ -15,6 +16,8 @@ import getpass
 import logging
 import secrets
 import sys
+
+from cryptography.fernet import Fernet
 
 from models import DatabaseUnavailable, bind
 from panel import create_app
@@ -50,7 +53,8 @@ def _init_env_command():
         print(f"{target} already exists; leaving it alone.", file=sys.stderr)
         return 0
     password = secrets.token_urlsafe(12)
-    generated = {"SECRET_KEY": secrets.token_urlsafe(48), "ADMIN_PASSWORD": password}
+    generated = {"SECRET_KEY": secrets.token_urlsafe(48), "ADMIN_PASSWORD": password,
+                 "DATA_ENCRYPTION_KEY": Fernet.generate_key().decode()}
     lines = [f"{line.split('=', 1)[0]}={generated[line.split('=', 1)[0]]}"
              if line.split("=", 1)[0] in generated else line
              for line in example.read_text().splitlines()]
@@ -64,7 +68,7 @@ def _migrate_command():
     """Every process also migrates at start; this is for deploy scripts and `make run`."""
     try:
         settings = load_settings()
-        bind(settings.database_url)
+        bind(settings.database_url, settings.data_encryption_key)
     except (ConfigError, ValueError, DatabaseUnavailable) as exc:
         print(f"Cannot migrate: {exc}", file=sys.stderr)
         return 2

@@ -8,11 +8,13 @@ import logging
 from pathlib import Path
 from urllib.parse import urlparse
 
+from cryptography.fernet import Fernet, InvalidToken
 from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
     DatabaseProxy,
+    DateField,
     DateTimeField,
     DecimalField,
     DoubleField,
@@ -48,6 +50,9 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 ACTIVITY_TYPES = ("call", "email", "meeting", "quote_sent", "follow_up", "note", "status_change")
 OUTCOMES = ("successful", "no_answer", "voicemail", "callback_requested", "not_interested",
             "converted")
+GENDERS = ("female", "male", "other")
+# How a client can be reached (seed 001); `value` is normalised, unique within its kind.
+CONTACT_KINDS = ("email", "phone", "telegram", "whatsapp", "other")
 
 
 def utcnow():
@@ -92,13 +97,16 @@ class DatabaseUnavailable(Exception):
     pass
 
 
-def bind(url):
-    """Point the shared proxy at `url` and bring the schema up to date."""
+def bind(url, data_key=""):
+    """Point the shared proxy at `url`, bring the schema up to date and install the key
+    of encrypted columns (MissingDataKey when it is needed and missing)."""
     database = open_database(url)
     db.initialize(database)
+    use_data_key(data_key)
     try:
         migrate()
         _check_writable()
+        check_data_key()
     except OperationalError as exc:
         where = url.rsplit("@", 1)[-1]  # never print a password
         raise DatabaseUnavailable(f"cannot use the database at {where}: {exc}".strip()) from None
@@ -148,6 +156,58 @@ def drop_connection():
     """After a database error: reconnect on next use rather than reuse a dead socket."""
     if not db.is_closed() and not db.in_transaction():
         db.close()
+
+
+class MissingDataKey(ValueError):
+    """Encrypted data exists (or is being written) but DATA_ENCRYPTION_KEY is not set."""
+
+
+class _DataKey:
+    """The Fernet key of SecretField columns, set once at start by use_data_key()."""
+    fernet = None
+
+
+def use_data_key(key):
+    """Install DATA_ENCRYPTION_KEY (a Fernet key as text, checked by the settings) or ""."""
+    _DataKey.fernet = Fernet(key) if key else None
+
+
+def check_data_key():
+    """Refuse to run without the right key once encrypted data exists: it could neither be
+    shown nor kept. Without such data no key is needed (until someone enters some); with a
+    wrong one every client holding a secret would fail to load, so one is read back now."""
+    secret = (Lead.passport_number.is_null(False)) | (Lead.tax_pin.is_null(False))
+    if _DataKey.fernet is None:
+        if Lead.select().where(secret).exists():
+            raise MissingDataKey("DATA_ENCRYPTION_KEY is not set, but the database holds "
+                                 "encrypted client data (passport numbers, tax PINs). Set the "
+                                 "key they were encrypted with.")
+        return
+    # Reading decrypts: MissingDataKey for a key these were not encrypted with.
+    list(Lead.select(Lead.passport_number, Lead.tax_pin).where(secret).limit(1).tuples())
+
+
+class SecretField(TextField):
+    """Text encrypted at rest with Fernet: the database only holds the token, so a copy of
+    the database file alone does not show it. Not searchable, by design."""
+
+    def db_value(self, value):
+        if value is None or value == "":
+            return None
+        if _DataKey.fernet is None:
+            raise MissingDataKey("DATA_ENCRYPTION_KEY is not set, so this cannot be stored")
+        return _DataKey.fernet.encrypt(str(value).encode()).decode()
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        if _DataKey.fernet is None:
+            raise MissingDataKey("DATA_ENCRYPTION_KEY is not set, so encrypted data cannot be read")
+        try:
+            return _DataKey.fernet.decrypt(value.encode()).decode()
+        except InvalidToken:
+            raise MissingDataKey("DATA_ENCRYPTION_KEY is not the key this data was encrypted "
+                                 "with") from None
 
 
 class BaseModel(Model):
@@ -200,12 +260,19 @@ class Invite(BaseModel):
 
 
 class Lead(BaseModel):
-    email = CharField(unique=True)
-    phone = CharField(unique=True)
+    """A lead is also the client record (seed 001): one person, one row. How to reach
+    them lives in Contact rows, the only place an email or phone is stored."""
     first_name = CharField()
-    last_name = CharField()
-    country = CharField(max_length=2, index=True)
-    # None: added by the deployer in the admin panel.
+    last_name = CharField(default="")
+    middle_name = CharField(null=True)
+    country = CharField(max_length=2, index=True, default="")   # "" until known
+    gender = CharField(null=True)
+    date_of_birth = DateField(null=True)
+    address = TextField(null=True)
+    passport_number = SecretField(null=True)
+    tax_pin = SecretField(null=True)
+    comments = TextField(null=True)
+    # None: added by the deployer in the admin panel, or a client who wrote in.
     created_by = ForeignKeyField(User, null=True, backref="leads")
     created_at = DateTimeField(default=utcnow, index=True)
     # Pipeline (seed 004): `stage` until transfer, then `sales_stage` too.
@@ -220,10 +287,26 @@ class Lead(BaseModel):
     # Stale detection: the last activity or stage change, and when lead.stale last fired.
     last_activity_at = DateTimeField(default=utcnow, index=True)
     stale_event_at = DateTimeField(null=True)
+    # The client sent /stop: nothing automated reaches them until they write again.
+    opted_out_at = DateTimeField(null=True)
+
+    def contact(self, kind):
+        """The value of this lead's first contact of `kind`, or None."""
+        return (Contact.select(Contact.value)
+                .where(Contact.lead == self.id, Contact.kind == kind)
+                .order_by(Contact.id).scalar())
+
+    @property
+    def email(self):
+        return self.contact("email")
+
+    @property
+    def phone(self):
+        return self.contact("phone")
 
     @property
     def full_name(self):
-        return f"{self.first_name} {self.last_name}"
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
 
     @classmethod
     def open(cls):
@@ -239,6 +322,18 @@ class Lead(BaseModel):
     @property
     def stage_label(self):
         return f"{self.stage} / sales: {self.sales_stage}" if self.sales_stage else self.stage
+
+
+class Contact(BaseModel):
+    """One way to reach a client: services/crm/contacts.py normalises and writes them."""
+    lead = ForeignKeyField(Lead, backref="contacts", on_delete="CASCADE")
+    kind = CharField()        # CONTACT_KINDS
+    value = CharField()       # E.164 phone, case-folded email, Telegram user id…
+    label = CharField(null=True)   # as shown: "@username" for Telegram
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("kind", "value"), True),)
 
 
 class LeadScore(BaseModel):
@@ -345,6 +440,19 @@ class JobRun(BaseModel):
     last_error = TextField(null=True)
 
 
+class Conversation(BaseModel):
+    """A client's one conversation with the team, across channels (services/inbox)."""
+    lead = ForeignKeyField(Lead, unique=True, backref="conversation", on_delete="CASCADE")
+    status = CharField(default="open")       # open | closed; a client's message reopens it
+    last_message_id = BigIntegerField(null=True)   # newest Message, for previews
+    last_message_at = DateTimeField(null=True)     # set at creation: the lists sort by it
+    last_inbound_id = BigIntegerField(null=True)   # the client's newest: unread past a mark
+    created_at = DateTimeField(default=utcnow)
+    closed_at = DateTimeField(null=True)
+
+    # Migration 0008 indexes (status, last_message_at DESC, id DESC): the lists' order.
+
+
 class Broadcast(BaseModel):
     """A message the deployer sent from the admin panel: one outbox row per recipient."""
     text = TextField()
@@ -378,10 +486,20 @@ class OutboxMessage(BaseModel):
     reply_markup = TextField(null=True)
     edit_message_id = BigIntegerField(null=True)
     expires_at = DateTimeField(null=True)
+    reaction = CharField(null=True)   # set this emoji on `edit_message_id` instead of editing it
+    # Client conversations (services/inbox): the conversation a row is about (a relay to
+    # the client, or a notification a member may answer with Telegram's reply), the id
+    # Telegram gave the sent message, and for relayed media the message to copy.
+    conversation = ForeignKeyField(Conversation, null=True, backref="outbox",
+                                   on_delete="CASCADE")
+    sent_message_id = BigIntegerField(null=True)
+    copy_from_chat_id = BigIntegerField(null=True)
+    copy_message_id = BigIntegerField(null=True)
 
     class Meta:
         table_name = "outbox"
-        indexes = ((("status", "next_attempt_at", "id"), False),)
+        indexes = ((("status", "next_attempt_at", "id"), False),
+                   (("recipient", "sent_message_id"), False))
 
 
 class SendPace(BaseModel):
@@ -394,9 +512,9 @@ class SendPace(BaseModel):
         table_name = "send_pace"
 
 
-class Conversation(BaseModel):
+class DialogueState(BaseModel):
     """A user's unfinished multi-step dialogue (e.g. the lead wizard)."""
-    user = ForeignKeyField(User, unique=True, backref="conversation", on_delete="CASCADE")
+    user = ForeignKeyField(User, unique=True, backref="dialogue", on_delete="CASCADE")
     flow = CharField()
     step = CharField()
     data = TextField(default="{}")
@@ -446,3 +564,47 @@ class AuditEntry(BaseModel):
     @property
     def action(self):
         return self.event.rpartition(".")[2]
+
+
+class Message(BaseModel):
+    """One message of a conversation, never edited. An outbound one is delivered by its
+    outbox row, whose status, sent time and error are the message's."""
+    conversation = ForeignKeyField(Conversation, backref="messages", on_delete="CASCADE")
+    direction = CharField()                  # in | out
+    sender_kind = CharField()                # client | member | panel | rule | system
+    sender = ForeignKeyField(User, null=True, on_delete="SET NULL")   # the member
+    sender_label = CharField()               # as people read it, kept if the sender goes
+    transport = CharField(default="telegram")
+    text = TextField(null=True)
+    attachments = TextField(default="[]")    # JSON: services/inbox/attachments.py
+    external_id = BigIntegerField(null=True)  # the channel's id of an inbound message
+    outbox = ForeignKeyField(OutboxMessage, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    read_at = DateTimeField(null=True)       # inbound: first read by someone on the team
+
+    class Meta:
+        indexes = ((("conversation", "id"), False),)
+
+
+class ConversationRead(BaseModel):
+    """How far one reader ("member:<id>" or "panel:<login>") has read a conversation, and
+    when that member was last notified of it (a burst notifies once a minute)."""
+    conversation = ForeignKeyField(Conversation, backref="reads", on_delete="CASCADE")
+    reader = CharField()
+    last_read_id = BigIntegerField(default=0)
+    notified_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "conversation_read"
+        indexes = ((("conversation", "reader"), True), (("reader",), False))
+
+
+class MessageTemplate(BaseModel):
+    """A canned message with placeholders: services/inbox/templates.py."""
+    name = CharField(unique=True)
+    text = TextField()
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "message_template"

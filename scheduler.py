@@ -91,7 +91,7 @@ def main(argv):
     try:
         settings = load_settings()
         settings.require_bot_token()
-        bind(settings.database_url)
+        bind(settings.database_url, settings.data_encryption_key)
         policy.configure(settings)
         subscriptions.register()
     except (ConfigError, DatabaseUnavailable, ValueError) as exc:

@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import models  # noqa: E402
-from models import Lead, User  # noqa: E402
+from models import Contact, Lead, User  # noqa: E402
 from services import subscriptions  # noqa: E402
+from services.core import policy  # noqa: E402
 from services.crm import leads  # noqa: E402
 from services.followups.defaults import seed_default_rules  # noqa: E402
+from services.inbox.default_templates import seed_default_templates  # noqa: E402
 
 subscriptions.register()  # as every process does at start
 
@@ -29,6 +31,13 @@ POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@
 # Where models.migrate's Runner records the migrations that ran (its default table): the
 # one table a test never empties.
 MIGRATIONS_TABLE = inspect.signature(Runner).parameters["table_name"].default
+
+
+@pytest.fixture(autouse=True)
+def default_policy(monkeypatch):
+    """Every test starts with the default thresholds, time zone and company name: a panel
+    app made by an earlier test (TZ=Europe/Kyiv) must not leak into the next."""
+    monkeypatch.setattr(policy, "_current", policy.Policy())
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +88,10 @@ def any_db(request, tmp_path):
 def fresh_postgres(url):
     """The session's Postgres database, bound (and migrated) as `models.db`, holding what a
     new database holds after migrating: nothing but the default rules."""
-    database = models.bind(url)
+    try:
+        database = models.bind(url)
+    except models.MissingDataKey:  # a test before left encrypted rows, emptied next
+        database = models.db.obj
     empty_postgres(database)
     return database
 
@@ -116,6 +128,18 @@ def empty_postgres(database):
             "WHERE s.relkind = 'S' AND n.nspname = current_schema() AND t.relname = ANY(%s)",
             (tables,))
         seed_default_rules(database)  # as a fresh SQLite file has them (migration 0004)
+        seed_default_templates(database)  # and migration 0008
+
+
+@pytest.fixture
+def data_key():
+    """DATA_ENCRYPTION_KEY installed (after the database fixture, whose bind() installs
+    none), so passport numbers and tax PINs can be stored; removed afterwards."""
+    from cryptography.fernet import Fernet
+    key = Fernet.generate_key().decode()
+    models.use_data_key(key)
+    yield key
+    models.use_data_key("")
 
 
 @pytest.fixture
@@ -147,7 +171,13 @@ def make_lead():
         fields.setdefault("country", "US")
         created = fields.setdefault("created_at", models.utcnow())
         fields.setdefault("last_activity_at", created)
-        return Lead.create(email=f"lead{n}@example.com", phone=f"+1415555{n:04d}", **fields)
+        email = fields.pop("email", f"lead{n}@example.com")
+        phone = fields.pop("phone", f"+1415555{n:04d}")
+        lead = Lead.create(**fields)
+        for kind, value in (("email", email), ("phone", phone)):
+            if value:
+                Contact.create(lead=lead, kind=kind, value=value)
+        return lead
     return make
 
 

@@ -7,7 +7,10 @@ import sys
 import pytest
 
 import models
-from tests.conftest import ROOT
+from services.chat import dialogues, lead_wizard
+from services.core import audit
+from services.crm import contacts, leads
+from tests.conftest import MIGRATIONS_TABLE, ROOT
 
 
 def migrate_concurrently(url, count=4):
@@ -20,7 +23,7 @@ def migrate_concurrently(url, count=4):
 
 @pytest.fixture
 def empty_postgres_url(postgres_url):
-    models.bind(postgres_url)
+    models.db.initialize(models.open_database(postgres_url))
     models.db.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     models.db.close()
     return postgres_url
@@ -64,7 +67,7 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
             p="%s" if models.is_postgres() else "?"), (creator, added))
     assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index", "0004_pipeline",
                                 "0005_panel_sessions", "0006_shared_pacing_and_durable_replies",
-                                "0007_audit_log"]
+                                "0007_audit_log", "0008_client_inbox"]
     if models.is_postgres():
         assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
     lead = models.Lead.get()
@@ -73,7 +76,110 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
     assert (lead.stage, lead.source, lead.priority, lead.owner) == ("new", "other", "normal", None)
     assert lead.last_activity_at == added and lead.value == 0
     assert models.FollowUpRule.select().count() == 8
-    models.Lead.create(email="c@d.co", phone="+12125550000", first_name="Pan", last_name="El",
-                       country="US", created_by=None)
-    assert models.Lead.select().count() == 2
+    leads.add_lead({"email": "c@d.co", "phone": "+12125550000", "first_name": "Pan",
+                    "last_name": "El", "country": "US"})
+    assert models.Lead.select().count() == 2 and models.Contact.select().count() == 4
+    models.db.close()
+
+
+# Issue 11: from the schema of migration 0007 (leads with their own email and phone, the
+# wizards' dialogues in `conversation`) to contacts, `dialogue_state` and the inbox tables.
+BEFORE_0008 = "0007_audit_log"
+OLD_LEADS = [("ada@example.com", "+442079460958", "Ada", "Lovelace", "GB"),
+             ("grace@example.org", "+12125550101", "Grace", "Hopper", "US"),
+             ("linus@example.fi", "+358401234567", "Linus", "T", "FI")]
+
+
+def _insert(table, **values):
+    """A row in the old schema, by SQL (models.py describes the new one); its id."""
+    columns = ", ".join(f'"{name}"' for name in values)
+    marks = ", ".join([models.db.obj.param] * len(values))
+    cursor = models.db.execute_sql(
+        f'INSERT INTO "{table}" ({columns}) VALUES ({marks}) RETURNING id', list(values.values()))
+    return cursor.fetchone()[0]
+
+
+def _counts():
+    return {table: models.db.execute_sql(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+            for table in models.db.get_tables() if table != MIGRATIONS_TABLE}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_upgrading_from_0007_moves_email_and_phone_to_contacts_and_keeps_dialogues(
+        backend, tmp_path, request):
+    from playhouse.migrations import Runner
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+           else request.getfixturevalue("empty_postgres_url"))
+    models.db.initialize(models.open_database(url))
+    Runner(models.db.obj, str(models.MIGRATIONS_DIR)).up(target=BEFORE_0008)
+    now = models.utcnow().replace(microsecond=0)
+    user = {"notify": True, "unreachable": False, "created_at": now}
+    admin = _insert("user", telegram_id=7, role="admin", first_name="Ann", **user)
+    member = _insert("user", telegram_id=8, role="sales", first_name="Sam", joined_at=now, **user)
+    old_leads = {}
+    for n, (email, phone, first, last, country) in enumerate(OLD_LEADS):
+        lead_id = _insert("lead", email=email, phone=phone, first_name=first, last_name=last,
+                          country=country, created_by_id=admin, created_at=now, stage="new",
+                          source="website", priority="normal", value=1500 * n,
+                          owner_id=member if n else None, last_activity_at=now)
+        old_leads[lead_id] = (email, phone, first, last, country)
+    # Sam is half-way through /createLead: the email is in, the phone is asked next.
+    _insert("conversation", user_id=member, flow=lead_wizard.FLOW, step="phone",
+            data='{"email": "new@example.com"}', updated_at=now)
+    _insert("outbox", key="lead:1:to:1", recipient_id=admin, text="<b>New lead #1</b>",
+            parse_mode="HTML", status="sent", attempts=1, parts_sent=1, next_attempt_at=now,
+            sent_at=now, created_at=now)
+    _insert("outbox", key="reply:99:0", recipient_id=member, text="Which phone?",
+            parse_mode="HTML", status="pending", attempts=0, parts_sent=0, next_attempt_at=now,
+            created_at=now, reply_markup='{"inline_keyboard": []}', expires_at=now)
+    _insert("audit_log", at=now, actor_kind="member", actor_ref=str(admin), actor_label="Ann",
+            event="lead.created", entity="lead", entity_id=1,
+            changes='{"email": [null, "ada@example.com"]}')
+    before = _counts()
+
+    assert models.migrate() == ["0008_client_inbox"]
+
+    after = _counts()
+    renamed = {"conversation": "dialogue_state"}
+    for table, rows in before.items():  # nothing lost
+        assert after[renamed.get(table, table)] == rows, table
+    assert after["contact"] == 2 * len(OLD_LEADS)
+    assert after["conversation"] == after["message"] == after["conversation_read"] == 0
+    for lead_id, (email, phone, first, last, country) in old_leads.items():
+        lead = models.Lead.get_by_id(lead_id)
+        assert (lead.email, lead.phone, lead.first_name, lead.last_name, lead.country) == (
+            email, phone, first, last, country)
+        assert [(c.kind, c.value) for c in contacts.of(lead_id)] == [("email", email),
+                                                                     ("phone", phone)]
+        assert contacts.find_lead("email", email.upper()).id == lead_id
+        assert (lead.middle_name, lead.passport_number, lead.opted_out_at) == (None, None, None)
+    assert models.Lead.get_by_id(2).value == 1500 and models.Lead.get_by_id(2).owner_id == member
+    if models.is_postgres():
+        assert "contact_search_trgm" in {i.name for i in models.db.get_indexes("contact")}
+        assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
+
+    # The dialogue goes on where it was, through services/chat/dialogues.py.
+    sam = models.User.get_by_id(member)
+    assert dialogues.current(sam) is lead_wizard.WIZARD
+    assert dialogues.data(lead_wizard.WIZARD.get(sam)) == {"email": "new@example.com"}
+    assert "first name" in lead_wizard.answer(sam, "+44 20 7946 0000").text
+    assert dialogues.data(lead_wizard.WIZARD.get(sam)) == {"email": "new@example.com",
+                                                           "phone": "+442079460000"}
+    dialogues.save(models.User.get_by_id(admin), lead_wizard.FLOW, "email", {})  # new ids work
+    assert models.DialogueState.select().count() == 2
+
+    sent, pending = models.OutboxMessage.select().order_by(models.OutboxMessage.id)
+    assert (sent.key, sent.status, sent.text, sent.conversation_id) == (
+        "lead:1:to:1", "sent", "<b>New lead #1</b>", None)
+    assert (pending.status, pending.reply_markup) == ("pending", '{"inline_keyboard": []}')
+    [entry] = audit.entries(entity="lead", entity_id=1)
+    assert audit.changes_of(entry) == {"email": (None, "ada@example.com")}
+
+    # New clients and the inbox's tables work on the upgraded schema.
+    pan = leads.add_lead({"first_name": "Pan"})
+    assert pan.id == len(OLD_LEADS) + 1 and pan.email is None and pan.country == ""
+    with pytest.raises(leads.DuplicateLead):
+        leads.add_lead({"first_name": "Copy", "email": "ADA@example.com"})
+    models.Conversation.create(lead=pan)
+    assert models.MessageTemplate.select().count() >= 1
     models.db.close()

@@ -1,6 +1,6 @@
 """Unfinished dialogues kept in the database, so they survive a bot restart.
 
-A person has one dialogue at a time (one Conversation row: its flow, the step it is
+A person has one dialogue at a time (one DialogueState row: its flow, the step it is
 at and the answers so far). A Dialogue is one kind of them, stepped through in the
 same way by each flow: /back, /cancel, and whether one is open.
 """
@@ -8,7 +8,7 @@ import dataclasses
 import json
 from typing import Any, Callable
 
-from models import Conversation, utcnow
+from models import DialogueState, utcnow
 from services.chat.replies import Reply
 
 FIRST_QUESTION = "This is the first question."
@@ -17,7 +17,7 @@ _FLOWS = {}  # flow name -> its Dialogue, for current()
 
 
 def get(user, flow):
-    conversation = Conversation.get_or_none(Conversation.user == user)
+    conversation = DialogueState.get_or_none(DialogueState.user == user)
     if conversation is None or conversation.flow != flow:
         return None
     return conversation
@@ -29,28 +29,28 @@ def data(conversation):
 
 def save(user, flow, step, values):
     """Start or move on a dialogue (one per user: starting another replaces it)."""
-    (Conversation
+    (DialogueState
      .insert(user=user, flow=flow, step=step, data=json.dumps(values), updated_at=utcnow())
-     .on_conflict(conflict_target=[Conversation.user],
-                  update={Conversation.flow: flow, Conversation.step: step,
-                          Conversation.data: json.dumps(values),
-                          Conversation.updated_at: utcnow()})
+     .on_conflict(conflict_target=[DialogueState.user],
+                  update={DialogueState.flow: flow, DialogueState.step: step,
+                          DialogueState.data: json.dumps(values),
+                          DialogueState.updated_at: utcnow()})
      .execute())
 
 
 def advance(conversation, step, values):
     """Move an existing dialogue on (cheaper than save())."""
-    (Conversation.update(step=step, data=json.dumps(values), updated_at=utcnow())
-     .where(Conversation.id == conversation.id).execute())
+    (DialogueState.update(step=step, data=json.dumps(values), updated_at=utcnow())
+     .where(DialogueState.id == conversation.id).execute())
 
 
 def end(user):
-    Conversation.delete().where(Conversation.user == user).execute()
+    DialogueState.delete().where(DialogueState.user == user).execute()
 
 
 def current(user):
     """The Dialogue `user` is in the middle of, or None."""
-    conversation = Conversation.get_or_none(Conversation.user == user)
+    conversation = DialogueState.get_or_none(DialogueState.user == user)
     return None if conversation is None else _FLOWS.get(conversation.flow)
 
 
@@ -78,7 +78,7 @@ class Dialogue:
         _FLOWS[self.flow] = self
 
     def get(self, user):
-        """`user`'s Conversation in this dialogue, or None."""
+        """`user`'s DialogueState in this dialogue, or None."""
         return get(user, self.flow)
 
     def is_active(self, user):

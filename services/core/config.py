@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 
 from models import PROJECT_ROOT  # where .env and .env.example live
@@ -56,6 +57,10 @@ class Settings:
     llm_api_key: str = ""
     llm_model: str = ""
     llm_timeout_seconds: float = 5.0
+    # Client conversations (services/inbox): people not on the team write to the bot.
+    client_inbox: bool = True
+    company_name: str = "our team"
+    data_encryption_key: str = ""   # Fernet key of encrypted client data (models.SecretField)
 
     def require_bot_token(self):
         if not self.bot_token:
@@ -94,13 +99,15 @@ def _ids(env, name):
     return frozenset(ids)
 
 
-def _bool(env, name):
+def _bool(env, name, default=False):
     raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
+    if raw == "":
+        return default
+    if raw in ("0", "false", "no", "off"):
         return False
     if raw in ("1", "true", "yes", "on"):
         return True
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    raise ConfigError(f"{name} must be on or off (true or false), got {raw!r}")
 
 
 def _ip_address(env, name, default):
@@ -160,7 +167,22 @@ def load_settings(env=None):
         # for up to SQLite's 10 s busy timeout: keep the wait well under it.
         llm_timeout_seconds=_number(env, "LLM_TIMEOUT_SECONDS", 5.0, minimum=0.5, maximum=8,
                                     kind=float),
+        client_inbox=_bool(env, "CLIENT_INBOX", default=True),
+        company_name=" ".join(env.get("COMPANY_NAME", "").split())[:100] or "our team",
+        data_encryption_key=_data_key(env),
     )
+
+
+def _data_key(env):
+    key = env.get("DATA_ENCRYPTION_KEY", "").strip()
+    if key:
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError("DATA_ENCRYPTION_KEY is not a valid key: `python admin.py "
+                              "init-env` writes one into a new .env, or make one with "
+                              "Fernet.generate_key() from the cryptography package") from None
+    return key
 
 
 def _llm_url(env):

@@ -10,7 +10,7 @@ from peewee import fn
 
 from models import (
     Activity,
-    Conversation,
+    DialogueState,
     Invite,
     Lead,
     LeadScore,
@@ -154,8 +154,8 @@ def cleanup(now):
         newest = LeadScore.select(fn.MAX(LeadScore.id)).group_by(LeadScore.lead)
         deleted["old scores"] = LeadScore.delete().where(  # the newest per lead stays
             LeadScore.created_at < now - KEEP_SCORES, LeadScore.id.not_in(newest)).execute()
-        deleted["abandoned dialogues"] = Conversation.delete().where(
-            Conversation.updated_at < now - KEEP_ABANDONED_DIALOGUES).execute()
+        deleted["abandoned dialogues"] = DialogueState.delete().where(
+            DialogueState.updated_at < now - KEEP_ABANDONED_DIALOGUES).execute()
         deleted["old invites"] = Invite.delete().where(
             Invite.expires_at < now - KEEP_USED_INVITES).execute()
         tables = {"sent or cancelled messages": "outbox", "failed messages": "outbox",

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from models import Activity, Conversation, FollowUpRule, RuleAction
+from models import Activity, DialogueState, FollowUpRule, RuleAction
 from services.chat import router as chat
 from services.core import policy
 from services.core.actors import Actor
@@ -103,7 +103,7 @@ def test_log_a_planned_call_with_a_typed_local_time(any_db, make_user, monkeypat
     call = Activity.get(Activity.subject == f"Pricing {TRICKY}")
     assert (call.type, call.due_at, call.description, call.assigned_to_id, call.completed_at) == (
         "call", datetime.datetime(2026, 12, 3, 13, 30), "They want a quote\nby Friday", member.id, None)
-    assert Conversation.select().count() == 0
+    assert DialogueState.select().count() == 0
     assert say(member, "2026-12-04 10:00") == chat.UNKNOWN
 
 
@@ -164,7 +164,7 @@ def test_back_and_cancel_work_in_the_log_dialogue_and_the_wizard(any_db, make_us
     assert "email's subject" in say(member, "/back")
     assert "What do you want to log" in say(member, "/back")
     assert say(member, "/cancel") == "Cancelled. Nothing was logged."
-    assert Activity.select().count() == 0 and Conversation.select().count() == 0
+    assert Activity.select().count() == 0 and DialogueState.select().count() == 0
     assert "no activity being logged" in press(member, "log:type:call").text
     assert "nothing to go back in" in say(member, "/back")
     assert say(member, "/cancel") == "Nothing to cancel."
@@ -182,7 +182,7 @@ def test_lead_taken_away_mid_dialogue_ends_it_politely(any_db, admin, make_user)
     pipeline.assign(Actor.member(admin), lead.id, other.id, now=NOW)
     answer = press(member, "log:when:1h").text
     assert f"Lead #{lead.id} is not yours" in answer and "Nothing was logged" in answer
-    assert Conversation.select().count() == 0
+    assert DialogueState.select().count() == 0
     assert Activity.select().where(Activity.type == "call").count() == 0
 
 

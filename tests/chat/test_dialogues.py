@@ -1,7 +1,7 @@
 """Dialogues (services.chat.dialogues): /back and /cancel written once, the same in every flow."""
 import pytest
 
-from models import Conversation, User
+from models import DialogueState, User
 from services.chat import activities, dialogues, lead_wizard, router as chat
 from services.chat.replies import Reply
 from tests.chat.helpers import CTX
@@ -12,7 +12,7 @@ def say(user, text):
 
 
 def _state(user):
-    conversation = Conversation.get_or_none(Conversation.user == user.id)
+    conversation = DialogueState.get_or_none(DialogueState.user == user.id)
     return None if conversation is None else (conversation.flow, conversation.step,
                                               dialogues.data(conversation))
 
@@ -112,7 +112,7 @@ def test_a_dialogue_steps_back_one_question_at_a_time(abc, make_user):
     assert abc.back(user).text == "|b|{'a': 1, 'c': 4}"  # b is asked again: its answer dropped
     assert abc.back(user).text == "|a|{'c': 4}"
     assert abc.back(user).text == "This is the first question.|a|{'c': 4}"  # and it stays there
-    assert Conversation.get(Conversation.user == user.id).step == "a"
+    assert DialogueState.get(DialogueState.user == user.id).step == "a"
     abc.go(user, "edit:a", {"a": 1})  # a detour from "c"
     assert abc.back(user).text == "|c|{'a': 1}"
     assert dialogues.current(user) is abc
@@ -127,7 +127,7 @@ def test_the_lead_cards_log_button_does_not_drop_an_open_wizard(any_db, make_use
     answer = chat.on_button(CTX, User.get_by_id(member.id), f"log:lead:{lead.id}")[0]
     assert "You are in the middle of adding a lead" in answer.text
     assert f"/log {lead.id}" in answer.text
-    assert Conversation.get().flow == lead_wizard.WIZARD.flow  # the wizard is still open
+    assert DialogueState.get().flow == lead_wizard.WIZARD.flow  # the wizard is still open
     say(member, "/cancel")
     started = chat.on_button(CTX, User.get_by_id(member.id), f"log:lead:{lead.id}")[0]
     assert "You are in the middle" not in started.text

@@ -6,7 +6,7 @@ import pytest
 
 from models import (
     Activity,
-    Conversation,
+    DialogueState,
     FollowUpRule,
     JobRun,
     Lead,
@@ -216,7 +216,7 @@ def test_cleanup_deletes_only_finished_records_past_their_keep_time(any_db, make
                          model="local", signature="s", created_at=created)
     only_old = LeadScore.create(lead=other, score=0.5, recommendation="nurture",
                                 reason="r", model="local", signature="s", created_at=old)
-    Conversation.create(user=sam, flow="lead", step="email", updated_at=old)
+    DialogueState.create(user=sam, flow="lead", step="email", updated_at=old)
     plan(sam, lead, old)  # activities are history: kept
     deleted = followups.cleanup(NOW)
     assert deleted["sent or cancelled messages"] == 1 and deleted["failed messages"] == 1
