@@ -65,11 +65,13 @@ def emit(name, actor, entity="", entity_id=None, changes=None, **data):
 
 def changed(row, values):
     """{field: (before, after)} for the `values` (field name or peewee field -> new
-    value) that differ from what `row` holds now; foreign keys by id."""
+    value) that differ from what `row` holds now; foreign keys by id, and a name that is
+    no column by the row's attribute (a lead's `email` is its first email contact)."""
     found = {}
     for name, value in values.items():
         name = getattr(name, "name", name)
-        before = _value(row, row._meta.fields[name])
+        field = row._meta.fields.get(name)
+        before = _value(row, field) if field is not None else getattr(row, name)
         value = getattr(value, "id", value)
         if before != value:
             found[name] = (before, value)

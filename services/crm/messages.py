@@ -4,21 +4,26 @@ escapes it for their page or parse mode). One place, so a translation is a catal
 from services.core.markup import h
 from services.crm.validation import country_name
 
+NONE = "—"  # a field not known yet
+
 
 def lead_card(lead, title="Lead"):
+    """A lead's card; what is not known yet (a client needs only a first name) is "—"."""
     creator = lead.created_by.display_name if lead.created_by_id else "the admin panel"
+    country = f"{h(country_name(lead.country))} ({h(lead.country)})" if lead.country else NONE
     return (
         f"<b>{h(title)} #{lead.id}</b>\n"
         f"Name: {h(lead.full_name)}\n"
-        f"Email: {h(lead.email)}\n"
-        f"Phone: {h(lead.phone)}\n"
-        f"Country: {h(country_name(lead.country))} ({h(lead.country)})\n"
+        f"Email: {h(lead.email) or NONE}\n"
+        f"Phone: {h(lead.phone) or NONE}\n"
+        f"Country: {country}\n"
         f"Added by {h(creator)} on {lead.created_at:%Y-%m-%d %H:%M} UTC"
     )
 
 
 def lead_line(lead):
-    return f"#{lead.id} {h(lead.full_name)} · {h(lead.email)} · {h(lead.phone)} · {h(lead.country)}"
+    parts = (lead.email, lead.phone, lead.country)
+    return " · ".join([f"#{lead.id} {h(lead.full_name)}", *(h(part) for part in parts if part)])
 
 
 def assigned_to_you(lead, by):

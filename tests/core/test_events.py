@@ -75,4 +75,8 @@ def test_changed_created_and_deleted_describe_rows(any_db, make_lead, make_user)
     created = events.created(lead)
     assert created["first_name"] == (None, "Ann") and created["owner"] == (None, owner.id)
     assert "id" not in created and "business_domain" not in created  # unset fields left out
-    assert events.deleted(lead)["email"] == (lead.email, None)
+    deleted = events.deleted(lead)
+    assert deleted["first_name"] == ("Ann", None) and deleted["owner"] == (owner.id, None)
+    # A name that is no column is read from the row's attribute: a lead's first email.
+    assert events.changed(lead, {"email": "new@example.com", "phone": lead.phone}) == \
+        {"email": (lead.email, "new@example.com")}

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from devtools.pace import per_chat_gaps, sliding_peak
-from models import Heartbeat, Lead, OutboxMessage, User, db, utcnow
+from models import Contact, Heartbeat, Lead, OutboxMessage, User, db, utcnow
 from services.chat.replies import REPLY_MAX_AGE
 from services.delivery import outbox
 from tests.conftest import ROOT
@@ -37,8 +37,11 @@ LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")  # logging's as
 # -------------------------------------------------------------------------- helpers
 
 def add_lead(owner):
-    return Lead.create(email="ann@example.com", phone="+442079460958", first_name="Ann",
-                       last_name="Smith", country="GB", created_by=owner, owner=owner)
+    lead = Lead.create(first_name="Ann", last_name="Smith", country="GB", created_by=owner,
+                       owner=owner)
+    for kind, value in (("email", "ann@example.com"), ("phone", "+442079460958")):
+        Contact.create(lead=lead, kind=kind, value=value)
+    return lead
 
 
 def make_admin():

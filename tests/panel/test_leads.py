@@ -183,4 +183,4 @@ def test_times_are_shown_in_the_teams_zone_and_the_search_says_what_it_searches(
         Lead.id == lead.id).execute()
     page = text_of(client.get("/leads/"))
     assert "2026-11-20 00:30" in page and "123456" not in page
-    assert 'placeholder="Search email, phone, first name, last name"' in page
+    assert 'placeholder="Search name, email, phone or any contact"' in page
