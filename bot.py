@@ -17,6 +17,7 @@ from telebot import apihelper, types
 from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
 from services import subscriptions
 from services.chat import replies, router as chat, updates
+from services.chat.inbox import Incoming
 from services.core import policy
 from services.core.config import ConfigError, load_settings
 from services.crm import team
@@ -33,7 +34,11 @@ REPLY_THREADS = 4
 SWEEP_SECONDS = 0.25       # how often replies waiting (a chat's gap, a retry, a crash) are looked for
 HOUSEKEEPING_SECONDS = 3600  # forgetting old update ids: hourly is plenty for a 2-day window
 SORRY = "Sorry, something went wrong on our side and nothing was changed. Please try again."
-PRIVATE_ONLY = "Please talk to me in a private chat."
+# What a message may carry besides text, and the fields of it worth keeping
+# (services/inbox/attachments.py); an animation also comes as a document.
+MEDIA_KINDS = ("animation", "document", "voice", "video", "video_note", "audio", "sticker")
+FILE_FIELDS = ("file_id", "file_unique_id", "file_name", "mime_type", "file_size", "width",
+               "height", "duration", "emoji")
 
 
 class LeadgramBot(telebot.TeleBot):
@@ -43,11 +48,13 @@ class LeadgramBot(telebot.TeleBot):
         super().__init__(settings.bot_token, threaded=False, parse_mode=None)
         self.ctx = chat.ChatContext(bot_username=bot_username,
                                     admin_ids=settings.admin_telegram_ids,
-                                    open_team=settings.open_team, settings=settings)
+                                    open_team=settings.open_team, settings=settings,
+                                    client_inbox=settings.client_inbox)
         # Handler errors must reach process_new_updates (to roll back), not
         # stop at telebot's log line.
         self.exception_handler = _Reraise()
         self.update_id = None  # the update being handled: its replies are keyed by it
+        self.queued = threading.Event()  # a batch committed: messages may wait to be sent
         self.transport = TelegramTransport(settings.telegram_api_url, settings.bot_token)
         self.delivery = DeliveryPolicy()
         self.pacer = Pacer(self.delivery)
@@ -81,6 +88,9 @@ class LeadgramBot(telebot.TeleBot):
             log.exception("could not save %d updates; fetching them again", len(new_updates))
             drop_connection()
             return False
+        # Messages for other people (a client's alert to the team, a reply to a client)
+        # were queued too: the housekeeper sends them now rather than at its next sweep.
+        self.queued.set()
         return True
 
     def _apologise(self, update):
@@ -94,18 +104,14 @@ class LeadgramBot(telebot.TeleBot):
     # Handlers ------------------------------------------------------------
 
     def on_message(self, message):
-        if message.chat.type != "private":  # no person to queue for: best effort
-            chat_id = message.chat.id
-            self.after_commit(chat_id, lambda: self.notice(chat_id, PRIVATE_ONLY))
+        if message.chat.type != "private":  # groups and channels are not ours to answer
             return
         user = self._person(message.from_user)
-        if message.text is None:
-            answers = [chat.Reply("I can only read text messages. /help lists what I can do.")]
-        else:
-            answers = self._guarded(lambda: chat.on_text(self.ctx, user, message.text))
+        incoming = _incoming(message)
+        answers = self._guarded(lambda: chat.on_message(self.ctx, user, incoming, message.chat.id))
         if message.text and message.text.startswith("/start"):
             self.after_commit(user.telegram_id, lambda: self.publish_menu(user))
-        self.deliver(user, answers)
+        self.deliver(user, answers, message_id=message.message_id)
 
     def on_button(self, call):
         user = self._person(call.from_user)
@@ -132,9 +138,9 @@ class LeadgramBot(telebot.TeleBot):
 
     # Output --------------------------------------------------------------
 
-    def deliver(self, user, answers, pressed_message_id=None):
+    def deliver(self, user, answers, pressed_message_id=None, message_id=None):
         """Queue the answers in the update's transaction; send them once it commits."""
-        replies.queue(user, self.update_id, answers, pressed_message_id)
+        replies.queue(user, self.update_id, answers, pressed_message_id, message_id=message_id)
         chat_id, recipient_id = user.telegram_id, user.id
         db.after_commit(lambda: self.replies.flush(chat_id, lambda: self.send_replies(recipient_id)))
 
@@ -174,9 +180,40 @@ class LeadgramBot(telebot.TeleBot):
         return str(error).replace(self.token, "<token>")
 
     def publish_menu(self, user):
-        """The command menu: strangers see /start and /help, members what their role allows."""
-        commands = [types.BotCommand(name, desc[:256]) for name, desc in chat.menu(user.role)]
+        """The command menu: clients see /start, /help and /stop, members what their role
+        allows."""
+        commands = [types.BotCommand(name, desc[:256])
+                    for name, desc in chat.menu(user.role, self.ctx.client_inbox)]
         self.set_my_commands(commands, scope=types.BotCommandScopeChat(user.telegram_id))
+
+
+def _incoming(message):
+    """A telebot Message as services.chat sees it: text (or caption), attachments and
+    the message it replies to."""
+    found = []
+    if message.photo:  # sizes, smallest first: the largest is the photo
+        largest = message.photo[-1]
+        found.append(_attachment("photo", largest))
+    for kind in MEDIA_KINDS:
+        item = getattr(message, kind, None)
+        if item is not None and not (kind == "document" and message.animation is not None):
+            found.append(_attachment(kind, item))
+    if message.location is not None:
+        found.append({"kind": "location", "latitude": message.location.latitude,
+                      "longitude": message.location.longitude})
+    if message.contact is not None:
+        found.append({"kind": "contact", "phone_number": message.contact.phone_number,
+                      "first_name": message.contact.first_name,
+                      "last_name": message.contact.last_name})
+    return Incoming(message_id=message.message_id,
+                    text=message.text if message.text is not None else message.caption,
+                    attachments=found,
+                    reply_to_message_id=(message.reply_to_message.message_id
+                                         if message.reply_to_message else None))
+
+
+def _attachment(kind, item):
+    return {"kind": kind, **{name: getattr(item, name, None) for name in FILE_FIELDS}}
 
 
 class ReplyThreads:
@@ -288,6 +325,7 @@ class Housekeeper(threading.Thread):
                 if not recovered:
                     outbox.recover_stale(self.bot.delivery.lease_seconds)
                     recovered = True
+                self.bot.queued.clear()
                 self.bot.sweep()
                 if time.monotonic() >= next_forget:
                     updates.forget_old()
@@ -295,7 +333,7 @@ class Housekeeper(threading.Thread):
                 self._healthy()
             except Exception as exc:
                 self._failed(exc)
-            self.stopped.wait(SWEEP_SECONDS)
+            self.bot.queued.wait(SWEEP_SECONDS)
 
     def _failed(self, exc):
         drop_connection()
@@ -334,7 +372,8 @@ def poll(bot, stopping):
 def publish_menus(bot):
     """Everyone's command menu, as their role has it now; a failure waits for /start."""
     try:
-        bot.set_my_commands([types.BotCommand(n, d) for n, d in chat.menu(None)])
+        bot.set_my_commands([types.BotCommand(n, d)
+                             for n, d in chat.menu(None, bot.ctx.client_inbox)])
         for member in team.members():
             bot.publish_menu(member)
     except (apihelper.ApiException, requests.RequestException, OperationalError) as exc:
@@ -358,7 +397,7 @@ def main(argv):
             return 0
         apihelper.API_URL = settings.telegram_api_url + "/bot{0}/{1}"
         apihelper.CUSTOM_REQUEST_SENDER = BotApiHttp(settings.telegram_api_url).request
-        bind(settings.database_url)
+        bind(settings.database_url, settings.data_encryption_key)
         policy.configure(settings)
         subscriptions.register()
         stop = []
@@ -381,6 +420,7 @@ def main(argv):
     except KeyboardInterrupt:
         pass
     housekeeper.stopped.set()
+    bot.queued.set()
     bot.replies.close()  # replies to work already committed still go out
     log.info("stopped")
     return 0

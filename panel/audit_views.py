@@ -11,8 +11,9 @@ from panel.base import IdFilter, PanelModelView
 from services.core import audit, clock
 
 ENTITIES = ("lead", "activity", "lead_score", "user", "invite", "follow_up_rule", "broadcast",
-            "outbox", "rule_action", "conversation", "panel_session")
-ACTOR_KINDS = (("member", "Team member"), ("panel", "Admin panel"), ("rule", "Rule"),
+            "outbox", "rule_action", "conversation", "template", "panel_session")
+ACTOR_KINDS = (("member", "Team member"), ("client", "Client"), ("panel", "Admin panel"),
+               ("rule", "Rule"),
                ("job", "Scheduled job"), ("system", "Leadgram"))
 
 

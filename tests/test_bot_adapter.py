@@ -1,5 +1,6 @@
 """bot.py's own duties, in-process against the emulator: failures, dedupe, menus, replies."""
 import datetime
+import json
 import logging
 import time
 
@@ -9,7 +10,7 @@ from telebot import apihelper, types
 
 import bot
 from devtools.telegram_emulator import TelegramEmulator
-from models import OutboxMessage, ProcessedUpdate, User, utcnow
+from models import Lead, Message, OutboxMessage, ProcessedUpdate, User, utcnow
 from services.chat import router as chat
 from services.core.config import load_settings
 from services.crm import team
@@ -118,18 +119,19 @@ def test_a_stale_button_loses_its_keyboard_and_gets_a_new_answer(leadgram, emula
     assert not messages[-2].get("reply_markup")
 
 
-def test_group_chats_get_no_crm_data(leadgram, emulator):
+def test_group_chats_are_ignored(leadgram, emulator):
     update = emulator.user_sends(1, "/leads")
     update["message"]["chat"] = {"id": -100, "type": "group", "title": "Team"}
     emulator.add_user(-100)
     handle(leadgram, update)
-    assert emulator.sent_messages(-100)[-1]["text"] == "Please talk to me in a private chat."
+    assert emulator.sent_messages(-100) == [] and emulator.sent_messages(1) == []
+    assert Lead.select().count() == 0   # nobody in a group becomes a client either
 
 
 def test_menu_matches_the_role(leadgram, emulator):
     member = team.register(7, first_name="M")
-    leadgram.publish_menu(member)
-    assert [c["command"] for c in emulator.commands["chat:7"]] == ["start", "help"]
+    leadgram.publish_menu(member)   # not on the team: a client
+    assert [c["command"] for c in emulator.commands["chat:7"]] == ["start", "help", "stop"]
     admin = team.register(1, first_name="A", admin_ids={1})
     leadgram.publish_menu(admin)
     assert "invite" in [c["command"] for c in emulator.commands["chat:1"]]
@@ -176,7 +178,7 @@ def test_a_reply_left_unsent_too_long_is_dropped(leadgram, emulator, monkeypatch
     leadgram.replies.drain()
     assert emulator.sent_messages(1) == []
     row = OutboxMessage.get()
-    assert row.status == "expired" and "late" in row.last_error
+    assert row.status == "expired" and "not sent in time" in row.last_error
 
 
 def test_a_pressed_button_edits_its_message_through_the_queue(leadgram, emulator):
@@ -232,3 +234,35 @@ def test_housekeeping_failures_are_logged_once_and_retried(leadgram, monkeypatch
     assert len(tries) >= 6 and not keeper.is_alive()
     assert caplog.text.count("housekeeping failed") == 1
     assert "readonly" in caplog.text and "housekeeping works again" in caplog.text
+
+
+def test_a_clients_media_and_the_teams_answer_travel_through_the_bot(leadgram, emulator):
+    """Telegram's message types become Incoming: attachments stored with their file ids,
+    captions as text; the admin's Telegram reply to the alert is copied to the client."""
+    handle(leadgram, emulator.user_sends(1, "/start", first_name="Ada"))   # the admin
+    update = emulator.user_sends_media(500, "photo", caption="my <receipt>")
+    handle(leadgram, update)
+    handle(leadgram, emulator.user_sends_media(500, "location", latitude=50.45, longitude=30.52))
+    handle(leadgram, emulator.user_sends_media(500, "voice"))
+    stored = [(m.text, json.loads(m.attachments))
+              for m in Message.select().where(Message.direction == "in").order_by(Message.id)]
+    assert [(text, [a["kind"] for a in items]) for text, items in stored] == [
+        ("my <receipt>", ["photo"]), (None, ["location"]), (None, ["voice"])]
+    largest = update["message"]["photo"][-1]
+    assert (stored[0][1][0]["file_id"], stored[0][1][0]["width"]) == (largest["file_id"],
+                                                                      largest["width"])
+    assert stored[1][1][0]["latitude"] == 50.45
+    alert = emulator.wait_for_message(1, contains="📎 photo my <receipt>")
+    assert [b["text"] for b in alert["reply_markup"]["inline_keyboard"][0]] == [
+        "↩️ Reply", "📖 Open", "✋ Take"]
+    answer = emulator.user_sends_media(1, "sticker", reply_to_message_id=alert["message_id"])
+    handle(leadgram, answer)
+    settle(leadgram)
+    copied = [m for m in emulator.sent_messages(500) if m.get("sent_with") == "copyMessage"]
+    assert len(copied) == 1 and copied[0]["sticker"]["emoji"] == "👍"
+    # The admin's sticker gets the bot's 👌, and no "sent" message takes a place in the chat.
+    (reaction,) = emulator.calls_to("setMessageReaction")
+    assert (reaction.params["chat_id"], reaction.params["message_id"], reaction.status) == (
+        1, answer["message"]["message_id"], 200)
+    assert "👌" in str(reaction.params["reaction"])
+    assert emulator.sent_messages(1)[-1]["message_id"] == alert["message_id"]

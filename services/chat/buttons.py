@@ -155,6 +155,11 @@ KINDS = _declare({
     "wiz": ((Choice("action", ["save", "edit", "cancel"]),),
             (Choice("action", ["edit"]), Choice("field", LEAD_FIELDS))),
     "leads": ((Page("page"),),),                     # /leads' Newer and Older
+    # Client conversations: a client alert's and /chat's Reply, Open, Take, Close.
+    "chat": ((Choice("action", ["reply", "open", "take", "close"]), Id("conversation_id")),),
+    "chats": ((Page("page"),),),                     # /chats' Newer and Older
+    # Reply mode's /t: send template <id> to the conversation being answered.
+    "tpl": ((Id("template_id"),),),
 })
 
 

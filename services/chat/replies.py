@@ -19,25 +19,35 @@ class Reply:
     text: str                                     # HTML parse mode, user data escaped
     buttons: list = field(default_factory=list)   # rows of (label, callback data)
     replace: bool = False                         # edit the message whose button was pressed
+    # An emoji set as a reaction on the person's message instead of sending `text` (which
+    # still says what it means): an acknowledgement that takes no message of the chat's
+    # one-a-second allowance.
+    reaction: str = None
 
 
-def queue(recipient, update_id, replies, pressed_message_id=None, now=None):
+def queue(recipient, update_id, replies, pressed_message_id=None, now=None,
+          message_id=None):
     """Store the replies to update `update_id` for `recipient` (a User), in order.
 
     `pressed_message_id`: the message whose button was pressed. A reply with
     `replace` edits it; otherwise its keyboard is removed first, so it cannot
-    be pressed twice. Returns how many rows were stored.
+    be pressed twice. `message_id`: the person's message the update brought, which a
+    reply with a `reaction` reacts to. Returns how many rows were stored.
     """
     now = now or utcnow()
     rows = []
     if pressed_message_id and not all(reply.replace for reply in replies):
-        rows.append(("", None, pressed_message_id))
+        rows.append(("", None, pressed_message_id, None))
     for reply in replies:
+        if reply.reaction:
+            if message_id:
+                rows.append(("", None, message_id, reply.reaction))
+            continue
         edits = pressed_message_id if reply.replace else None
-        rows.append((reply.text, keyboard(reply.buttons), edits))
-    for number, (text, markup, edits) in enumerate(rows):
+        rows.append((reply.text, keyboard(reply.buttons), edits, None))
+    for number, (text, markup, edits, reaction) in enumerate(rows):
         outbox.enqueue(f"reply:{update_id}:{number}", recipient, text, reply_markup=markup,
-                       edit_message_id=edits, expires_at=now + REPLY_MAX_AGE,
+                       edit_message_id=edits, reaction=reaction, expires_at=now + REPLY_MAX_AGE,
                        next_attempt_at=now)
     return len(rows)
 

@@ -11,6 +11,7 @@ from services.chat import (
     activities as chat_activities,
     buttons,
     dialogues,
+    inbox as chat_inbox,
     lead_wizard,
     leads as chat_leads,
     pipeline as chat_pipeline,
@@ -22,6 +23,7 @@ from services.core.inputs import plain_text
 from services.core.markup import h
 from services.crm import team
 from services.crm.access import AccessDenied
+from services.inbox.conversations import NoSuchConversation
 
 
 @dataclass(frozen=True)
@@ -31,11 +33,14 @@ class ChatContext:
     open_team: bool = False
     settings: Any = None                       # services.core.config.Settings: the LLM for /score
     clock: Callable[[], Any] = utcnow          # naive UTC "now"; tests pass a fixed one
+    client_inbox: bool = True                  # CLIENT_INBOX: people not on the team write in
 
 
 STRANGER = ("This bot is used by a team to manage their leads, and you are not on it yet. "
             "If you work with them, ask an admin for an invite link.")
 UNKNOWN = "I didn't understand that. /help lists what I can do."
+MEDIA_NOT_READ = ("I can only read text messages. To send a photo or file to a client, "
+                  "reply to their message or press Reply first. /help lists what I can do.")
 INVALID_BUTTON = "That button is no longer valid."
 
 # (description for the menu and /help, who may use it: None everyone, "team" members,
@@ -58,14 +63,22 @@ COMMANDS = {
     "cancel": ("Stop what you are doing", "team"),
     "back": ("Go back one step", "team"),
     "notify": ("Lead notifications: /notify on or off", "team"),
+    "chats": ("Client conversations, newest first", "team"),
+    "chat": ("Show a conversation: /chat 12", "team"),
+    "close": ("Close a conversation: /close 12", "team"),
+    "done": ("Stop replying to a client", "team"),
+    "t": ("Send a template while replying: /t name", "team"),
     "invite": ("Invite link for a new member: /invite [sales|dispatcher|admin]", "admin"),
     "team": ("List and manage the team", "admin"),
 }
 ALIASES = {"newlead": "createlead"}
 
 
-def menu(role):
-    """(command, description) pairs this role can use, for the bot's command menu."""
+def menu(role, client_inbox=False):
+    """(command, description) pairs this role can use, for the bot's command menu; with
+    the client inbox on, people not on the team are clients and get theirs."""
+    if role is None and client_inbox:
+        return list(chat_inbox.CLIENT_COMMANDS.items())
     allowed = ({None} | ({"team"} if role else set())
                | ({"dispatch"} if role in SEE_ALL_ROLES else set())
                | ({"admin"} if role == "admin" else set()))
@@ -85,13 +98,33 @@ def parse_command(text, bot_username):
 
 
 def refusing_access(handler):
-    """An AccessDenied becomes a polite answer rather than an error."""
-    def run(ctx, user, text):
+    """An AccessDenied (or a conversation that is not there) becomes a polite answer
+    rather than an error."""
+    def run(ctx, user, *args):
         try:
-            return handler(ctx, user, text)
-        except AccessDenied as exc:
+            return handler(ctx, user, *args)
+        except (AccessDenied, NoSuchConversation) as exc:
             return [Reply(h(str(exc)))]
     return run
+
+
+@refusing_access
+def on_message(ctx, user, incoming, chat_id):
+    """A private message (text, media or both): clients' go to their conversation, a
+    member's answer to a client goes to the client, the rest is commands and dialogues."""
+    text = plain_text(incoming.text or "")
+    command, args = parse_command(text.strip(), ctx.bot_username)
+    # With OPEN_TEAM everyone who starts the bot joins the team: nobody is a client.
+    if (not user.is_team and ctx.client_inbox and not ctx.open_team
+            and not (command == "start" and args)):
+        return chat_inbox.from_client(ctx, user, command, incoming)
+    if user.is_team and command is None:
+        target = chat_inbox.reply_target(user, incoming)
+        if target is not None:
+            return chat_inbox.relay(ctx, user, target, incoming, chat_id)
+    if incoming.text is None or incoming.attachments:
+        return [Reply(MEDIA_NOT_READ if user.is_team else STRANGER)]
+    return on_text(ctx, user, incoming.text)
 
 
 @refusing_access
@@ -203,6 +236,11 @@ _TEAM_COMMANDS = {
     "notify": _notify,
     "invite": lambda ctx, user, args: [chat_team.invite(ctx, user, args)],
     "team": lambda ctx, user, args: [chat_team.listing()],
+    "chats": lambda ctx, user, args: [chat_inbox.chats(ctx, user, args)],
+    "chat": lambda ctx, user, args: [chat_inbox.show(ctx, user, args)],
+    "close": lambda ctx, user, args: [chat_inbox.close(ctx, user, args)],
+    "done": chat_inbox.done,
+    "t": lambda ctx, user, args: [chat_inbox.template(ctx, user, args)],
 }
 
 # One handler per kind of button (services.chat.buttons), called with the fields
@@ -220,6 +258,10 @@ _BUTTONS = {
     "team": chat_team.press,                     # for admins: on_button checks
     "wiz": lambda ctx, user, **fields: lead_wizard.press(user, **fields),
     "leads": lambda ctx, user, page: chat_leads.page(user, page),
+    "chat": lambda ctx, user, action, conversation_id: chat_inbox.pressed(
+        ctx, user, action, conversation_id),
+    "chats": lambda ctx, user, page: chat_inbox.chats(ctx, user, "", page, replace=True),
+    "tpl": lambda ctx, user, template_id: chat_inbox.template_pressed(ctx, user, template_id),
 }
 if _BUTTONS.keys() != buttons.KINDS.keys():
     raise RuntimeError("a kind of button without a handler, or a handler without a kind")

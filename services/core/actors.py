@@ -11,7 +11,7 @@ SEE_ALL_ROLES = ("admin", "dispatcher")
 
 @dataclass(frozen=True)
 class Actor:
-    kind: str = "system"   # member | panel | rule | job | system
+    kind: str = "system"   # member | client | panel | rule | job | system
     user: User = None      # the member acting in chat, else None
     ref: str = ""          # the panel login, rule id or job name
     label: str = ""        # how people read it: "Ann Lee (sales)", "rule “Welcome”"
@@ -20,6 +20,11 @@ class Actor:
     def member(cls, user):
         role = f" ({user.role})" if user.role else ""  # not on the team yet: joining
         return cls("member", user, str(user.id), f"{user.display_name}{role}")
+
+    @classmethod
+    def client(cls, user):
+        """Someone not on the team writing to the bot; sees nothing of the team's."""
+        return cls("client", user, str(user.id), f"{user.display_name} (client)")
 
     @classmethod
     def panel(cls, login="admin"):
@@ -45,6 +50,8 @@ class Actor:
 
     @property
     def sees_all(self):
+        if self.kind == "client":
+            return False
         return self.user is None or self.user.role in SEE_ALL_ROLES
 
     @property

@@ -7,6 +7,7 @@ class Policy:
     transfer_min_score: float = 0.6   # TRANSFER_MIN_SCORE
     stale_days: int = 7               # STALE_DAYS: no activity for this long -> lead.stale
     timezone: str = "UTC"             # TZ: "today", daily jobs
+    company: str = "our team"         # COMPANY_NAME: {company} in templates, the client's help
 
 
 _current = Policy()
@@ -15,7 +16,8 @@ _current = Policy()
 def configure(settings):
     global _current
     _current = Policy(transfer_min_score=settings.transfer_min_score,
-                      stale_days=settings.stale_days, timezone=settings.timezone)
+                      stale_days=settings.stale_days, timezone=settings.timezone,
+                      company=settings.company_name)
     return _current
 
 

@@ -158,6 +158,28 @@ def assign(actor, lead_id, member_id="round_robin", now=None):
     return member
 
 
+def take(actor, lead_id, now=None):
+    """`actor` (a member) becomes the owner of a lead nobody owns, such as a client who
+    just wrote in. Two people pressing at once: one conditional UPDATE wins. Returns None
+    when it is theirs now, else the member who already owns it."""
+    now = now or utcnow()
+    with db.atomic():
+        lead = Lead.get_or_none(Lead.id == lead_id)
+        if lead is None:
+            raise LookupError(messages.NO_SUCH_LEAD.format(lead_id=lead_id))
+        values = {"owner": actor.user_id, "assigned_at": now}
+        won = (Lead.update(values)
+               .where(Lead.id == lead_id, Lead.owner.is_null()).execute())
+        if not won:
+            return Lead.select(Lead.owner).where(Lead.id == lead_id).get().owner
+        events.emit("lead.assigned", actor, "lead", lead.id, events.changed(lead, values), now=now)
+        note = Activity.create(lead=lead, type="note", subject=f"Taken by {actor.user.display_name}",
+                               created_by=actor.user_id, completed_at=now,
+                               completed_by=actor.user_id, created_at=now)
+        events.emit("activity.created", actor, "activity", note.id, events.created(note), now=now)
+    return None
+
+
 def clean_details(raw):
     """Pipeline details from a form or chat, validated: source, business_domain, priority, value."""
     values = {}

@@ -3,14 +3,15 @@
     pending --claim--> sending --> sent
      ^  |  |              |------> failed    (permanent error, unreachable, attempts used up)
      |  |  +--> cancelled |                  (the deployer cancels a pending row)
-     |  +--> expired      |                  (a bot reply not sent within REPLY_MAX_AGE)
+     |  +--> expired      |                  (a bot row not sent by its expires_at)
      +--------------------+                  (retry later: 429, 5xx, network; lease recovered;
                                               or the deployer retries a failed row)
 
 Rows are enqueued in the same transaction as the change that caused them and
 claimed atomically, so two senders never send the same row. Notifications and
-broadcasts are the scheduler's; bot replies (rows with `expires_at`) are the
-bot's, which sends them the moment their update commits.
+broadcasts are the scheduler's; rows with `expires_at` are the bot's, which sends
+them the moment their update commits: replies, and a client conversation's alerts
+and relays (services/inbox), which must not wait for the scheduler's batch.
 """
 import os
 import socket
@@ -44,6 +45,11 @@ class Claimed:
     parts_sent: int
     reply_markup: str = None      # JSON, Telegram's InlineKeyboardMarkup
     edit_message_id: int = None   # edit this message instead of sending a new one
+    copy_from_chat_id: int = None  # copy this message (relayed media) instead of `text`
+    copy_message_id: int = None
+    conversation_id: int = None   # a client conversation's row (services/inbox)
+    reaction: str = None          # set this emoji on edit_message_id instead of editing
+    sent_message_id: int = None   # Telegram's id of the message once sent
 
 
 def enqueue(key, recipient, text, parse_mode="HTML", **reply):
@@ -122,7 +128,8 @@ WHERE id IN (
     ORDER BY next_attempt_at, id
     LIMIT {p} {lock})
 RETURNING id, recipient_id, text, parse_mode, attempts, parts_sent, reply_markup,
-          edit_message_id, next_attempt_at
+          edit_message_id, next_attempt_at, copy_from_chat_id, copy_message_id, conversation_id,
+          reaction
 """
 _NOTIFICATIONS_DUE = "expires_at IS NULL AND next_attempt_at <= {p}"
 _REPLIES_DUE = "recipient_id = {p} AND expires_at > {p} AND next_attempt_at <= {p}"
@@ -166,18 +173,20 @@ def _claim(which, which_params, limit, now, worker):
                  .where(User.id.in_([r[1] for r in rows])).tuples())
     return [Claimed(id=r[0], worker=worker, recipient_id=r[1], chat_id=chats[r[1]], text=r[2],
                     parse_mode=r[3], attempts=r[4], parts_sent=r[5], reply_markup=r[6],
-                    edit_message_id=r[7])
+                    edit_message_id=r[7], copy_from_chat_id=r[9], copy_message_id=r[10],
+                    conversation_id=r[11], reaction=r[12])
             for r in rows]
 
 
 def expire_replies(now=None):
-    """Replies still unsent past their `expires_at` are dropped; returns how many."""
+    """The bot's rows (replies, client alerts and relays) still unsent past their
+    `expires_at` are dropped; returns how many."""
     late = (OutboxMessage.status == PENDING) & (OutboxMessage.expires_at <= (now or utcnow()))
     if not OutboxMessage.select().where(late).exists():  # a read: no write lock several times a second
         return 0
     return (OutboxMessage
             .update(status=EXPIRED, claimed_by=None,
-                    last_error="dropped: a reply this late would answer something long past")
+                    last_error="dropped: not sent in time (was the bot stopped?)")
             .where(late).execute())
 
 
@@ -197,7 +206,7 @@ def record_part_sent(claimed, parts_sent):
 
 def mark_sent(claimed, now=None):
     _move(claimed, status=SENT, sent_at=now or utcnow(), last_error=None,
-          attempts=OutboxMessage.attempts + 1)
+          attempts=OutboxMessage.attempts + 1, sent_message_id=claimed.sent_message_id)
 
 
 def release(claimed, retry_at, error=None, count_attempt=False):
@@ -211,7 +220,13 @@ def release(claimed, retry_at, error=None, count_attempt=False):
 
 
 def mark_failed(claimed, error):
-    _move(claimed, status=FAILED, last_error=error, attempts=OutboxMessage.attempts + 1)
+    with db.atomic():
+        moved = _move(claimed, status=FAILED, last_error=error,
+                      attempts=OutboxMessage.attempts + 1)
+        if moved and claimed.conversation_id is not None:  # the sender should hear why
+            events.emit("message.undelivered", Actor.system("delivery"), "outbox", claimed.id,
+                        {"status": (SENDING, FAILED)}, conversation_id=claimed.conversation_id,
+                        error=error)
 
 
 def mark_unreachable(claimed, error):

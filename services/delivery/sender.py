@@ -131,8 +131,19 @@ def _send(transport, message, pacer, chat_wait):
     if message.edit_message_id is not None:
         # An edit is no new message in the chat: only the global pace applies.
         pacer.acquire(None, max_wait=0)
-        transport.edit(message.chat_id, message.edit_message_id, message.text,
-                       message.parse_mode, message.reply_markup)
+        if message.reaction:
+            transport.react(message.chat_id, message.edit_message_id, message.reaction)
+        else:
+            transport.edit(message.chat_id, message.edit_message_id, message.text,
+                           message.parse_mode, message.reply_markup)
+        return None
+    if message.copy_message_id is not None:  # relayed media: Telegram copies it
+        busy_until = pacer.acquire(message.recipient_id, max_wait=chat_wait)
+        if busy_until is not None:
+            return busy_until
+        message.sent_message_id = transport.copy(
+            message.chat_id, message.copy_from_chat_id, message.copy_message_id,
+            reply_markup=message.reply_markup)
         return None
     parts = split_for_telegram(message.text, message.parse_mode)
     for number in range(message.parts_sent, len(parts)):
@@ -140,8 +151,9 @@ def _send(transport, message, pacer, chat_wait):
         if busy_until is not None:
             return busy_until
         last = number + 1 == len(parts)
-        transport.send(message.chat_id, parts[number], message.parse_mode,
-                       reply_markup=message.reply_markup if last else None)
+        message.sent_message_id = transport.send(
+            message.chat_id, parts[number], message.parse_mode,
+            reply_markup=message.reply_markup if last else None)
         if not last:
             outbox.record_part_sent(message, number + 1)
     return None

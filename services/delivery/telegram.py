@@ -59,6 +59,19 @@ class TelegramTransport:
                   "parse_mode": parse_mode, "reply_markup": reply_markup}
         return self._call("sendMessage", params)["message_id"]
 
+    def copy(self, chat_id, from_chat_id, message_id, reply_markup=None):
+        """Copy a message (a member's photo, voice…) into another chat; returns the new
+        message's id or raises DeliveryError."""
+        params = {"chat_id": chat_id, "from_chat_id": from_chat_id, "message_id": message_id,
+                  "reply_markup": reply_markup}
+        return self._call("copyMessage", params)["message_id"]
+
+    def react(self, chat_id, message_id, emoji):
+        """Set the bot's reaction on a message (one of Telegram's reaction emoji)."""
+        self._call("setMessageReaction", {
+            "chat_id": chat_id, "message_id": message_id,
+            "reaction": json.dumps([{"type": "emoji", "emoji": emoji}])})
+
     def edit(self, chat_id, message_id, text, parse_mode=None, reply_markup=None):
         """Edit a message the bot sent: its text and keyboard, or with no text its
         keyboard alone (none: removed). An edit that changes nothing succeeds."""
@@ -72,6 +85,39 @@ class TelegramTransport:
         except DeliveryError as error:
             if "message is not modified" not in error.description:
                 raise
+
+    def get_file(self, file_id, limit=20 * 1024 * 1024):
+        """A file a chat holds, by its file_id: Telegram's getFile, then a download of the
+        path it gives. Returns (bytes, content type: the server's, else guessed from the
+        path, else application/octet-stream); raises DeliveryError (a file over `limit`
+        bytes, which the Bot API does not serve either, is PERMANENT)."""
+        import mimetypes
+
+        path = self._call("getFile", {"file_id": file_id}).get("file_path")
+        if not path:
+            raise DeliveryError(PERMANENT, "Telegram gave no file path for this file")
+        url = f"{self._base[:-len(f'bot{self._token}/')]}file/bot{self._token}/{path}"
+        try:
+            with requests.get(url, timeout=self._timeout, stream=True) as response:
+                if response.status_code != 200:
+                    try:
+                        payload = response.json()
+                    except ValueError:
+                        payload = None
+                    raise classify(response.status_code, payload)
+                chunks, size = [], 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > limit:
+                        raise DeliveryError(PERMANENT, f"the file is larger than {limit:,} bytes")
+                    chunks.append(chunk)
+                served = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        except requests.RequestException as exc:
+            reason = str(exc).replace(self._token, "<token>")
+            raise DeliveryError(TRANSIENT, f"network error: {type(exc).__name__}: {reason}") from None
+        if not served or served == "application/octet-stream":
+            served = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return b"".join(chunks), served
 
     def _call(self, method, params):
         params = {name: value for name, value in params.items() if value is not None}

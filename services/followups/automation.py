@@ -22,6 +22,7 @@ from services.crm import pipeline
 from services.crm.access import AccessDenied
 from services.delivery import outbox
 from services.followups import matching, messages, rules, vocabulary
+from services.inbox import conversations, sending
 
 log = logging.getLogger("leadgram.automation")
 MAX_DEPTH = 3
@@ -54,6 +55,7 @@ def context(lead, fields=None, event_at=None, now=None):
         "days_since_created": round((now - lead.created_at).total_seconds() / 86400, 2),
         "owner": lead.owner_id,
         "activities_done_since_event": 0,
+        "messages_received_since_event": 0,
     }
     fields = dict(fields or {})
     if event_at is not None and event_at < now:
@@ -63,6 +65,7 @@ def context(lead, fields=None, event_at=None, now=None):
         if fields.get("activity_id"):
             since = since.where(Activity.id != fields["activity_id"])
         values["activities_done_since_event"] = since.count()
+        values["messages_received_since_event"] = conversations.received_since(lead.id, event_at)
     values.update({k: v for k, v in fields.items() if k in vocabulary.FIELDS})
     return values
 
@@ -203,6 +206,10 @@ def _run(row, action, rule_row, lead, now):
                              f"not {action['pipeline']}")
         change = pipeline.change_stage(actor, lead.id, action["stage"], now=now, depth=row.depth + 1)
         return f"moved lead #{lead.id} from {change.from_stage} to {change.to_stage}"
+    if kind == "send_template":
+        conversation = conversations.open_for(lead, now)
+        message = sending.send_template(actor, conversation.id, action["template"], now=now)
+        return f"sent template {action['template']} to the client (message #{message.id})"
     target = action["to"]
     if target == "round_robin_if_unowned" and lead.owner_id:
         return f"kept owner {lead.owner.display_name}"

@@ -18,10 +18,30 @@ from models import FollowUpRule, db, is_postgres, utcnow
 from services.core import events
 from services.core.inputs import plain_text
 from services.followups.rules import RuleError, check_rule
+from services.inbox.templates import TemplateError
 
 ENTITY = "follow_up_rule"
 MAX_DESCRIPTION = 2000
 FIELDS = ("name", "description", "event", "conditions", "actions", "priority", "active")
+
+
+def register():
+    """A message template a rule sends may not be deleted or renamed from under it."""
+    events.subscribe("template.deleted", _refuse_if_a_rule_sends)
+    events.subscribe("template.updated", _refuse_if_a_rule_sends)
+
+
+def _refuse_if_a_rule_sends(event):
+    before, after = event.changes.get("name", (None, None))
+    if before is None or before == after:
+        return ()
+    for rule in FollowUpRule.select().order_by(FollowUpRule.id):
+        if any(action.get("type") == "send_template" and action.get("template") == before
+               for action in json.loads(rule.actions)):
+            what = "deleted" if event.action == "deleted" else "renamed"
+            raise TemplateError(f"Rule “{rule.name}” sends this template, so it cannot be "
+                                f"{what}: change or delete the rule first.", "name")
+    return ()
 
 
 class DuplicateName(RuleError):

@@ -38,6 +38,7 @@ from services.followups.vocabulary import (
     RULE_ACTIVITY_TYPES,
     TEMPLATES,
 )
+from services.inbox import templates
 
 _DELAY = re.compile(r"^([0-9]{1,6})([mhd])$")
 _UNITS = {"m": 1, "h": 60, "d": 1440}
@@ -186,6 +187,16 @@ def check_action(action, where="Action"):
                             f"{', '.join(TEMPLATES)}.")
         checked.update(template=template,
                        to=_target(action.get("to", "lead_owner"), RECIPIENTS, where, "to"))
+    elif kind == "send_template":
+        name = str(action.get("template", "")).strip().casefold()
+        if templates.get(name) is None:
+            names = ", ".join(t.name for t in templates.all()) or "none yet"
+            raise RuleError(f"{where}: there is no message template {name!r}; the templates "
+                            f"are: {names}.")
+        if str(action.get("to", "client")).strip().casefold() != "client":
+            raise RuleError(f"{where}: a message template goes to the client: write "
+                            f"{ACTIONS[kind]}.")
+        checked.update(template=name, to="client")
     elif kind == "update_stage":
         pipeline = str(action.get("pipeline", "")).casefold()
         stages = {"lead": LEAD_STAGES, "sales": SALES_STAGES}.get(pipeline)
@@ -293,7 +304,7 @@ def _parse_actions(text):
             words = words[:-2]
         kind = action["type"]
         options = {}
-        if kind in ("create_activity", "send_notification") and len(words) >= 2 \
+        if kind in ("create_activity", "send_notification", "send_template") and len(words) >= 2 \
                 and words[-2].casefold() in ("assign", "to"):
             options[words[-2].casefold()] = words[-1]
             words = words[:-2]
@@ -306,6 +317,10 @@ def _parse_actions(text):
             if len(words) != 1:
                 raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
             action.update(template=words[0], to=options.get("to", "lead_owner"))
+        elif kind == "send_template":
+            if len(words) != 1:
+                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 2d].")
+            action.update(template=words[0], to=options.get("to", "client"))
         elif kind == "update_stage":
             if len(words) != 2:
                 raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
@@ -351,7 +366,7 @@ def format_action(action):
     if kind == "create_activity":
         words = [kind, action["activity_type"], _quoted(action["subject"]),
                  "assign", str(_target_text(action["assign_to"]))]
-    elif kind == "send_notification":
+    elif kind in ("send_notification", "send_template"):
         words = [kind, action["template"], "to", str(_target_text(action["to"]))]
     elif kind == "update_stage":
         words = [kind, action["pipeline"], action["stage"]]

@@ -12,6 +12,7 @@ EVENTS = {
     "activity.completed": "an activity is marked done",
     "quote.sent": "a quote_sent activity is done (logged as done, or marked done)",
     "lead.stale": "a lead has had no activity for STALE_DAYS days",
+    "message.received": "a client writes to the team (their message is in the conversation)",
 }
 ALL_EVENTS = frozenset(EVENTS)
 
@@ -37,6 +38,9 @@ FIELDS = {
     "owner": Field("Lead owner (member id)", "member"),
     "activities_done_since_event": Field(
         "Activities completed on the lead since the event", "number"),
+    "messages_received_since_event": Field(
+        "Messages the client wrote since the event", "number"),
+    "message_text": Field("What the client wrote", "text", events=frozenset({"message.received"})),
     "pipeline": Field("Which pipeline changed: lead or sales", "choice", ("lead", "sales"),
                       frozenset({"lead.stage_changed"})),
     "from_stage": Field("Stage before the change", "choice",
@@ -71,6 +75,7 @@ ACTIONS = {
     "send_notification": "send_notification <template> [to lead_owner|team|admins|member:<id>]",
     "update_stage": "update_stage lead|sales <stage>",
     "assign": "assign round_robin|round_robin_if_unowned|member:<id>",
+    "send_template": "send_template <message template> to client",
 }
 TEMPLATES = {
     "deal_won": "🎉 Deal won: lead #{lead_id} {lead_name} is paid (owner: {owner}).",

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from devtools.telegram_formatting import parse
 from models import User
 from services.chat import router as chat
+from services.chat.inbox import Incoming
 from services.chat.replies import Reply
 from tests.chat.helpers import CTX, HOUR, NOW, make_lead, plan
 from tests.fuzz_values import SWEEP, filled, values
@@ -18,7 +19,8 @@ TOKENS = ["1", "2", "3", "#1", "rr", "lead", "sales", "admin", "new", "contacted
           "qualified", "transferred", "lost", "kyc", "successful", "callback_requested", "call",
           "note", "type", "when", "outcome", "now", "1h", "tomorrow", "3d", "save", "edit",
           "cancel", "email", "country", "role", "remove", "back", "on", "off", "referral",
-          "ann@example.com", "+44 20 7946 0958", "gb", "2026-12-02 10:00"]
+          "ann@example.com", "+44 20 7946 0958", "gb", "2026-12-02 10:00", "reply", "open",
+          "take", "welcome", "quote_followup"]
 fields = st.one_of(st.sampled_from(TOKENS), values)
 COMMANDS = [*chat.COMMANDS, *chat.ALIASES, "nonsense"]
 commands = st.builds(lambda name, mention, args: f"/{name}{mention} {' '.join(args)}",
@@ -28,18 +30,29 @@ commands = st.builds(lambda name, mention, args: f"/{name}{mention} {' '.join(ar
 BUTTONS = ["wiz:{}", "wiz:edit:{}", "leads:{}", "stage:{}", "stage:{}:{}:{}:{}", "score:{}",
            "assign:{}", "assign:{}:{}", "today:{}", "done:{}", "done:{}:{}", "log:lead:{}",
            "log:type:{}", "log:when:{}", "log:outcome:{}", "team:{}", "team:{}:role:{}",
-           "team:{}:{}", "{}", "{}:{}"]
+           "team:{}:{}", "chat:{}:{}", "chats:{}", "tpl:{}", "{}", "{}:{}"]
 steps = st.lists(st.one_of(commands.map(lambda text: ("text", text)),
                            fields.map(lambda text: ("text", text)),  # a dialogue's answer
                            filled(BUTTONS, fields).map(lambda data: ("button", data))),
                  min_size=1, max_size=4)
 EXAMPLES = {"sqlite": 400, "postgres": 80}
+ATTACHMENTS = st.lists(st.fixed_dictionaries(
+    {"kind": st.sampled_from(["photo", "document", "voice", "sticker", "location", "contact",
+                              "nonsense"])},
+    optional={"file_id": values, "file_name": values, "file_size": st.integers(-1, 2**63),
+              "latitude": st.floats(allow_nan=True), "phone_number": values,
+              "emoji": values}), max_size=2)
+messages = st.builds(lambda text, items, reply_to: Incoming(message_id=1, text=text,
+                                                            attachments=items,
+                                                            reply_to_message_id=reply_to),
+                     st.one_of(st.none(), commands, fields), ATTACHMENTS,
+                     st.one_of(st.none(), st.integers(-1, 2**63)))
 
 
-def telegram_accepts(replies):
+def telegram_accepts(replies, may_be_silent=False):
     """What sendMessage and inline keyboards would refuse: bad HTML, empty text or labels,
-    callback data over 64 bytes."""
-    assert replies and all(isinstance(answer, Reply) for answer in replies), replies
+    callback data over 64 bytes. A client's message may get no answer (it goes to the team)."""
+    assert (replies or may_be_silent) and all(isinstance(a, Reply) for a in replies), replies
     for answer in replies:
         assert answer.text.strip(), answer
         parse(answer.text, "HTML")  # raises what Telegram's "can't parse entities" would say
@@ -81,3 +94,19 @@ def test_fuzzed_commands_and_buttons_always_get_replies_telegram_accepts(any_db,
             telegram_accepts(handle(CTX, user, content))
 
     always_replies()
+
+
+def test_fuzzed_messages_with_media_from_anyone_never_fail(any_db, make_user, request):
+    """Clients (role None) and members send any text, caption, attachments and reply ids."""
+    people = _team(make_user)
+
+    @settings(max_examples=EXAMPLES[request.node.callspec.params["any_db"]] // 2, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(st.sampled_from(ROLES), st.lists(messages, min_size=1, max_size=3))
+    def always_handled(role, sent):
+        for incoming in sent:
+            user = User.get_by_id(people[role].id)
+            telegram_accepts(chat.on_message(CTX, user, incoming, user.telegram_id),
+                             may_be_silent=not user.is_team)
+
+    always_handled()

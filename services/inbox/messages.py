@@ -1,0 +1,48 @@
+"""What the inbox says to people: the team's notifications and refusals, and the
+client's help. HTML parse mode; user data goes through h()."""
+from services.core.markup import h
+from services.inbox import attachments
+
+NO_SUCH_CONVERSATION = "There is no conversation #{id}."
+NOT_YOUR_CONVERSATION = ("Conversation #{id} is with a client of another member; ask a "
+                         "dispatcher to hand the client to you.")
+NO_TELEGRAM = "This client has no Telegram chat with the bot, so nothing can be sent there."
+UNREACHABLE = "Not sent: {name} cannot be reached on Telegram ({reason})."
+OPTED_OUT = ("Not sent: {name} asked not to get messages (/stop) and has not written "
+             "since.")
+EMPTY = "There is nothing to send."
+TOO_LONG = "That is too long for one message ({length} characters; at most {limit})."
+NO_TEMPLATE = "There is no template named {name}."
+
+
+def client_message(lead, message, owner_label=None):
+    """The notification a member gets when a client writes."""
+    line = attachments.preview(message.text, attachments.loads(message.attachments), limit=600)
+    who = f"owner: {h(owner_label)}" if owner_label else "no owner yet"
+    return (f"💬 <b>{h(lead.full_name)}</b> · client #{lead.id} · {who}\n"
+            f"{h(line)}\n\n"
+            f"<i>Reply to this message to answer, or press Reply.</i>")
+
+
+def replying(name):
+    return (f"↩️ Replying to <b>{h(name)}</b>: what you send now goes to them (text, photos, "
+            f"files, voice, stickers). /t sends a template; /done stops replying.")
+
+
+def undelivered(name, reason):
+    return f"✗ Your message to {h(name)} was not delivered: {h(reason)}"
+
+
+def sent(name):
+    return f"✓ Sent to {h(name)}."
+
+
+def client_help(company):
+    return (f"This is the chat with {h(company)}. Write your question here, send photos or "
+            f"files, and someone from the team will answer you in this chat.\n\n"
+            f"/help — this message\n/stop — stop messages from us (write again to resume)")
+
+
+def stopped(company):
+    return (f"You will get no more messages from {h(company)} unless you write to us again. "
+            f"Changed your mind? Just send a message.")
