@@ -22,6 +22,7 @@ from models import (
     AuditEntry,
     FollowUpRule,
     Lead,
+    MessageTemplate,
     OutboxMessage,
     RuleAction,
     User,
@@ -33,12 +34,14 @@ from panel.activity_views import ActivityView
 from panel.audit_views import AuditView
 from panel.base import local_time
 from panel.broadcast_views import BroadcastView
+from panel.conversation_views import ConversationView
 from panel.dashboard_views import DashboardView
 from panel.lead_views import LeadView
 from panel.outbox_views import OutboxView
 from panel.pipeline_views import LeadPipelineView, PipelineView
 from panel.rule_views import RuleActionView, RuleView
 from panel.team_views import MemberView
+from panel.template_views import TemplateView
 from services import subscriptions
 from services.core import policy
 from services.core.config import load_settings
@@ -92,7 +95,7 @@ def create_app(settings=None):
         WTF_CSRF_TIME_LIMIT=SESSION_HOURS * 3600,  # a form open all day still submits
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    bind(settings.database_url)
+    bind(settings.database_url, settings.data_encryption_key)
     policy.configure(settings)  # transfer gate, stale days, TZ: the same in every process
     subscriptions.register()
     app.extensions["leadgram"] = panel
@@ -114,6 +117,8 @@ def _install_admin(app):
                   theme=Bootstrap4Theme(base_template="panel_master.html", fluid=True),
                   index_view=DashboardView(name="Dashboard", url="/"))
     admin.add_view(LeadView(Lead, name="Leads", endpoint="leads"))
+    admin.add_view(ConversationView(name="Conversations", endpoint="conversations",
+                                    url="/conversations"))
     admin.add_view(LeadPipelineView(name="Lead pipeline", endpoint="lead_pipeline", url="/lead"))
     admin.add_view(PipelineView(name="Pipeline", endpoint="pipeline", url="/pipeline"))
     admin.add_view(ActivityView(Activity, name="Activities", endpoint="activities",
@@ -123,6 +128,7 @@ def _install_admin(app):
                                   category="Follow-ups"))
     admin.add_view(MemberView(User, name="Team & users", endpoint="members"))
     admin.add_view(BroadcastView(name="Broadcast", endpoint="broadcast", url="/broadcast"))
+    admin.add_view(TemplateView(MessageTemplate, name="Templates", endpoint="templates"))
     admin.add_view(OutboxView(OutboxMessage, name="Outbox", endpoint="outbox"))
     admin.add_view(AuditView(AuditEntry, name="Audit log", endpoint="audit"))
 

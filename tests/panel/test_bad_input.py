@@ -29,6 +29,17 @@ ODD_POSTS = [
     ("/leads/new/", {"email": "x" * 10000 + "@b.co", "phone": "1" * 500, "first_name": "A" * 5000,
                      "last_name": "B", "country": "G" * 300}),
     ("/leads/new/", {}),
+    ("/leads/new/", {"first_name": "A", "middle_name": "\x00", "gender": "\x00",
+                     "date_of_birth": "1990-01-01\x00", "address": "a\x00", "comments": "\x00",
+                     "passport_number": "AB\x00", "tax_pin": "\x00"}),
+    ("/leads/new/", {"first_name": "A", "middle_name": "M" * 5000, "gender": "x" * 5000,
+                     "date_of_birth": "9" * 5000, "address": "a" * 100_000,
+                     "comments": "c" * 100_000, "passport_number": "P" * 5000,
+                     "tax_pin": "T" * 5000}),
+    ("/leads/new/", {"first_name": "A", "date_of_birth": "0001-01-01", "gender": "²"}),
+    ("/leads/new/", {"first_name": "A", "date_of_birth": "9999-12-31", "tax_pin": "٣"}),
+    # A passport number with no DATA_ENCRYPTION_KEY set: a form error, not a 500.
+    ("/leads/new/", {"first_name": "A", "passport_number": "925076473"}),
     ("/broadcast/new", {"text": "\x00hi", "audience": "team"}),
     ("/broadcast/send", {"text": "\x00", "audience": "team"}),
     ("/broadcast/new", {"text": "<b>" * 2000, "audience": "team"}),
@@ -171,7 +182,8 @@ QUERY_KEYS = (["id", "page", "page_size", "sort", "desc", "search", "next", "url
                "query", "offset", "limit", "edit", "modal"]
               + [f"flt{n}_{i}" for n in (0, 1) for i in range(10)])
 FAMILIES = ["leads", "activities", "rules", "automation", "members", "outbox", "lead_pipeline",
-            "pipeline", "broadcast", "audit", "admin", "auth", "ops"]  # the endpoints' first part
+            "pipeline", "broadcast", "audit", "templates", "conversations", "admin", "auth",
+            "ops"]  # the endpoints' first part
 GET_ONLY = {"pipeline", "admin", "ops"}  # families that take no form
 FUZZED = [(family, method) for family in FAMILIES for method in ("GET", "POST")
           if not (method == "POST" and family in GET_ONLY)]
@@ -179,7 +191,9 @@ NOT_FUZZED = {"static", "admin.static", "auth.logout"}  # files; logging out end
 NO_SCHEDULER = {"ops.health_check": 503}  # no scheduler runs here, and /health says so
 LEAD_FORM = {"email": "fuzz@example.com", "phone": "+442079460958", "first_name": "F",
              "last_name": "Z", "country": "GB", "source": "website", "business_domain": "",
-             "priority": "normal", "value": "0", "owner_id": "none"}
+             "priority": "normal", "value": "0", "owner_id": "none", "middle_name": "M",
+             "gender": "female", "date_of_birth": "1990-01-01", "address": "London",
+             "passport_number": "", "tax_pin": "", "comments": "Fuzz"}
 RULE_FORM = {"name": "Fuzz", "description": "", "event": "lead.created", "priority": "1",
              "active": "y", "conditions": "source equals website", "actions": "assign round_robin"}
 # A valid post per endpoint, whose fields the fuzz then replaces; any other endpoint

@@ -1,0 +1,454 @@
+"""Client conversations in the panel: the list (unread for this login, last message,
+owner; search by name or any contact), one conversation as chat bubbles with a composer
+and templates, the client's profile and contacts beside it, and the files clients sent,
+fetched from Telegram on demand.
+
+Every change goes through services/ as the logged-in deployer (Actor.panel); whatever
+the services refuse comes back as a flash message (Post/Redirect/Get). The page polls
+/conversations/<id>/messages for newer bubbles (static/conversations.js).
+"""
+import html
+import io
+import math
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from flask import current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_admin import BaseView, expose
+
+from models import CONTACT_KINDS, GENDERS, Lead, Message, OutboxMessage, User
+from panel.base import MAX_SEARCH_LENGTH, local_time, login_required_view, panel_actor, query_number, shown
+from services.core import clock
+from services.core.inputs import MAX_ID, MAX_PAGE, parse_bounded_int, parse_id, plain_text
+from services.crm import contacts, leads, profile
+from services.crm.access import AccessDenied
+from services.delivery.telegram import DeliveryError, TelegramTransport
+from services.inbox import attachments, conversations, reads, sending, templates
+
+PER_PAGE = 20
+HISTORY_LIMIT = 100     # bubbles on the page; older ones are not shown
+POLL_LIMIT = 100        # newer bubbles in one poll answer; more: the page reloads
+WATCHED_LIMIT = 50      # outbound messages whose delivery state one poll refreshes
+STATUSES = {"open": "Open", "closed": "Closed", "all": "All"}
+MAX_ATTACHMENTS = 100
+MAX_TEMPLATE_NAME = 64
+MAX_FORM_TEXT = 10_000  # a profile field as typed; the service says what is too long
+# What a file may be shown as inline; anything else is a download of bytes.
+INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+UNSAFE_IN_NAMES = re.compile(r"[\x00-\x1f\x7f/\\\"]+")
+MAX_FILE_NAME = 150
+FINAL_STATES = frozenset({"sent", "failed", "expired", "cancelled"})
+# Each a refusal to show, never a server error.
+REFUSALS = (sending.CannotSend, contacts.InvalidContact, contacts.DuplicateContact,
+            AccessDenied, LookupError, ValueError)
+PROFILE_TEXT = ("first_name", "middle_name", "last_name", "gender", "date_of_birth", "address",
+                "passport_number", "tax_pin", "comments")
+FRAGMENT_HEADER = "X-Leadgram-Fragment"
+
+
+class NotFound(LookupError):
+    """No such conversation (or message, or file), as a page says it."""
+
+
+@dataclass
+class Bubble:
+    """One message as the page shows it."""
+    id: int
+    direction: str
+    sender: str
+    text: str
+    time: str            # HH:MM in TZ
+    when: str            # the full local time, for the tooltip
+    day: str             # YYYY-MM-DD in TZ: bubbles are grouped by day
+    items: list = field(default_factory=list)
+    state: object = None  # a State for outbound messages
+
+
+@dataclass
+class State:
+    """An outbound message's delivery state, from its outbox row."""
+    message_id: int
+    label: str
+    kind: str            # queued | sent | failed: the colour
+    detail: str = ""     # the error, or when it was sent
+    final: bool = True
+
+
+def _settings():
+    return current_app.extensions["leadgram"].settings
+
+
+def _zone():
+    return _settings().timezone
+
+
+def _refusal(exc):
+    """A service's message as the panel shows it: some are written for Telegram's HTML
+    parse mode (names escaped with h()), and Jinja escapes again."""
+    return html.unescape(str(exc))
+
+
+def error_page(title, message, status):
+    return render_template("error.html", title=title, message=message), status
+
+
+def delivery_state(message):
+    """The State of an outbound message (None for an inbound one)."""
+    if message.direction != "out":
+        return None
+    row = message.outbox if message.outbox_id else None
+    if row is None:
+        return State(message.id, "not tracked", "queued", "its delivery record was removed")
+    error = row.last_error or ""
+    if row.status == "sent":
+        return State(message.id, "✓ sent", "sent", f"sent {local_time(row.sent_at)}")
+    if row.status == "pending":
+        detail = f"retrying: {error}" if error else ""
+        return State(message.id, "queued", "queued", detail, final=False)
+    if row.status == "sending":
+        return State(message.id, "sending…", "queued", final=False)
+    if row.status == "failed":
+        return State(message.id, "✗ failed", "failed", error)
+    if row.status == "expired":
+        return State(message.id, "✗ expired", "failed",
+                     error or "not sent in time, so it was dropped")
+    return State(message.id, f"✗ {row.status}", "failed", error)
+
+
+def _number(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _item(conversation_id, message_id, index, item):
+    """One attachment as the page shows it: what it is, and a link where there is one."""
+    kind = item["kind"]
+    shown_item = {"kind": kind, "label": attachments.label(item), "url": None, "photo": False,
+                  "size": _size(item.get("file_size"))}
+    if kind in attachments.FILE_KINDS and item.get("file_id"):
+        shown_item["url"] = url_for(".file", conversation_id=conversation_id, message_id=message_id,
+                                    index=index)
+        shown_item["photo"] = kind == "photo"
+    elif kind == "location":
+        lat, lon = _number(item.get("latitude")), _number(item.get("longitude"))
+        if lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180:
+            shown_item["label"] = f"📍 location {lat:.5f}, {lon:.5f}"
+            shown_item["url"] = ("https://www.openstreetmap.org/?"
+                                 + urlencode({"mlat": f"{lat:.6f}", "mlon": f"{lon:.6f}"})
+                                 + f"#map=16/{lat:.6f}/{lon:.6f}")
+    elif kind == "contact":
+        name = " ".join(str(item.get(part, "")) for part in ("first_name", "last_name")).strip()
+        shown_item["label"] = " · ".join(p for p in ("👤 contact", name, str(item.get("phone_number", ""))) if p)
+    return shown_item
+
+
+def _size(value):
+    number = parse_bounded_int(value, 0, MAX_ID)
+    if not number:
+        return ""
+    for unit in ("bytes", "KB", "MB"):
+        if number < 1024 or unit == "MB":
+            return f"{number:,} {unit}" if unit == "bytes" else f"{number:,.1f} {unit}"
+        number /= 1024
+    return ""
+
+
+def bubble(conversation_id, message, zone):
+    moment = clock.to_local(message.created_at, zone)
+    items = attachments.loads(message.attachments)[:MAX_ATTACHMENTS]
+    return Bubble(id=message.id, direction="out" if message.direction == "out" else "in",
+                  sender=message.sender_label, text=message.text or "",
+                  time=f"{moment:%H:%M}", when=f"{moment:%Y-%m-%d %H:%M} ({zone})",
+                  day=f"{moment:%Y-%m-%d}",
+                  items=[_item(conversation_id, message.id, n, item) for n, item in enumerate(items)],
+                  state=delivery_state(message))
+
+
+def _search(text):
+    """The condition on Lead of a search: the name, or any contact, contains `text`."""
+    needle = " ".join(text.split()).casefold()
+    if not needle:
+        return None
+    full_name = Lead.first_name.concat(" ").concat(Lead.last_name)
+    condition = full_name.contains(needle) | contacts.matching(needle)
+    digits = "".join(ch for ch in needle if ch.isdigit())
+    if digits and digits != needle:
+        condition |= contacts.matching(digits)
+    return condition
+
+
+def _owners(conversation_rows):
+    """{user id: User} of the leads' owners on a page, in one query."""
+    ids = {c.lead.owner_id for c in conversation_rows if c.lead.owner_id}
+    return {u.id: u for u in User.select().where(User.id.in_(list(ids)))} if ids else {}
+
+
+def _file_name(item, message_id, index, content_type):
+    name = UNSAFE_IN_NAMES.sub(" ", str(item.get("file_name") or "")).strip()[:MAX_FILE_NAME]
+    if name:
+        return name
+    extension = mimetypes.guess_extension(content_type) or ""
+    return f"{item['kind']}-{message_id}-{index}{extension}"
+
+
+def transport():
+    """How the panel fetches files from Telegram (tests put a fake in its place)."""
+    settings = _settings()
+    return TelegramTransport(settings.telegram_api_url, settings.bot_token)
+
+
+class ConversationView(login_required_view(BaseView)):
+    """/conversations/: the list, and one conversation's page and its buttons."""
+
+    # Reading --------------------------------------------------------------------------
+
+    @expose("/")
+    def index(self):
+        actor = panel_actor()
+        status = request.args.get("status") or "open"
+        if status not in STATUSES:
+            flash(f"{shown(status)} is not a status; showing open conversations.", "error")
+            status = "open"
+        number = query_number("page", 0, MAX_PAGE, "a page number", "showing the first page")
+        search = " ".join(plain_text(request.args.get("search") or "").split())[:MAX_SEARCH_LENGTH]
+        rows, number, pages = conversations.page(
+            actor, number, PER_PAGE, status=None if status == "all" else status,
+            search=_search(search))
+        owners = _owners([c for c, _, _ in rows])
+        entries = [{
+            "conversation": c, "lead": c.lead, "unread": unread,
+            "unread_label": f"{unread}+" if unread >= reads.COUNT_CAP else str(unread),
+            "owner": owners.get(c.lead.owner_id),
+            "preview": (attachments.preview(last.text, attachments.loads(last.attachments), limit=140)
+                        if last else ""),
+            "outbound": bool(last and last.direction == "out"),
+            "sender": last.sender_label if last else "",
+            "when": local_time(c.last_message_at),
+        } for c, last, unread in rows]
+        return self.render("conversations/list.html", entries=entries, status=status,
+                           statuses=STATUSES, search=search, page=number, pages=pages,
+                           timezone=_zone())
+
+    @expose("/<conversation_id>")
+    def page(self, conversation_id):
+        actor = panel_actor()
+        try:
+            conversation = self._find(actor, conversation_id)
+        except NotFound as exc:
+            return error_page("No such conversation", str(exc), 404)
+        lead = conversation.lead
+        zone = _zone()
+        shown_messages = conversations.history(conversation.id, limit=HISTORY_LIMIT)
+        if shown_messages:
+            reads.mark_read(reads.reader_of(actor), conversation.id, shown_messages[-1].id)
+        bubbles = [bubble(conversation.id, m, zone) for m in shown_messages]
+        client = conversations.client_user(lead.id)
+        owner = User.get_or_none(User.id == lead.owner_id) if lead.owner_id else None
+        return self.render(
+            "conversations/page.html", conversation=conversation, lead=lead, bubbles=bubbles,
+            more_before=len(shown_messages) == HISTORY_LIMIT,
+            last_id=shown_messages[-1].id if shown_messages else 0,
+            templates=templates.all(), contacts=contacts.of(lead.id), kinds=CONTACT_KINDS,
+            owner=owner, client=client, problem=_refusal(sending.why_not(lead, client) or ""),
+            secrets={f: profile.masked(getattr(lead, f)) for f in profile.SECRET_FIELDS},
+            timezone=zone, max_text=4096)
+
+    @expose("/<conversation_id>/messages")
+    def poll(self, conversation_id):
+        """The bubbles after ?after=<id>, and the delivery states of the outbound
+        messages named by ?pending=<id> (repeated): an HTML fragment for the page."""
+        actor = panel_actor()
+        try:
+            conversation = self._find(actor, conversation_id)
+        except NotFound as exc:
+            return exc.args[0], 404, {"Content-Type": "text/plain; charset=utf-8"}
+        after = parse_bounded_int(request.args.get("after") or "0", 0, MAX_ID)
+        after = after or 0
+        zone = _zone()
+        newer = conversations.history(conversation.id, limit=POLL_LIMIT, after_id=after)
+        if newer:
+            reads.mark_read(reads.reader_of(actor), conversation.id, newer[-1].id)
+        watched = [i for i in map(parse_id, request.args.getlist("pending")[:WATCHED_LIMIT]) if i]
+        states = [delivery_state(m) for m in (
+            Message.select(Message, OutboxMessage)
+            .join(OutboxMessage, on=(Message.outbox == OutboxMessage.id))
+            .where(Message.conversation == conversation.id, Message.id.in_(watched),
+                   Message.direction == "out"))] if watched else []
+        previous = (Message.select(Message.created_at)
+                    .where(Message.id == after, Message.conversation == conversation.id).first()
+                    if after and newer else None)
+        previous_day = f"{clock.to_local(previous.created_at, zone):%Y-%m-%d}" if previous else ""
+        body = render_template("conversations/poll.html",
+                               bubbles=[bubble(conversation.id, m, zone) for m in newer],
+                               states=states, previous_day=previous_day)
+        headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+                   FRAGMENT_HEADER: "messages"}
+        if len(newer) == POLL_LIMIT:
+            headers["X-Leadgram-More"] = "1"  # a gap: the page reloads
+        return body, 200, headers
+
+    @expose("/<conversation_id>/file/<message_id>/<index>")
+    def file(self, conversation_id, message_id, index):
+        """A file a message carries, fetched from Telegram now: a photo shown as itself,
+        anything else downloaded."""
+        try:
+            conversation = self._find(actor=panel_actor(), conversation_id=conversation_id)
+            item = self._file_item(conversation, message_id, index)
+        except NotFound as exc:
+            return error_page("No such file", str(exc), 404)
+        settings = _settings()
+        if not settings.bot_token:
+            return error_page("Files are unavailable", (
+                "TELEGRAM_BOT_TOKEN is not set here, so files cannot be fetched from Telegram."), 503)
+        try:
+            data, content_type = transport().get_file(item["file_id"])
+        except DeliveryError as exc:
+            return error_page("Telegram did not give the file", (
+                f"Telegram did not give this file ({exc.description}). Try again in a moment; "
+                "files older than Telegram keeps them cannot be fetched any more."), 502)
+        inline = content_type in INLINE_IMAGES
+        response = send_file(io.BytesIO(data), mimetype=content_type if inline else "application/octet-stream",
+                             as_attachment=not inline, max_age=3600,
+                             download_name=_file_name(item, message_id, index, content_type))
+        response.cache_control.public = False
+        response.cache_control.private = True
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        return response
+
+    @expose("/<conversation_id>/profile", methods=["GET", "POST"])
+    def profile(self, conversation_id):
+        """The client's profile form: names and profile fields through leads.edit_lead."""
+        actor = panel_actor()
+        try:
+            conversation = self._find(actor, conversation_id)
+        except NotFound as exc:
+            if request.method == "POST":
+                flash(str(exc), "error")
+                return redirect(url_for(".index"))
+            return error_page("No such conversation", str(exc), 404)
+        lead = conversation.lead
+        values = {name: getattr(lead, name) for name in PROFILE_TEXT}
+        values["date_of_birth"] = lead.date_of_birth.isoformat() if lead.date_of_birth else ""
+        errors = {}
+        if request.method == "POST":
+            typed = {name: plain_text(request.form.get(name, ""))[:MAX_FORM_TEXT] for name in PROFILE_TEXT}
+            values.update(typed)
+            try:
+                self._save_profile(actor, lead, typed)
+            except (leads.InvalidLead, leads.DuplicateLead, profile.InvalidProfile) as exc:
+                errors[exc.field] = str(exc)
+                flash(f"The profile was not saved: {exc}", "error")
+            except REFUSALS as exc:
+                flash(f"The profile was not saved: {_refusal(exc)}", "error")
+            else:
+                flash("Profile saved.", "success")
+                return redirect(url_for(".page", conversation_id=conversation.id))
+        return self.render("conversations/profile.html", conversation=conversation, lead=lead,
+                           values={k: "" if v is None else v for k, v in values.items()},
+                           errors=errors, genders=GENDERS, labels=profile.LABELS)
+
+    # Changing -------------------------------------------------------------------------
+
+    @expose("/<conversation_id>/send", methods=["POST"])
+    def send(self, conversation_id):
+        def work(actor, conversation):
+            sending.send_text(actor, conversation.id, request.form.get("text", ""))
+        return self._act(conversation_id, work, anchor="composer")
+
+    @expose("/<conversation_id>/template", methods=["POST"])
+    def send_template(self, conversation_id):
+        name = plain_text(request.form.get("template", "")).strip()[:MAX_TEMPLATE_NAME]
+
+        def work(actor, conversation):
+            if not name:
+                raise sending.CannotSend("Choose a template to send.")
+            sending.send_template(actor, conversation.id, name)  # COMPANY_NAME: the policy's
+        return self._act(conversation_id, work, anchor="composer")
+
+    @expose("/<conversation_id>/close", methods=["POST"])
+    def close(self, conversation_id):
+        def work(actor, conversation):
+            if conversations.close(actor, conversation.id):
+                return "Conversation closed. The client's next message opens it again."
+            return "This conversation was already closed."
+        return self._act(conversation_id, work)
+
+    @expose("/<conversation_id>/contacts", methods=["POST"])
+    def add_contact(self, conversation_id):
+        kind = plain_text(request.form.get("kind", "")).strip()
+        text = plain_text(request.form.get("value", ""))[:MAX_FORM_TEXT]
+
+        def work(actor, conversation):
+            contact = contacts.add(actor, conversation.lead_id, kind, text)
+            return f"Added {contact.kind} {contact.value}."
+        return self._act(conversation_id, work, anchor="contacts")
+
+    @expose("/<conversation_id>/contacts/<contact_id>/remove", methods=["POST"])
+    def remove_contact(self, conversation_id, contact_id):
+        def work(actor, conversation):
+            key = parse_id(contact_id)
+            if key is None or not contacts.remove(actor, conversation.lead_id, key):
+                raise LookupError("That contact is not this client's (or was removed already).")
+            return "Contact removed."
+        return self._act(conversation_id, work, anchor="contacts")
+
+    # Helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _find(actor, conversation_id):
+        key = parse_id(conversation_id)
+        if key is None:
+            raise NotFound(f"There is no conversation {shown(conversation_id)!r}.")
+        try:
+            return conversations.require(actor, key)
+        except (LookupError, AccessDenied) as exc:
+            raise NotFound(str(exc)) from None
+
+    @staticmethod
+    def _file_item(conversation, message_id, index):
+        key, number = parse_id(message_id), parse_bounded_int(index, 0, MAX_ATTACHMENTS - 1)
+        message = (Message.get_or_none(Message.id == key, Message.conversation == conversation.id)
+                   if key is not None else None)
+        if message is None:
+            raise NotFound("This conversation has no such message.")
+        items = attachments.loads(message.attachments)
+        if number is None or number >= len(items):
+            raise NotFound("This message has no such attachment.")
+        item = items[number]
+        if item["kind"] not in attachments.FILE_KINDS or not item.get("file_id"):
+            raise NotFound("This attachment is not a file (a location or a contact is shown "
+                           "on the conversation's page).")
+        return item
+
+    @staticmethod
+    def _save_profile(actor, lead, typed):
+        raw = {"first_name": typed["first_name"], "last_name": typed["last_name"],
+               # Kept as they are: update_lead validates every contact field it is given.
+               "email": lead.email, "phone": lead.phone, "country": lead.country}
+        details = {name: typed[name] for name in profile.FIELDS}
+        leads.edit_lead(actor, lead.id, raw, owner_id=lead.owner_id, profile=details)
+
+    def _act(self, conversation_id, work, anchor=None):
+        """Run one change as the panel; a refusal becomes an error message, a returned
+        text a confirmation; then back to the conversation (PRG)."""
+        actor = panel_actor()
+        try:
+            conversation = self._find(actor, conversation_id)
+        except NotFound as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".index"))
+        try:
+            done = work(actor, conversation)
+        except REFUSALS as exc:
+            flash(_refusal(exc), "error")
+        else:
+            if done:
+                flash(done, "success")
+        return redirect(url_for(".page", conversation_id=conversation.id, _anchor=anchor))
+
