@@ -1,5 +1,6 @@
 """End-to-end harness: the real `python bot.py` and `python scheduler.py`
 processes, talking to the Bot API emulator over HTTP like a deployment would."""
+import itertools
 import os
 import signal
 import socket
@@ -10,9 +11,10 @@ import time
 import pytest
 
 import models
+from devtools.emulator_methods import SPEC
 from devtools.telegram_emulator import TelegramEmulator
 from models import OutboxMessage
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fresh_postgres
 
 TOKEN = "123456:E2E-TEST-TOKEN"
 BOT_USERNAME = "leadgram_e2e_bot"
@@ -163,3 +165,54 @@ def wait_until(predicate, timeout=15, message="condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"{message} not met within {timeout}s")
+
+
+def join_team(admin_chat, chat, role="sales"):
+    """`chat` joins the team as `role` with an invite link `admin_chat` (an admin) asks
+    for: /invite <role>, then /start <token>."""
+    link = admin_chat.ask(f"/invite {role}", "Invite link")["text"]
+    token = link.split("?start=")[1].split()[0]
+    seen = len(chat.bot_messages())
+    chat.send(f"/start {token}", replies=2)
+    joined = [m["text"] for m in chat.bot_messages()[seen:]]
+    assert any(f"You joined as {role}" in text for text in joined), joined
+
+
+_group_message_ids = itertools.count(1)
+
+
+def user_sends_in_group(emulator, user_id, group_id, text, title="Leadgram testers"):
+    """Queue a message from `user_id` in a group chat (`group_id` < 0) the bot is a member of.
+
+    The emulator's public API makes private chats only, so this builds the Update itself
+    (with Telegram's bot_command entity for a leading command, checked against the spec as
+    user_sends' are) and queues it through the emulator's internals. Returns the Update."""
+    message = {"message_id": next(_group_message_ids), "date": int(time.time()),
+               "chat": {"id": group_id, "type": "group", "title": title}, "text": text}
+    if text.startswith("/"):
+        message["entities"] = [{"type": "bot_command", "offset": 0,
+                                "length": len(text.split()[0])}]
+    with emulator._cond:
+        message["from"] = emulator.add_user(user_id)
+        SPEC.check(message, ["Message"], "message")
+        return emulator._enqueue({"message": message})
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def processes_any_db(request, emulator, tmp_path):
+    """`processes`, once on SQLite and once on Postgres (skipped when no server answers at
+    TEST_POSTGRES_URL); the test reads the processes' database through the same models."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("processes")
+        return
+    url = request.getfixturevalue("postgres_url")
+    database = fresh_postgres(url)
+    procs = Processes(emulator, url, tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.stop_all()
+        output = procs.output()
+        print(output)  # pytest shows it when the test failed
+        database.close()
+    assert TOKEN.split(":")[1] not in output, "the bot token leaked into a log"

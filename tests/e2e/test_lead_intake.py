@@ -73,8 +73,9 @@ def test_restart_mid_wizard_continues_where_it_stopped(processes, emulator, chat
     assert Lead.get().country == "DE"
 
 
-def test_stranger_is_kept_out(processes, emulator, chat_with):
-    processes.start("bot.py")
+def test_with_the_client_inbox_off_a_stranger_is_kept_out(processes, emulator, chat_with):
+    """CLIENT_INBOX=off: today's "ask for an invite" (with it on, tests/e2e/test_client_inbox.py)."""
+    processes.start("bot.py", CLIENT_INBOX="off")
     processes.start("scheduler.py")
     admin, stranger = chat_with(ADMIN_ID, "Ada"), chat_with(555, "Eve")
     admin.send("/start", replies=2)
