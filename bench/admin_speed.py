@@ -9,13 +9,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, note, percentile, say
+from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, note, percentile, say, schema_stamp
 from outbox_speed import postgres_backend
 
 import models  # noqa: E402
-from models import Lead, User, db  # noqa: E402
+from models import Contact, Lead, User, db  # noqa: E402
 from panel import create_app  # noqa: E402
 from services.core.config import load_settings
+from services.crm import leads as crm_leads
 from services.ops import heartbeat
 
 REQUESTS, WARM_UPS = 30, 3
@@ -24,7 +25,7 @@ FIRST_MEMBER_ID = 800001
 PENDING = 300                       # the newest outbox rows are still waiting
 DAYS = 90                           # leads and messages are spread over the last 90 days
 CACHE_DIR = Path(tempfile.gettempdir()) / "leadgram_bench_cache"
-DATA_VERSION = 1                    # bump when the data below changes: the cache is keyed by it
+DATA_VERSION = 2                    # bump when the data below changes: the cache is keyed by it
 COUNTRIES = ("US " * 6 + "GB " * 3 + "DE " * 3 + "IN " * 3 + "FR FR BR BR CA CA AU ES IT NL PL UA "
              "MX JP KR TR SE NO DK FI IE PT AT CH BE NG ZA AR IL SG").split()
 FIRST_NAMES = ("Anna Hannah Joanna Annette James Olivia Liam Emma Noah Ava Lucas Mia Ethan Sofia "
@@ -66,19 +67,29 @@ def build_dataset(leads, outbox_rows):
                          fields=[User.telegram_id, User.username, User.first_name, User.last_name,
                                  User.role, User.joined_at, User.created_at]).execute()
         first = User.select(models.fn.MIN(User.id)).scalar()
-        fields = [Lead.email, Lead.phone, Lead.first_name, Lead.last_name, Lead.country,
-                  Lead.created_by, Lead.created_at]
-        rows = []
+        fields = [Lead.first_name, Lead.last_name, Lead.country, Lead.created_by, Lead.created_at]
+        rows, reach = [], []   # each lead's email and phone, its contacts
         for n in range(leads):
             name, surname = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-            rows.append((f"{name.lower()}.{surname.lower()}{n}@{rng.choice(DOMAINS)}",
-                         f"+1{AREA_CODES[n // 10_000]}555{n % 10_000:04d}", name, surname,
-                         rng.choice(COUNTRIES),
-                         first + rng.randrange(TEAM_SIZE) if rng.random() < 0.9 else None,
-                         start + datetime.timedelta(seconds=span * n / leads + rng.random())))
+            created = start + datetime.timedelta(seconds=span * n / leads + rng.random())
+            rows.append((name, surname, rng.choice(COUNTRIES),
+                         first + rng.randrange(TEAM_SIZE) if rng.random() < 0.9 else None, created))
+            reach.append((f"{name.lower()}.{surname.lower()}{n}@{rng.choice(DOMAINS)}",
+                          f"+1{AREA_CODES[n // 10_000]}555{n % 10_000:04d}", created))
             if len(rows) == 1000 or n == leads - 1:
                 Lead.insert_many(rows, fields=fields).execute()
                 rows = []
+        # One writer into an empty table: the leads' ids are consecutive from the first.
+        first_lead, last_lead = Lead.select(models.fn.MIN(Lead.id), models.fn.MAX(Lead.id)).scalar(
+            as_tuple=True)
+        if last_lead - first_lead + 1 != leads:
+            raise RuntimeError(f"lead ids {first_lead}..{last_lead} are not {leads} in a row")
+        for chunk in range(0, leads, 1000):
+            Contact.insert_many(
+                [(first_lead + n, kind, value, created)
+                 for n, (email, phone, created) in enumerate(reach[chunk:chunk + 1000], chunk)
+                 for kind, value in (("email", email), ("phone", phone))],
+                fields=[Contact.lead, Contact.kind, Contact.value, Contact.created_at]).execute()
         parts = POSTGRES_PARTS if models.is_postgres() else SQLITE_PARTS
         values = {"rows": outbox_rows, "start": start.isoformat(" "), "step": span / outbox_rows}
         sql = OUTBOX_SQL.format(numbers=parts["numbers"].format(**values),
@@ -93,14 +104,14 @@ def cached_sqlite(leads, outbox_rows):
     """A SQLite file with the dataset, built once per day and size under the temp dir
     (the dates are relative to the build, so an old file would have no leads today)."""
     CACHE_DIR.mkdir(exist_ok=True)
-    path = CACHE_DIR / f"admin_v{DATA_VERSION}_{leads}_{outbox_rows}_{datetime.date.today()}.db"
+    path = CACHE_DIR / (f"admin_v{DATA_VERSION}_{schema_stamp()}_{leads}_{outbox_rows}_"
+                        f"{datetime.date.today()}.db")
     if path.exists():
         say(f"sqlite: dataset from the cache, {path}")
         return f"sqlite:///{path}"
     building = path.with_suffix(".building")
-    for old in CACHE_DIR.glob("admin_v*"):  # older days' files, and a build that did not finish
-        if str(datetime.date.today()) not in old.name or old.name.startswith(building.name):
-            old.unlink()
+    for old in CACHE_DIR.glob("admin_v*"):  # other days', sizes' and schemas' files, and builds
+        old.unlink()                      # that did not finish: this one is not there yet
     started = time.monotonic()
     models.bind(f"sqlite:///{building}")
     build_dataset(leads, outbox_rows)
@@ -128,14 +139,15 @@ def get(client, path):
     return response
 
 
-def queries_of(client, path):
+def captured(action):
+    """The (sql, params) peewee runs during action()."""
     log, logger = QueryLog(), logging.getLogger("peewee")
     level, propagate = logger.level, logger.propagate
     logger.addHandler(log)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     try:
-        get(client, path)
+        action()
     finally:
         logger.removeHandler(log)
         logger.setLevel(level)
@@ -143,11 +155,17 @@ def queries_of(client, path):
     return log.queries
 
 
+def queries_of(client, path):
+    return captured(lambda: get(client, path))
+
+
 def run_sql(queries):
+    """The statements again, back to back on the same connection (fetching what they return)."""
     for sql, params in queries:
         cursor = db.cursor()
         cursor.execute(sql, params or ())
-        cursor.fetchall()
+        if cursor.description:
+            cursor.fetchall()
 
 
 def timed(action, times=REQUESTS):
@@ -181,9 +199,7 @@ def search_terms():
 
 
 def matches(term):
-    like = f"%{term}%"
-    return Lead.select().where((Lead.email ** like) | (Lead.phone ** like) | (Lead.first_name ** like)
-                               | (Lead.last_name ** like)).count()
+    return Lead.select().where(crm_leads.matching(term)).count()
 
 
 def bench_pages(backend, client, profile=None):

@@ -1,4 +1,5 @@
 """What the bench scripts share: the project on sys.path, targets, the results table."""
+import hashlib
 import math
 import os
 import sys
@@ -15,6 +16,15 @@ TARGET_LEAD_LIST_MS = 150.0   # lead list, first page and a search; median
 TARGET_DASHBOARD_MS = 300.0   # median
 
 results = []  # (figure, backend, measured text, target text, met: bool | None)
+
+
+def schema_stamp():
+    """A short hash of the migrations: a cached dataset is only reused by the schema it was
+    built with (a migration edited before its release changes it too)."""
+    digest = hashlib.sha1()
+    for path in sorted((ROOT / "migrations").glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def note(figure, backend, measured, target="", met=None):

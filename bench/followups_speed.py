@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import note, percentile, say
+from common import note, percentile, say, schema_stamp
 from outbox_speed import postgres_backend, sqlite_backend
 
 import models  # noqa: E402
@@ -30,7 +30,7 @@ PAGE = 50
 # cached file never goes stale.
 NOW = datetime.datetime(2026, 3, 2, 9, 0)
 CACHE_DIR = Path(tempfile.gettempdir()) / "leadgram_bench_cache"
-DATA_VERSION = 1                # bump when the dataset below changes: the cache is keyed by it
+DATA_VERSION = 2                # bump when the dataset below changes: the cache is keyed by it
 EVENT = "lead.stage_changed"
 # The event every rule is checked against: a website lead at qualified, just moved there.
 CONTEXT = {"source": "website", "stage": "qualified", "sales_stage": None, "priority": "high",
@@ -110,9 +110,9 @@ def bench_emit(backend):
                             conditions=json.dumps(rules.parse_conditions(conditions, EVENT)),
                             actions=json.dumps(rules.parse_actions(actions)))
     owner = User.create(telegram_id=FIRST_MEMBER_ID - 1, first_name="Owner", role="sales")
-    lead = Lead.create(email="emit@example.com", phone="+14155550000", first_name="Emma", last_name="Emit",
-                       country="GB", source="website", stage="qualified", priority="high",
-                       business_domain="Fintech lending", value=12500, owner=owner,
+    lead = Lead.create(first_name="Emma", last_name="Emit", country="GB", source="website",
+                       stage="qualified", priority="high", business_domain="Fintech lending",
+                       value=12500, owner=owner,
                        created_at=NOW - datetime.timedelta(days=6, hours=12))
     LeadScore.create(lead=lead, score=CONTEXT["score"], recommendation="transfer_to_sales", reason="bench",
                      model="local", signature="bench", created_at=NOW)
@@ -142,12 +142,12 @@ def build_activities(rows):
                                  User.created_at]).execute()
         members = [uid for (uid,) in User.select(User.id).where(User.telegram_id >= FIRST_MEMBER_ID).tuples()]
         for start in range(0, LEADS, 1000):
-            Lead.insert_many([(f"lead{n}@example.com", f"+1{n:010d}", "Lead", f"N{n}", "US",
+            Lead.insert_many([("Lead", f"N{n}", "US",
                                rng.choice(models.SOURCES), rng.choice(members),
                                NOW - datetime.timedelta(days=90 * n / LEADS))
                               for n in range(start, min(start + 1000, LEADS))],
-                             fields=[Lead.email, Lead.phone, Lead.first_name, Lead.last_name,
-                                     Lead.country, Lead.source, Lead.owner, Lead.created_at]).execute()
+                             fields=[Lead.first_name, Lead.last_name, Lead.country, Lead.source,
+                                     Lead.owner, Lead.created_at]).execute()
         first_lead = Lead.select(fn.MIN(Lead.id)).scalar()
         kinds = ("call",) * 5 + ("email",) * 3 + ("meeting", "follow_up", "quote_sent", "note")
         batch = []
@@ -173,13 +173,14 @@ def build_activities(rows):
 def cached_sqlite(rows):
     """The SQLite dataset, built once per size (its times are fixed, so it never goes stale)."""
     CACHE_DIR.mkdir(exist_ok=True)
-    path = CACHE_DIR / f"followups_v{DATA_VERSION}_{rows}.db"
+    path = CACHE_DIR / f"followups_v{DATA_VERSION}_{schema_stamp()}_{rows}.db"
     if path.exists():
         say(f"sqlite: dataset from the cache, {path}")
         return f"sqlite:///{path}"
     building = path.with_suffix(".building")
-    for old in CACHE_DIR.glob(f"{building.name}*"):  # a build that did not finish
-        old.unlink()
+    for old in CACHE_DIR.glob(f"followups_v*_{rows}.*"):  # older schemas', a build that did not finish
+        if old != path:
+            old.unlink()
     started = time.monotonic()
     models.bind(f"sqlite:///{building}")
     build_activities(rows)

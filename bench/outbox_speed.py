@@ -123,6 +123,25 @@ def sqlite_backend():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def each_backend(figure, postgres=True):
+    """(backend, url): a temp SQLite file, then (with `postgres`) a throwaway Postgres
+    database, each removed once the caller's loop moves on; one that cannot be had is
+    noted as skipped under `figure`."""
+    sources = [("sqlite", sqlite_backend())] + ([("postgres", postgres_backend())] if postgres else [])
+    for backend, source in sources:
+        try:
+            url = next(source)
+            if not url.startswith(("sqlite", "postgres")):
+                say(f"\n{backend}: {url}")
+                note(figure, backend, "skipped (reason above)", "", None)
+                continue
+            yield backend, url
+        finally:
+            if models.db.obj is not None:
+                models.db.close()
+            source.close()
+
+
 def postgres_backend(server_url=POSTGRES_ADMIN_URL):
     """A throwaway database on the server, or a string saying why there is none."""
     try:

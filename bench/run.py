@@ -13,18 +13,31 @@ Prints figures, never asserts: see bench/README.md for what each one means.
   followups  ms to match 100 active follow-up rules against one event (in memory), ms per
              automation.run_rules with those rules in the database, and ms per overdue query
              over 100,000 activities
+  contacts   ms per contacts.find_lead (email, phone, telegram; existing and missing values)
+             among 100,000 clients with three contacts each
   pacing     3 real `python scheduler.py` draining 10,000 messages to 500 chats into the
              emulator (30/s limit): 429s, peak sends in a second, smallest gap to one chat,
              duplicates, messages/s (SQLite; --postgres URL for Postgres; ~7 minutes)
+  inbox      ms per list of client conversations with unread counts (conversations.page and
+             its SQL, reads.unread_conversations, the panel's /conversations/) with 10,000
+             conversations and 1,000,000 messages
+  relay      end-to-end latency with the real `python bot.py` and the emulator: 200 clients
+             writing to their 10 owners for 60 s, (a) client message -> the member's alert,
+             (b) the member's Telegram reply -> the client (~2.5 minutes with Postgres)
 
-scheduler, claim, admin and followups run on SQLite and, when it answers, on Postgres
+scheduler, claim, admin, followups, contacts, inbox and relay run on SQLite and, when it answers,
+on Postgres
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; a throwaway
 database is created there and dropped afterwards).
 
-  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|pacing] [--users N]
-                                [--rows N] [--leads N] [--outbox-rows N] [--activities N] [--skip-save]
+  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|contacts|pacing|inbox|relay]
+                                [--users N] [--rows N] [--leads N] [--outbox-rows N] [--activities N]
+                                [--clients N] [--skip-save]
                                 [--profile-bot FILE] [--profile-admin FILE]
                                 [--messages N] [--chats N] [--schedulers N] [--postgres URL]
+                                [--inbox-conversations N] [--inbox-messages N]
+                                [--relay-clients N] [--relay-members N] [--relay-seconds S]
+                                [--relay-answer-share F]
 """
 import argparse
 import datetime
@@ -36,19 +49,27 @@ from pathlib import Path
 
 from admin_speed import MAX_LEADS, bench_admin
 from common import print_table, say
+from contacts_speed import MAX_CLIENTS, bench_contacts
 from followups_speed import bench_followups
+from inbox_speed import add_arguments as add_inbox_arguments, bench_inbox
 from outbox_speed import BATCH_SIZE, CLAIMS, SCHEDULER_BATCHES, bench_outbox
 from pacing import (
     add_arguments as add_pacing_arguments,
     bench_pacing,
     check_arguments as check_pacing_arguments,
 )
+from relay_latency import (
+    add_arguments as add_relay_arguments,
+    bench_relay,
+    check_arguments as check_relay_arguments,
+)
 from wizard import bench_wizard
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Leadgram speed measurements (see bench/README.md).")
-    parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups", "pacing"))
+    parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups",
+                                           "contacts", "pacing", "inbox", "relay"))
     parser.add_argument("--users", type=int, default=300, help="wizard users (default 300)")
     parser.add_argument("--recipients", type=int, default=30,
                         help="members who get lead notifications (default 30)")
@@ -58,6 +79,8 @@ def main(argv=None):
                         help="admin: outbox rows, all statuses (default 1,000,000)")
     parser.add_argument("--activities", type=int, default=100_000,
                         help="followups: activities for the overdue query (default 100,000)")
+    parser.add_argument("--clients", type=int, default=100_000,
+                        help="contacts: clients, 3 contacts each (default 100,000)")
     parser.add_argument("--profile-admin", metavar="FILE",
                         help="admin: cProfile one request of the slowest page into FILE.<db>")
     parser.add_argument("--profile-bot", metavar="FILE",
@@ -65,8 +88,15 @@ def main(argv=None):
     parser.add_argument("--skip-save", action="store_true",
                         help="wizard: time the six text updates only, no Save presses")
     add_pacing_arguments(parser)
+    add_inbox_arguments(parser, prefix="inbox-")
+    add_relay_arguments(parser, prefix="relay-")
     args = parser.parse_args(argv)
     check_pacing_arguments(parser, args)
+    check_relay_arguments(parser, args.relay_clients, args.relay_members, args.relay_seconds,
+                          args.relay_answer_share)
+    if args.inbox_conversations < 1000 or args.inbox_messages < 10 * args.inbox_conversations:
+        parser.error("--inbox-conversations must be at least 1000, --inbox-messages at least 10 "
+                     "per conversation")
     if not 1 <= args.users <= 10_000:
         parser.error("--users must be 1..10000 (phone numbers are +1415555 and four digits)")
     if args.rows < BATCH_SIZE * (SCHEDULER_BATCHES + CLAIMS + 10):
@@ -78,6 +108,9 @@ def main(argv=None):
         parser.error("--outbox-rows must be at least 1000")
     if args.activities < 1000:
         parser.error("--activities must be at least 1000")
+    if not 1000 <= args.clients <= MAX_CLIENTS:
+        parser.error(f"--clients must be 1000..{MAX_CLIENTS} (phones are +1, an area code, 555 "
+                     "and four digits)")
 
     import sqlite3
     say(f"Leadgram bench, {datetime.date.today()}, {os.cpu_count()} cores, "
@@ -93,8 +126,15 @@ def main(argv=None):
         bench_admin(args.leads, args.outbox_rows, args.profile_admin)
     if args.only in (None, "followups"):
         bench_followups(args.activities)
+    if args.only in (None, "contacts"):
+        bench_contacts(args.clients)
     if args.only in (None, "pacing"):
         bench_pacing(args.messages, args.chats, args.schedulers, args.postgres)
+    if args.only in (None, "inbox"):
+        bench_inbox(args.inbox_conversations, args.inbox_messages)
+    if args.only in (None, "relay"):
+        bench_relay(args.relay_clients, args.relay_members, args.relay_seconds,
+                    answer_share=args.relay_answer_share)
     print_table()
     say(f"\ntotal {time.monotonic() - started:.0f} s")
     return 0
