@@ -53,6 +53,8 @@ def from_client(ctx, user, command, incoming):
     if command == "stop":
         clients.opt_out(actor, lead, ctx.clock())
         return [Reply(inbox_messages.stopped(policy.current().company))]
+    if command is None and not (incoming.text or "").strip() and not incoming.attachments:
+        return [Reply(inbox_messages.UNSUPPORTED)]   # a poll, a dice, a game…
     if command is None:
         clients.opt_in(actor, lead)
         conversations.record_inbound(actor, lead, incoming.text, incoming.attachments,
@@ -177,7 +179,7 @@ def show_conversation(ctx, user, conversation_id):
     history = conversations.history(conversation.id)
     if history:
         mark_read(reader_of(actor), conversation.id, history[-1].id, ctx.clock())
-    zone = ctx.settings.timezone if ctx.settings else "UTC"
+    zone = policy.current().timezone
     lines = [f"<b>{h(lead.full_name)}</b> · conversation #{conversation.id} · "
              f"{conversation.status}"]
     for message in history:
@@ -189,8 +191,8 @@ def show_conversation(ctx, user, conversation_id):
         lines.append(f"<i>{when}</i> {who}{state}: {h(text)}")
     if not history:
         lines.append("No messages yet.")
-    keyboard = conversation_buttons(conversation.id, owned=lead.owner_id is not None)
-    keyboard[0] = [button for button in keyboard[0] if "open" not in button[1]]
+    keyboard = conversation_buttons(conversation.id, owned=lead.owner_id is not None,
+                                    with_open=False)
     if conversation.status == conversations.OPEN:
         keyboard.append([("Close", buttons.encode("chat", action="close",
                                                    conversation_id=conversation.id))])

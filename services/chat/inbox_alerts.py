@@ -62,10 +62,13 @@ def on_message_undelivered(event):
     return ()
 
 
-def conversation_buttons(conversation_id, owned):
-    """Reply, Open and (for a client nobody owns yet) Take."""
-    row = [("↩️ Reply", buttons.encode("chat", action="reply", conversation_id=conversation_id)),
-           ("📖 Open", buttons.encode("chat", action="open", conversation_id=conversation_id))]
+def conversation_buttons(conversation_id, owned, with_open=True):
+    """Reply, Open (unless the conversation is what is shown) and, for a client nobody
+    owns yet, Take."""
+    row = [("↩️ Reply", buttons.encode("chat", action="reply", conversation_id=conversation_id))]
+    if with_open:
+        row.append(("📖 Open", buttons.encode("chat", action="open",
+                                              conversation_id=conversation_id)))
     if not owned:
         row.append(("✋ Take", buttons.encode("chat", action="take",
                                              conversation_id=conversation_id)))

@@ -13,6 +13,8 @@ OPTED_OUT = ("Not sent: {name} asked not to get messages (/stop) and has not wri
 EMPTY = "There is nothing to send."
 TOO_LONG = "That is too long for one message ({length} characters; at most {limit})."
 NO_TEMPLATE = "There is no template named {name}."
+UNSUPPORTED = ("I can pass on text, photos, files, voice messages, videos, stickers, locations "
+               "and contacts, but not this kind of message. Please write it as text.")
 
 
 def client_message(lead, message, owner_label=None):

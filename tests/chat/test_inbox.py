@@ -344,3 +344,11 @@ def test_a_template_a_rule_sends_cannot_be_deleted_or_renamed(any_db):
         templates.save(Actor.panel(), "chase_quote", chosen.text, chosen.id)
     templates.save(Actor.panel(), "quote_followup", "New words {first_name|there}", chosen.id)
     assert templates.get("quote_followup").text.startswith("New words")
+
+
+def test_a_client_message_of_a_kind_we_cannot_pass_on_is_answered_not_stored(team):
+    zoe = client()
+    writes(zoe, "hi")
+    answer = writes(zoe, None)   # a poll or a dice: no text, nothing we keep
+    assert "not this kind of message" in answer[-1].text
+    assert Message.select().where(Message.direction == "in").count() == 1
