@@ -14,7 +14,7 @@ import telebot
 from peewee import DatabaseError, OperationalError
 from telebot import apihelper, types
 
-from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
+from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact, utcnow
 from services import subscriptions
 from services.chat import replies, router as chat, updates
 from services.chat.inbox import Incoming
@@ -31,7 +31,8 @@ log = logging.getLogger("leadgram.bot")
 POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open
 MAX_BACKOFF = 60
 REPLY_THREADS = 4
-SWEEP_SECONDS = 0.25       # how often replies waiting (a chat's gap, a retry, a crash) are looked for
+SWEEP_SECONDS = 0.25       # how often replies waiting (a retry, a crash) are looked for
+FLUSH_AT_LIMIT = 5.0       # a chat free again within this many seconds is flushed right then
 HOUSEKEEPING_SECONDS = 3600  # forgetting old update ids: hourly is plenty for a 2-day window
 SORRY = "Sorry, something went wrong on our side and nothing was changed. Please try again."
 # What a message may carry besides text, and the fields of it worth keeping
@@ -142,15 +143,20 @@ class LeadgramBot(telebot.TeleBot):
         """Queue the answers in the update's transaction; send them once it commits."""
         replies.queue(user, self.update_id, answers, pressed_message_id, message_id=message_id)
         chat_id, recipient_id = user.telegram_id, user.id
-        db.after_commit(lambda: self.replies.flush(chat_id, lambda: self.send_replies(recipient_id)))
+        db.after_commit(lambda: self.replies.flush(
+            chat_id, lambda: self.send_replies(recipient_id, chat_id)))
 
-    def send_replies(self, recipient_id):
+    def send_replies(self, recipient_id, chat_id):
         """Send a person's waiting replies, in order, within Telegram's limits."""
         try:
             claimed = outbox.claim_replies(recipient_id)
-            # A chat still within its gap waits for the sweep, not on this thread,
-            # which serves other people's chats too.
+            # A chat still within its gap is not waited for on this thread, which serves
+            # other people's chats too: it is flushed again the moment the gap ends (a
+            # client's alert to a busy member would otherwise also wait for the sweep).
             deliver(self.transport, claimed, self.delivery, self.pacer, chat_wait=0)
+            due = outbox.next_reply_due(recipient_id)
+            if due is not None:
+                self.replies.flush_at(chat_id, due, lambda: self.send_replies(recipient_id, chat_id))
         except Exception as exc:  # the sweep tries again; the replies are still queued
             log.warning("sending replies failed: %s", self.redact(exc))
             drop_connection()
@@ -159,7 +165,7 @@ class LeadgramBot(telebot.TeleBot):
         """Replies nobody is sending: released to retry, or left by a bot that died."""
         outbox.expire_replies()
         for recipient_id, chat_id in outbox.chats_with_due_replies():
-            self.replies.flush(chat_id, lambda r=recipient_id: self.send_replies(r))
+            self.replies.flush(chat_id, lambda r=recipient_id, c=chat_id: self.send_replies(r, c))
 
     def after_commit(self, chat_id, call):
         """Best-effort calls (callback answers, menus, notices) once the update's
@@ -223,6 +229,7 @@ class ReplyThreads:
     def __init__(self, count=REPLY_THREADS):
         self._lock = threading.Lock()
         self._flushing = set()  # chats with a flush waiting in their queue
+        self._timers = {}       # chat -> the Timer that flushes it when its gap ends
         self.queues = [queue.Queue() for _ in range(count)]
         self.threads = [threading.Thread(target=self._work, args=(q,), daemon=True,
                                          name=f"replies-{n}") for n, q in enumerate(self.queues)]
@@ -246,6 +253,28 @@ class ReplyThreads:
             send()
         self.submit(chat_id, job)
 
+    def flush_at(self, chat_id, when, send):
+        """flush() once `when` (naive UTC) has come: the end of the chat's gap. Later
+        calls for the same chat before then change nothing; the sweep is the fallback."""
+        delay = (when - utcnow()).total_seconds()
+        if delay <= 0:
+            self.flush(chat_id, send)
+            return
+        if delay > FLUSH_AT_LIMIT:  # a 429's retry_after or a backoff: the sweep sees to it
+            return
+        with self._lock:
+            if chat_id in self._timers:
+                return
+            timer = threading.Timer(delay, self._timer_fired, (chat_id, send))
+            timer.daemon = True
+            self._timers[chat_id] = timer
+        timer.start()
+
+    def _timer_fired(self, chat_id, send):
+        with self._lock:
+            self._timers.pop(chat_id, None)
+        self.flush(chat_id, send)
+
     def _work(self, jobs):
         while True:
             job = jobs.get()
@@ -262,6 +291,9 @@ class ReplyThreads:
             jobs.join()
 
     def close(self, timeout=10):
+        with self._lock:
+            for timer in self._timers.values():
+                timer.cancel()
         for jobs in self.queues:
             jobs.put(None)
         deadline = time.monotonic() + timeout

@@ -266,3 +266,20 @@ def test_a_clients_media_and_the_teams_answer_travel_through_the_bot(leadgram, e
         1, answer["message"]["message_id"], 200)
     assert "👌" in str(reaction.params["reaction"])
     assert emulator.sent_messages(1)[-1]["message_id"] == alert["message_id"]
+
+
+def test_a_chat_within_its_gap_is_sent_to_when_the_gap_ends_without_waiting_for_a_sweep(
+        leadgram, emulator):
+    """No housekeeper runs here: the second answer goes out only because the first send
+    left a timer for the end of the chat's gap."""
+    leadgram.delivery = DeliveryPolicy(per_chat_gap=0.6)
+    leadgram.pacer = Pacer(leadgram.delivery)
+    handle(leadgram, emulator.user_sends(1, "/start", first_name="Ada"))
+    before = len(emulator.sent_messages(1))
+    receive(leadgram, emulator.user_sends(1, "/help"))
+    receive(leadgram, emulator.user_sends(1, "/notify"))
+    leadgram.replies.drain()
+    sends = emulator.wait_for(lambda: len(emulator.calls_to("sendMessage")) >= before + 2
+                              and emulator.calls_to("sendMessage")[-2:], timeout=3)
+    assert "notifications are" in sends[1].params["text"]
+    assert 0.55 <= sends[1].at - sends[0].at < 1.0

@@ -148,6 +148,14 @@ def claim_replies(recipient_id, limit=50, now=None, worker=None):
     return _claim(_REPLIES_DUE, (recipient_id, now, now), limit, now, worker)
 
 
+def next_reply_due(recipient_id, now=None):
+    """When the bot's next waiting row to `recipient_id` comes due (naive UTC), or None."""
+    return (OutboxMessage.select(fn.MIN(OutboxMessage.next_attempt_at))
+            .where(OutboxMessage.recipient == recipient_id, OutboxMessage.status == PENDING,
+                   OutboxMessage.expires_at > (now or utcnow()))
+            .scalar())
+
+
 def chats_with_due_replies(limit=100, now=None):
     """(recipient id, chat id) of people with replies waiting: left by a bot that
     died before sending them, or released to be retried."""
