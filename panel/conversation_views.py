@@ -28,7 +28,7 @@ from services.delivery.telegram import DeliveryError, TelegramTransport
 from services.inbox import attachments, conversations, reads, sending, templates
 
 PER_PAGE = 20
-HISTORY_LIMIT = 100     # bubbles on the page; older ones are not shown
+HISTORY_LIMIT = 100     # bubbles on the page; "Older messages" shows the 100 before them
 POLL_LIMIT = 100        # newer bubbles in one poll answer; more: the page reloads
 WATCHED_LIMIT = 50      # outbound messages whose delivery state one poll refreshes
 STATUSES = {"open": "Open", "closed": "Closed", "all": "All"}
@@ -243,15 +243,19 @@ class ConversationView(login_required_view(BaseView)):
             return error_page("No such conversation", str(exc), 404)
         lead = conversation.lead
         zone = _zone()
-        shown_messages = conversations.history(conversation.id, limit=HISTORY_LIMIT)
-        if shown_messages:
+        # ?before=<message id>: an older page, which is only read, not polled or marked read.
+        before = parse_id(request.args.get("before", ""))
+        shown_messages = conversations.history(conversation.id, limit=HISTORY_LIMIT,
+                                               before_id=before)
+        if shown_messages and before is None:
             reads.mark_read(reads.reader_of(actor), conversation.id, shown_messages[-1].id)
         bubbles = [bubble(conversation.id, m, zone) for m in shown_messages]
         client = conversations.client_user(lead.id)
         owner = User.get_or_none(User.id == lead.owner_id) if lead.owner_id else None
         return self.render(
             "conversations/page.html", conversation=conversation, lead=lead, bubbles=bubbles,
-            more_before=len(shown_messages) == HISTORY_LIMIT,
+            more_before=len(shown_messages) == HISTORY_LIMIT, before=before,
+            first_id=shown_messages[0].id if shown_messages else 0,
             last_id=shown_messages[-1].id if shown_messages else 0,
             templates=templates.all(), contacts=contacts.of(lead.id), kinds=CONTACT_KINDS,
             owner=owner, client=client, problem=_refusal(sending.why_not(lead, client) or ""),

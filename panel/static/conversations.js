@@ -64,7 +64,8 @@
 
   if (history && list) {
     scrollToBottom();
-    window.setTimeout(poll, POLL_MS);
+    // An older page (?before=) has no poll address: new messages show on the newest page.
+    if (history.getAttribute("data-poll-url")) { window.setTimeout(poll, POLL_MS); }
   }
 
   var text = document.getElementById("composer-text");

@@ -10,7 +10,7 @@ from services.core.clock import local_time
 from services.core.inputs import parse_id
 from services.core.markup import h
 from services.core.policy import current as policy
-from services.crm import activities, leads, pipeline
+from services.crm import activities, contacts, leads, pipeline
 from services.crm.access import require_lead
 from services.crm.messages import lead_card, lead_line
 from services.crm.scoring import RECOMMENDATIONS
@@ -40,7 +40,7 @@ def page(user, number, replace=True):
                      "assign one to you.")
     mine = "" if actor.sees_all else ", yours"
     text = "\n".join([f"<b>Leads</b> (page {current + 1} of {pages}, newest first{mine})"]
-                     + [lead_line(lead) for lead in rows]
+                     + _lines(rows)
                      + ["", "/lead &lt;id&gt; shows one."])
     nav = []
     if current > 0:
@@ -98,6 +98,11 @@ def _entry(entry, timezone):
     return line + (f"\n  <i>{h(detail)}</i>" if detail else "")
 
 
+def _lines(rows):
+    reach = contacts.firsts([lead.id for lead in rows], ("email", "phone"))
+    return [lead_line(lead, reach.get(lead.id, {})) for lead in rows]
+
+
 def find(user, args):
     if len(args.strip()) < 2:
         return Reply("Send at least two characters to look for, e.g. /find smith.")
@@ -106,7 +111,7 @@ def find(user, args):
         return Reply(f"No leads match “{h(args)}”.")
     more = "" if len(found) < leads.MAX_SEARCH_RESULTS else f"\n(first {len(found)}; narrow the search for more)"
     return Reply(f"<b>Leads matching “{h(args)}”</b>\n"
-                 + "\n".join(lead_line(lead) for lead in found) + more)
+                 + "\n".join(_lines(found)) + more)
 
 
 def command_lead(actor, args, command, example=""):

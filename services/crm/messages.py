@@ -21,8 +21,11 @@ def lead_card(lead, title="Lead"):
     )
 
 
-def lead_line(lead):
-    parts = (lead.email, lead.phone, lead.country)
+def lead_line(lead, reach=None):
+    """One line of a list; `reach`: the lead's {kind: first contact}, read for the whole
+    page at once (contacts.firsts), else read here."""
+    reach = reach if reach is not None else {"email": lead.email, "phone": lead.phone}
+    parts = (reach.get("email"), reach.get("phone"), lead.country)
     return " · ".join([f"#{lead.id} {h(lead.full_name)}", *(h(part) for part in parts if part)])
 
 

@@ -134,12 +134,15 @@ def page(actor, number=0, per_page=PAGE_SIZE, status=OPEN, search=None):
     return [(c, last.get(c.last_message_id), unread[c.id]) for c in rows], number, pages
 
 
-def history(conversation_id, limit=HISTORY_SIZE, after_id=0):
-    """The last `limit` messages (after `after_id`), oldest first, with their outbox rows."""
+def history(conversation_id, limit=HISTORY_SIZE, after_id=0, before_id=None):
+    """The last `limit` messages after `after_id` (and before `before_id`: an older page),
+    oldest first, with their outbox rows."""
     rows = (Message.select(Message, OutboxMessage)
             .join(OutboxMessage, JOIN.LEFT_OUTER, on=(Message.outbox == OutboxMessage.id))
             .where(Message.conversation == conversation_id, Message.id > after_id)
             .order_by(Message.id.desc()).limit(limit))
+    if before_id is not None:
+        rows = rows.where(Message.id < before_id)
     return list(reversed(list(rows)))
 
 

@@ -585,3 +585,18 @@ def test_odd_values_in_every_path_part_query_and_form_field_never_break_a_page(b
                 if response.status_code >= 500:
                     errors.append((rule.endpoint, method, value, response.status_code))
     assert errors == []
+
+
+def test_older_messages_are_a_page_away_and_only_the_newest_page_polls_and_marks_read(browser):
+    eve, eve_lead = make_client()
+    ids = [inbound(eve, eve_lead, f"message {n}").id for n in range(130)]
+    conversation_id = conversation_of(eve_lead).id
+    page = text_of(browser.get(f"/conversations/{conversation_id}"))
+    first_shown = ids[-100]
+    assert "data-poll-url" in page and f"before={first_shown}" in page
+    assert f'id="m{first_shown}"' in page and f'id="m{first_shown - 1}"' not in page
+    older = text_of(browser.get(f"/conversations/{conversation_id}", query_string={"before": first_shown}))
+    assert "data-poll-url" not in older and "Newest messages" in older
+    assert f'id="m{ids[0]}"' in older and f'id="m{first_shown}"' not in older
+    for odd in ODD_VALUES:
+        assert browser.get(f"/conversations/{conversation_id}", query_string={"before": odd}).status_code == 200
