@@ -204,7 +204,7 @@ def _delivery(message):
     if row is None:
         return "not sent"
     return {"sent": "✓", "pending": "sending…", "sending": "sending…"}.get(
-        row.status, f"✗ {row.status}: {row.last_error or ''}".strip())
+        row.status, h(f"✗ {row.status}: {row.last_error or ''}".strip()))
 
 
 def close(ctx, user, args):

@@ -352,3 +352,13 @@ def test_a_client_message_of_a_kind_we_cannot_pass_on_is_answered_not_stored(tea
     answer = writes(zoe, None)   # a poll or a dice: no text, nothing we keep
     assert "not this kind of message" in answer[-1].text
     assert Message.select().where(Message.direction == "in").count() == 1
+
+
+def test_a_delivery_error_in_the_history_is_escaped(team):
+    zoe = client()
+    writes(zoe, "hi")
+    message = sending.send_text(Actor.member(team["admin"]), Conversation.get().id, "hello")
+    OutboxMessage.update(status="failed", last_error="Bad Request: can't parse <b> & co").where(
+        OutboxMessage.id == message.outbox_id).execute()
+    shown = say(team["admin"], "/chat 1")
+    assert "(✗ failed: Bad Request: can't parse &lt;b&gt; &amp; co)" in shown
