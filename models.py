@@ -86,6 +86,12 @@ def is_postgres():
     return isinstance(db.obj, PostgresqlDatabase)
 
 
+def for_change(query):
+    """`query` locking the rows it reads until the transaction ends, so a simultaneous
+    change of them waits for ours (Postgres; SQLite's writer already holds the lock)."""
+    return query.for_update() if is_postgres() else query
+
+
 def hour_bucket(field):
     """`field` truncated to the hour (SQLite gives text, Postgres a timestamp)."""
     if is_postgres():

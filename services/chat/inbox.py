@@ -14,7 +14,7 @@ from services.chat.replies import Reply
 from services.core import policy
 from services.core.actors import Actor
 from services.core.clock import to_local
-from services.core.inputs import MAX_ID, parse_id
+from services.core.inputs import MAX_ID, split_id
 from services.core.markup import h
 from services.crm import pipeline
 from services.inbox import attachments, clients, conversations, messages as inbox_messages, sending, templates
@@ -166,10 +166,8 @@ def chats(ctx, user, args, page_number=0, replace=False):
 
 def show(ctx, user, args):
     """/chat 12: the last messages of a conversation, now read by the member."""
-    conversation_id = parse_id(args)
-    if conversation_id is None:
-        return Reply(CHAT_USAGE)
-    return show_conversation(ctx, user, conversation_id)
+    conversation_id, _ = split_id(args)
+    return Reply(CHAT_USAGE) if conversation_id is None else show_conversation(ctx, user, conversation_id)
 
 
 def show_conversation(ctx, user, conversation_id):
@@ -208,10 +206,8 @@ def _delivery(message):
 
 
 def close(ctx, user, args):
-    conversation_id = parse_id(args)
-    if conversation_id is None:
-        return Reply(CLOSE_USAGE)
-    return close_conversation(ctx, user, conversation_id)
+    conversation_id, _ = split_id(args)
+    return Reply(CLOSE_USAGE) if conversation_id is None else close_conversation(ctx, user, conversation_id)
 
 
 def close_conversation(ctx, user, conversation_id):

@@ -21,12 +21,11 @@ def register():
     events.subscribe("message.undelivered", on_message_undelivered)
 
 
-def recipients(lead):
-    """The owner when reachable, else the dispatchers and admins who take notifications."""
-    if lead.owner_id is not None:
-        owner = User.get_or_none(User.id == lead.owner_id)
-        if owner is not None and owner.is_team and not owner.unreachable:
-            return [owner]
+def recipients(owner):
+    """The client's owner (a User or None) when reachable, else the dispatchers and admins
+    who take notifications."""
+    if owner is not None and owner.is_team and not owner.unreachable:
+        return [owner]
     return list(User.lead_recipients().where(User.role.in_(SEE_ALL_ROLES)))
 
 
@@ -37,7 +36,7 @@ def on_message_received(event):
     owner = User.get_or_none(User.id == lead.owner_id) if lead.owner_id else None
     text = messages.client_message(lead, message, owner.display_name if owner else None)
     markup = keyboard(conversation_buttons(conversation.id, owned=owner is not None))
-    for member in recipients(lead):
+    for member in recipients(owner):
         if reads.claim_notification(f"member:{member.id}", conversation.id, QUIET_INTERVAL, now):
             outbox.enqueue(f"inbox:{message.id}:to:{member.id}", member, text,
                            reply_markup=markup, conversation=conversation,

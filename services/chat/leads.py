@@ -7,7 +7,7 @@ from services.chat import buttons
 from services.chat.replies import Reply
 from services.core.actors import Actor
 from services.core.clock import local_time
-from services.core.inputs import parse_id
+from services.core.inputs import split_id
 from services.core.markup import h
 from services.core.policy import current as policy
 from services.crm import activities, contacts, leads, pipeline
@@ -17,12 +17,6 @@ from services.crm.scoring import RECOMMENDATIONS
 
 TIMELINE_ENTRIES = 10
 TIMELINE_DETAIL = 150  # characters of an activity's description shown on the card
-
-
-def split_lead_id(args):
-    """(lead id or None, rest of the line) from "12 rest" or "#12 rest"."""
-    words = args.split(None, 1) or [""]
-    return parse_id(words[0].lstrip("#")), (words[1].strip() if len(words) > 1 else "")
 
 
 def ask_for_id(command, example=""):
@@ -52,7 +46,7 @@ def page(user, number, replace=True):
 
 def show(user, args):
     """The lead's card, pipeline details, latest score and timeline, with action buttons."""
-    lead_id, _ = split_lead_id(args)
+    lead_id, _ = split_id(args)
     if lead_id is None:
         return ask_for_id("lead")
     actor = Actor.member(user)
@@ -117,7 +111,7 @@ def find(user, args):
 def command_lead(actor, args, command, example=""):
     """For "/<command> <lead id> [rest]": (lead, rest, None) when `actor` may work on
     it, else (None, rest, a Reply asking for the number or saying why not)."""
-    lead_id, rest = split_lead_id(args)
+    lead_id, rest = split_id(args)
     if lead_id is None:
         return None, rest, ask_for_id(command, example)
     lead, refusal = lead_or_refusal(actor, lead_id)

@@ -57,6 +57,13 @@ def _matches(pattern, text):
     return len(text) <= _MAX_LENGTH and pattern.fullmatch(text) is not None
 
 
+def split_id(text):
+    """(record id or None, rest of the line) from "12 rest" or "#12 rest", as commands such
+    as /lead 12 and /chat #3 take them."""
+    words = text.split(None, 1) or [""]
+    return parse_id(words[0].lstrip("#")), (words[1].strip() if len(words) > 1 else "")
+
+
 def plain_text(value):
     """`value` without NUL characters: Postgres refuses them in text, and nobody types
     them on purpose. Whatever a person sends goes through this before any query."""

@@ -14,7 +14,7 @@ import json
 
 from peewee import IntegrityError
 
-from models import FollowUpRule, db, is_postgres, utcnow
+from models import FollowUpRule, db, for_change, utcnow
 from services.core import events
 from services.core.inputs import plain_text
 from services.followups.rules import RuleError, check_rule
@@ -133,10 +133,7 @@ def delete_rule(actor, rule_id):
 # Helpers ---------------------------------------------------------------------------------
 
 def _get(rule_id):
-    query = FollowUpRule.select().where(FollowUpRule.id == rule_id)
-    if is_postgres():
-        query = query.for_update()  # a simultaneous change of this rule waits for ours
-    row = query.first()
+    row = for_change(FollowUpRule.select().where(FollowUpRule.id == rule_id)).first()
     if row is None:
         raise NoSuchRule(rule_id)
     return row

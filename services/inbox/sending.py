@@ -30,14 +30,14 @@ def send_text(actor, conversation_id, text, now=None):
         raise CannotSend(messages.EMPTY)
     if len(text) > TELEGRAM_TEXT_LIMIT:
         raise CannotSend(messages.TOO_LONG.format(length=len(text), limit=TELEGRAM_TEXT_LIMIT))
-    return _send(actor, conversation_id, h(text), text, (), None, now)
+    return _send(actor, conversation_id, lambda lead: (h(text), text), (), None, now)
 
 
 def send_copy(actor, conversation_id, from_chat_id, message_id, caption, attachments, now=None):
     """Media a member sent the bot, copied to the client (Telegram's copyMessage)."""
     caption = plain_text(caption or "").strip()
-    return _send(actor, conversation_id, "", caption, attachments, (from_chat_id, message_id),
-                 now)
+    return _send(actor, conversation_id, lambda lead: ("", caption), attachments,
+                 (from_chat_id, message_id), now)
 
 
 def send_template(actor, conversation_id, name, agent=None, now=None):
@@ -46,10 +46,11 @@ def send_template(actor, conversation_id, name, agent=None, now=None):
     template = templates.get(name)
     if template is None:
         raise CannotSend(messages.NO_TEMPLATE.format(name=h(name)))
-    conversation = conversations.require(actor, conversation_id)
-    values = templates.values_for(conversation.lead, agent, policy.current().company)
-    return _send(actor, conversation_id, templates.render(template.text, values),
-                 templates.render_plain(template.text, values), (), None, now)
+
+    def filled(lead):
+        values = templates.values_for(lead, agent, policy.current().company)
+        return templates.render(template.text, values), templates.render_plain(template.text, values)
+    return _send(actor, conversation_id, filled, (), None, now)
 
 
 def why_not(lead, client):
@@ -65,7 +66,8 @@ def why_not(lead, client):
     return None
 
 
-def _send(actor, conversation_id, html_text, plain, attachments, copy_from, now):
+def _send(actor, conversation_id, compose, attachments, copy_from, now):
+    """Queue what `compose(lead)` makes, (Telegram HTML, plain text), for the client."""
     now = now or utcnow()
     with db.atomic():
         conversation = conversations.require(actor, conversation_id)
@@ -74,6 +76,7 @@ def _send(actor, conversation_id, html_text, plain, attachments, copy_from, now)
         refusal = why_not(lead, client)
         if refusal is not None:
             raise CannotSend(refusal)
+        html_text, plain = compose(lead)
         key = f"client:{conversation.id}:{uuid.uuid4().hex}"
         copy_chat, copy_id = copy_from or (None, None)
         outbox.enqueue(key, client, html_text, conversation=conversation,

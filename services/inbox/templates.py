@@ -25,7 +25,7 @@ import unicodedata
 
 from peewee import IntegrityError
 
-from models import MessageTemplate, db, is_postgres, utcnow
+from models import MessageTemplate, db, for_change, utcnow
 from services.core import events
 from services.core.markup import h
 
@@ -339,10 +339,7 @@ def _position(text, index):
 
 
 def _get(template_id):
-    query = MessageTemplate.select().where(MessageTemplate.id == template_id)
-    if is_postgres():
-        query = query.for_update()  # a simultaneous change of this template waits for ours
-    row = query.first()
+    row = for_change(MessageTemplate.select().where(MessageTemplate.id == template_id)).first()
     if row is None:
         raise NoSuchTemplate(template_id)
     return row

@@ -362,3 +362,10 @@ def test_a_delivery_error_in_the_history_is_escaped(team):
         OutboxMessage.id == message.outbox_id).execute()
     shown = say(team["admin"], "/chat 1")
     assert "(✗ failed: Bad Request: can't parse &lt;b&gt; &amp; co)" in shown
+
+
+def test_chat_and_close_take_the_number_with_or_without_a_hash(team):
+    writes(client(), "hi")
+    assert "conversation #1" in say(team["admin"], "/chat #1")
+    assert "is closed" in say(team["admin"], "/close #1")
+    assert "Send /chat with a conversation number" in say(team["admin"], "/chat soon")
