@@ -10,40 +10,21 @@ from __future__ import annotations
 
 import argparse
 import copy
-import functools
 import itertools
 import json
-import mimetypes
 import re
-import struct
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from devtools import telegram_formatting
+from devtools.emulator_media import FILE_KINDS, MEDIA_KINDS, media_object, shown
 from devtools.emulator_methods import SPEC, STANDARD_ERRORS, ApiError, BotApiMethods, too_many_requests
 from devtools.emulator_server import Server
 
 # Telegram's bot-command pattern: "/cmd" or "/cmd@botname", not glued to a word, "/", "<" or ">".
 _BOT_COMMAND = re.compile(r"(?<![\w/<>])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>])")
-# What user_sends_media can send: kind -> the spec type of the Message field of that name.
-MEDIA_KINDS = {"photo": "PhotoSize", "document": "Document", "voice": "Voice", "video": "Video",
-               "sticker": "Sticker", "location": "Location", "contact": "Contact"}
-# The kinds that are files: kind -> (file_path folder, default file name, MIME type of the stored bytes).
-_FILE_KINDS = {"photo": ("photos", "photo.png", "image/png"), "document": ("documents", "document.pdf", None),
-               "voice": ("voice", "voice.oga", "audio/ogg"), "video": ("videos", "video.mp4", "video/mp4"),
-               "sticker": ("stickers", "sticker.webp", "image/webp")}
-# Fields a user's media gets unless the test gives them (a photo's width/height are its largest size's).
-_MEDIA_DEFAULTS: dict[str, dict] = {
-    "photo": {"width": 800, "height": 600}, "document": {}, "voice": {"duration": 3, "mime_type": "audio/ogg"},
-    "video": {"width": 640, "height": 360, "duration": 5, "mime_type": "video/mp4"},
-    "sticker": {"type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False,
-                "emoji": "👍"},
-    "location": {}, "contact": {},
-}
-_PHOTO_SIDES = (90, 320)  # the longer side of the smaller sizes Telegram makes of a photo ("s", "m")
 
 
 @dataclass
@@ -188,14 +169,14 @@ class TelegramEmulator(BotApiMethods):
             raise ValueError(f"a {kind} has no caption")  # Telegram's apps can't send one
         allowed = {f["name"] for f in SPEC.types[MEDIA_KINDS[kind]]["fields"]} - {"file_id", "file_unique_id",
                                                                                   "file_size"}
-        if kind in _FILE_KINDS:
+        if kind in FILE_KINDS:
             allowed.add("content")
         unknown = sorted(set(fields) - allowed)
         if unknown:
             raise ValueError(f"a {kind} has no field {', '.join(unknown)}; it has {', '.join(sorted(allowed))}")
         with self._cond:
             self.add_user(user_id)
-            content: dict[str, Any] = {kind: self._user_media(user_id, kind, fields)}
+            content: dict[str, Any] = {kind: media_object(kind, fields, self._users[user_id], self._store_file)}
             if caption is not None:
                 content["caption"] = caption
             return self._user_message(user_id, content, reply_to_message_id)
@@ -251,44 +232,6 @@ class TelegramEmulator(BotApiMethods):
             self.unblock(user_id)
         self._messages[user_id][message["message_id"]] = message
         return self._enqueue({"message": copy.deepcopy(message)})
-
-    def _user_media(self, user_id: int, kind: str, fields: dict) -> dict | list[dict]:
-        """Under the lock: the media object (a list of PhotoSize for a photo), its files stored."""
-        media = dict(_MEDIA_DEFAULTS[kind])
-        if kind == "contact":
-            user = self._users[user_id]
-            # +999 is no country's calling code: the number can't be anybody's.
-            media.update(phone_number=f"+999{user_id}", first_name=user["first_name"],
-                         last_name=user.get("last_name"), user_id=user_id)
-        media.update(fields)
-        media = {name: value for name, value in media.items() if value is not None}
-        if kind not in _FILE_KINDS:
-            return media
-        folder, default_name, mime_type = _FILE_KINDS[kind]
-        content = media.pop("content", None)
-        if isinstance(content, str):
-            content = content.encode("utf-8")
-        if kind == "photo":
-            width, height = media["width"], media["height"]
-            if not all(isinstance(side, int) and side > 0 for side in (width, height)):
-                raise ValueError(f"a photo's width and height must be positive integers, not {width!r}, {height!r}")
-            longer = max(width, height)
-            sizes = [(max(1, round(width * side / longer)), max(1, round(height * side / longer)))
-                     for side in _PHOTO_SIDES if side < longer] + [(width, height)]
-            photo = []
-            for index, (w, h) in enumerate(sizes):
-                # The test's content, if any, is the photo itself: its largest size, the one bots download.
-                data = content if content is not None and index == len(sizes) - 1 else _png(w, h)
-                photo.append(dict(self._store_file(folder, "png", data, mime_type), width=w, height=h))
-            return photo
-        name = media.get("file_name") or default_name
-        if kind == "document":
-            media.setdefault("file_name", name)
-            media.setdefault("mime_type", mimetypes.guess_type(name)[0] or "application/octet-stream")
-        if content is None:
-            content = f"emulated {kind}: {name}\n".encode("utf-8")
-        extension = name.rsplit(".", 1)[1] if "." in name else default_name.rsplit(".", 1)[1]
-        return {**self._store_file(folder, extension, content, media.get("mime_type") or mime_type), **media}
 
     # ------------------------------------------------------------ faults and limits
 
@@ -393,7 +336,7 @@ class TelegramEmulator(BotApiMethods):
         """The chat as the user sees it: ("user" | "bot", text), deleted messages left out. Media show as
         "[photo] caption", "[document cv.pdf]", "[location 51.5, -0.1]"..."""
         with self._cond:
-            return [("bot" if message["from"]["id"] == self.bot_user["id"] else "user", _shown(message))
+            return [("bot" if message["from"]["id"] == self.bot_user["id"] else "user", shown(message))
                     for message in self._messages.get(chat_id, {}).values() if not message.get("deleted")]
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> Any:
@@ -528,39 +471,6 @@ class TelegramEmulator(BotApiMethods):
                 return too_many_requests(fault.retry_after)
             return ApiError(fault.status, fault.description or STANDARD_ERRORS.get(fault.status, "Error"))
         return None
-
-
-def _shown(message: dict) -> str:
-    """A message as a transcript line: its text, or its media in brackets followed by the caption."""
-    if "text" in message:
-        return message["text"]
-    kind = next((key for key in (*MEDIA_KINDS, "audio", "animation", "video_note", "venue", "dice", "poll")
-                 if key in message), None)
-    if kind is None:  # a content-less message of a send* method the emulator does not model
-        return message.get("caption", f"<{message.get('sent_with')}>")
-    media, detail = message[kind], None
-    if kind == "document":
-        detail = media.get("file_name")
-    elif kind == "sticker":
-        detail = media.get("emoji")
-    elif kind == "location":
-        detail = f"{media['latitude']}, {media['longitude']}"
-    elif kind == "contact":
-        detail = " ".join(media[key] for key in ("first_name", "last_name", "phone_number") if key in media)
-    label = f"[{kind} {detail}]" if detail else f"[{kind}]"
-    return f"{label} {message['caption']}" if message.get("caption") else label
-
-
-@functools.lru_cache(maxsize=64)
-def _png(width: int, height: int) -> bytes:
-    """A valid grey PNG of this size, the stand-in for a photo; its uniform rows compress to a few hundred
-    bytes even for large sizes."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
-    rows = (b"\x00" + b"\x80" * width) * height  # each row: filter type 0, then its pixels
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9))
-            + chunk(b"IEND", b""))
 
 
 def main(argv: list[str] | None = None) -> None:
