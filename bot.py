@@ -3,7 +3,6 @@
 Run from the project root: `python bot.py` (`--check-config` only validates settings).
 """
 import logging
-import queue
 import signal
 import sys
 import threading
@@ -14,7 +13,7 @@ import telebot
 from peewee import DatabaseError, OperationalError
 from telebot import apihelper, types
 
-from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact, utcnow
+from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
 from services import subscriptions
 from services.chat import replies, router as chat, updates
 from services.chat.inbox import Incoming
@@ -23,6 +22,7 @@ from services.core.config import ConfigError, load_settings
 from services.crm import team
 from services.delivery import outbox
 from services.delivery.pacing import Pacer
+from services.delivery.reply_threads import ReplyThreads
 from services.delivery.sender import DeliveryPolicy, deliver
 from services.delivery.telegram import TelegramTransport
 from services.delivery.telegram_http import BotApiHttp
@@ -30,9 +30,7 @@ from services.delivery.telegram_http import BotApiHttp
 log = logging.getLogger("leadgram.bot")
 POLL_TIMEOUT = 25          # seconds Telegram holds a getUpdates open
 MAX_BACKOFF = 60
-REPLY_THREADS = 4
 SWEEP_SECONDS = 0.25       # how often replies waiting (a retry, a crash) are looked for
-FLUSH_AT_LIMIT = 5.0       # a chat free again within this many seconds is flushed right then
 HOUSEKEEPING_SECONDS = 3600  # forgetting old update ids: hourly is plenty for a 2-day window
 SORRY = "Sorry, something went wrong on our side and nothing was changed. Please try again."
 # What a message may carry besides text, and the fields of it worth keeping
@@ -220,85 +218,6 @@ def _incoming(message):
 
 def _attachment(kind, item):
     return {"kind": kind, **{name: getattr(item, name, None) for name in FILE_FIELDS}}
-
-
-class ReplyThreads:
-    """Background senders. A chat always maps to the same thread, so its
-    replies keep their order; different chats are answered in parallel."""
-
-    def __init__(self, count=REPLY_THREADS):
-        self._lock = threading.Lock()
-        self._flushing = set()  # chats with a flush waiting in their queue
-        self._timers = {}       # chat -> the Timer that flushes it when its gap ends
-        self.queues = [queue.Queue() for _ in range(count)]
-        self.threads = [threading.Thread(target=self._work, args=(q,), daemon=True,
-                                         name=f"replies-{n}") for n, q in enumerate(self.queues)]
-        for thread in self.threads:
-            thread.start()
-
-    def submit(self, chat_id, job):
-        self.queues[chat_id % len(self.queues)].put(job)
-
-    def flush(self, chat_id, send):
-        """Queue `send` for the chat unless a flush is already waiting there: a
-        burst of updates from one person needs one pass over their replies."""
-        with self._lock:
-            if chat_id in self._flushing:
-                return
-            self._flushing.add(chat_id)
-
-        def job():
-            with self._lock:
-                self._flushing.discard(chat_id)
-            send()
-        self.submit(chat_id, job)
-
-    def flush_at(self, chat_id, when, send):
-        """flush() once `when` (naive UTC) has come: the end of the chat's gap. Later
-        calls for the same chat before then change nothing; the sweep is the fallback."""
-        delay = (when - utcnow()).total_seconds()
-        if delay <= 0:
-            self.flush(chat_id, send)
-            return
-        if delay > FLUSH_AT_LIMIT:  # a 429's retry_after or a backoff: the sweep sees to it
-            return
-        with self._lock:
-            if chat_id in self._timers:
-                return
-            timer = threading.Timer(delay, self._timer_fired, (chat_id, send))
-            timer.daemon = True
-            self._timers[chat_id] = timer
-        timer.start()
-
-    def _timer_fired(self, chat_id, send):
-        with self._lock:
-            self._timers.pop(chat_id, None)
-        self.flush(chat_id, send)
-
-    def _work(self, jobs):
-        while True:
-            job = jobs.get()
-            try:
-                if job is None:
-                    return
-                job()
-            finally:
-                jobs.task_done()
-
-    def drain(self):
-        """Wait until every reply submitted so far has been sent (or given up)."""
-        for jobs in self.queues:
-            jobs.join()
-
-    def close(self, timeout=10):
-        with self._lock:
-            for timer in self._timers.values():
-                timer.cancel()
-        for jobs in self.queues:
-            jobs.put(None)
-        deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Reraise(telebot.ExceptionHandler):
