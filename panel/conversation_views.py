@@ -9,17 +9,13 @@ the services refuse comes back as a flash message (Post/Redirect/Get). The page 
 """
 import html
 import io
-import math
-import mimetypes
-import re
-from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 from flask import current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_admin import BaseView, expose
 
-from models import CONTACT_KINDS, GENDERS, Lead, Message, OutboxMessage, User
+from models import CONTACT_KINDS, GENDERS, Message, OutboxMessage, User
 from panel.base import MAX_SEARCH_LENGTH, local_time, login_required_view, panel_actor, query_number, shown
+from panel.conversation_bubbles import MAX_ATTACHMENTS, bubble, delivery_state, file_name
 from services.core import clock
 from services.core.inputs import MAX_ID, MAX_PAGE, parse_bounded_int, parse_id, plain_text
 from services.crm import contacts, leads, profile
@@ -32,13 +28,10 @@ HISTORY_LIMIT = 100     # bubbles on the page; "Older messages" shows the 100 be
 POLL_LIMIT = 100        # newer bubbles in one poll answer; more: the page reloads
 WATCHED_LIMIT = 50      # outbound messages whose delivery state one poll refreshes
 STATUSES = {"open": "Open", "closed": "Closed", "all": "All"}
-MAX_ATTACHMENTS = 100
 MAX_TEMPLATE_NAME = 64
 MAX_FORM_TEXT = 10_000  # a profile field as typed; the service says what is too long
 # What a file may be shown as inline; anything else is a download of bytes.
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-UNSAFE_IN_NAMES = re.compile(r"[\x00-\x1f\x7f/\\\"]+")
-MAX_FILE_NAME = 150
 FINAL_STATES = frozenset({"sent", "failed", "expired", "cancelled"})
 # Each a refusal to show, never a server error.
 REFUSALS = (sending.CannotSend, contacts.InvalidContact, contacts.DuplicateContact,
@@ -50,30 +43,6 @@ FRAGMENT_HEADER = "X-Leadgram-Fragment"
 
 class NotFound(LookupError):
     """No such conversation (or message, or file), as a page says it."""
-
-
-@dataclass
-class Bubble:
-    """One message as the page shows it."""
-    id: int
-    direction: str
-    sender: str
-    text: str
-    time: str            # HH:MM in TZ
-    when: str            # the full local time, for the tooltip
-    day: str             # YYYY-MM-DD in TZ: bubbles are grouped by day
-    items: list = field(default_factory=list)
-    state: object = None  # a State for outbound messages
-
-
-@dataclass
-class State:
-    """An outbound message's delivery state, from its outbox row."""
-    message_id: int
-    label: str
-    kind: str            # queued | sent | failed: the colour
-    detail: str = ""     # the error, or when it was sent
-    final: bool = True
 
 
 def _settings():
@@ -94,106 +63,10 @@ def error_page(title, message, status):
     return render_template("error.html", title=title, message=message), status
 
 
-def delivery_state(message):
-    """The State of an outbound message (None for an inbound one)."""
-    if message.direction != "out":
-        return None
-    row = message.outbox if message.outbox_id else None
-    if row is None:
-        return State(message.id, "not tracked", "queued", "its delivery record was removed")
-    error = row.last_error or ""
-    if row.status == "sent":
-        return State(message.id, "✓ sent", "sent", f"sent {local_time(row.sent_at)}")
-    if row.status == "pending":
-        detail = f"retrying: {error}" if error else ""
-        return State(message.id, "queued", "queued", detail, final=False)
-    if row.status == "sending":
-        return State(message.id, "sending…", "queued", final=False)
-    if row.status == "failed":
-        return State(message.id, "✗ failed", "failed", error)
-    if row.status == "expired":
-        return State(message.id, "✗ expired", "failed",
-                     error or "not sent in time, so it was dropped")
-    return State(message.id, f"✗ {row.status}", "failed", error)
-
-
-def _number(value):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _item(conversation_id, message_id, index, item):
-    """One attachment as the page shows it: what it is, and a link where there is one."""
-    kind = item["kind"]
-    shown_item = {"kind": kind, "label": attachments.label(item), "url": None, "photo": False,
-                  "size": _size(item.get("file_size"))}
-    if kind in attachments.FILE_KINDS and item.get("file_id"):
-        shown_item["url"] = url_for(".file", conversation_id=conversation_id, message_id=message_id,
-                                    index=index)
-        shown_item["photo"] = kind == "photo"
-    elif kind == "location":
-        lat, lon = _number(item.get("latitude")), _number(item.get("longitude"))
-        if lat is not None and lon is not None and abs(lat) <= 90 and abs(lon) <= 180:
-            shown_item["label"] = f"📍 location {lat:.5f}, {lon:.5f}"
-            shown_item["url"] = ("https://www.openstreetmap.org/?"
-                                 + urlencode({"mlat": f"{lat:.6f}", "mlon": f"{lon:.6f}"})
-                                 + f"#map=16/{lat:.6f}/{lon:.6f}")
-    elif kind == "contact":
-        name = " ".join(str(item.get(part, "")) for part in ("first_name", "last_name")).strip()
-        shown_item["label"] = " · ".join(p for p in ("👤 contact", name, str(item.get("phone_number", ""))) if p)
-    return shown_item
-
-
-def _size(value):
-    number = parse_bounded_int(value, 0, MAX_ID)
-    if not number:
-        return ""
-    for unit in ("bytes", "KB", "MB"):
-        if number < 1024 or unit == "MB":
-            return f"{number:,} {unit}" if unit == "bytes" else f"{number:,.1f} {unit}"
-        number /= 1024
-    return ""
-
-
-def bubble(conversation_id, message, zone):
-    moment = clock.to_local(message.created_at, zone)
-    items = attachments.loads(message.attachments)[:MAX_ATTACHMENTS]
-    return Bubble(id=message.id, direction="out" if message.direction == "out" else "in",
-                  sender=message.sender_label, text=message.text or "",
-                  time=f"{moment:%H:%M}", when=f"{moment:%Y-%m-%d %H:%M} ({zone})",
-                  day=f"{moment:%Y-%m-%d}",
-                  items=[_item(conversation_id, message.id, n, item) for n, item in enumerate(items)],
-                  state=delivery_state(message))
-
-
-def _search(text):
-    """The condition on Lead of a search: the name, or any contact, contains `text`."""
-    needle = " ".join(text.split()).casefold()
-    if not needle:
-        return None
-    full_name = Lead.first_name.concat(" ").concat(Lead.last_name)
-    condition = full_name.contains(needle) | contacts.matching(needle)
-    digits = "".join(ch for ch in needle if ch.isdigit())
-    if digits and digits != needle:
-        condition |= contacts.matching(digits)
-    return condition
-
-
 def _owners(conversation_rows):
     """{user id: User} of the leads' owners on a page, in one query."""
     ids = {c.lead.owner_id for c in conversation_rows if c.lead.owner_id}
     return {u.id: u for u in User.select().where(User.id.in_(list(ids)))} if ids else {}
-
-
-def _file_name(item, message_id, index, content_type):
-    name = UNSAFE_IN_NAMES.sub(" ", str(item.get("file_name") or "")).strip()[:MAX_FILE_NAME]
-    if name:
-        return name
-    extension = mimetypes.guess_extension(content_type) or ""
-    return f"{item['kind']}-{message_id}-{index}{extension}"
 
 
 def transport():
@@ -218,7 +91,7 @@ class ConversationView(login_required_view(BaseView)):
         search = " ".join(plain_text(request.args.get("search") or "").split())[:MAX_SEARCH_LENGTH]
         rows, number, pages = conversations.page(
             actor, number, PER_PAGE, status=None if status == "all" else status,
-            search=_search(search))
+            search=leads.matching(search))
         owners = _owners([c for c, _, _ in rows])
         entries = [{
             "conversation": c, "lead": c.lead, "unread": unread,
@@ -318,7 +191,7 @@ class ConversationView(login_required_view(BaseView)):
         inline = content_type in INLINE_IMAGES
         response = send_file(io.BytesIO(data), mimetype=content_type if inline else "application/octet-stream",
                              as_attachment=not inline, max_age=3600,
-                             download_name=_file_name(item, message_id, index, content_type))
+                             download_name=file_name(item, message_id, index, content_type))
         response.cache_control.public = False
         response.cache_control.private = True
         response.headers["X-Content-Type-Options"] = "nosniff"
