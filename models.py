@@ -1,19 +1,12 @@
-"""Schema, connection and query helpers shared by every Leadgram process.
-
-`python admin.py migrate` brings the database named by DATABASE_URL up to date
+"""The schema and query helpers shared by every Leadgram process; `bind` connects a process
+(database.py holds the connection and the migrations, and its names are importable from
+here too). `python admin.py migrate` brings the database named by DATABASE_URL up to date
 (every process also does this on start).
 """
-import datetime
-import logging
-from pathlib import Path
-from urllib.parse import urlparse
-
-from cryptography.fernet import Fernet, InvalidToken
 from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
-    DatabaseProxy,
     DateField,
     DateTimeField,
     DecimalField,
@@ -23,21 +16,30 @@ from peewee import (
     IntegerField,
     Model,
     OperationalError,
-    PostgresqlDatabase,
-    SqliteDatabase,
     TextField,
-    fn,
 )
-from playhouse.db_url import connect as connect_url
-from playhouse.migrations import Runner
 
-PROJECT_ROOT = Path(__file__).resolve().parent
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
-# Any constant works; it only has to be the same in every process.
-MIGRATION_LOCK_ID = 0x1EAD6
-log = logging.getLogger("leadgram.models")
-
-db = DatabaseProxy()
+# The connection, re-exported: every process and service reaches the database as models.*.
+from database import (  # noqa: F401
+    MIGRATION_LOCK_ID,
+    MIGRATIONS_DIR,
+    PROJECT_ROOT,
+    DatabaseUnavailable,
+    MissingDataKey,
+    SecretField,
+    check_writable,
+    db,
+    drop_connection,
+    for_change,
+    has_data_key,
+    hour_bucket,
+    is_postgres,
+    migrate,
+    open_database,
+    transaction_intact,
+    use_data_key,
+    utcnow,
+)
 
 ROLES = ("admin", "dispatcher", "sales")
 # The values these columns hold; services/crm/pipeline.py says how stages may change.
@@ -55,54 +57,6 @@ GENDERS = ("female", "male", "other")
 CONTACT_KINDS = ("email", "phone", "telegram", "whatsapp", "other")
 
 
-def utcnow():
-    """Naive UTC: the same on SQLite and Postgres, whatever the host's zone."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
-def open_database(url):
-    """A peewee database for `url`; relative SQLite paths start at the project root."""
-    parsed = urlparse(url)
-    if parsed.scheme == "sqlite":
-        path = url[len("sqlite:///"):]
-        if path != ":memory:":
-            path = Path(path) if Path(path).is_absolute() else PROJECT_ROOT / path
-            path.parent.mkdir(parents=True, exist_ok=True)
-        # WAL lets the bot read while the scheduler writes; the busy timeout
-        # makes a writer wait for the lock instead of failing at once. BEGIN
-        # IMMEDIATE takes that lock when a transaction starts: one that reads and
-        # then writes would otherwise fail at once ("database is locked") if
-        # another process wrote in between.
-        return SqliteDatabase(str(path), timeout=10, returning_clause=True,
-                              lock_type="IMMEDIATE", pragmas={
-            "journal_mode": "wal", "foreign_keys": 1,
-            "busy_timeout": 10000, "synchronous": "normal"})
-    if parsed.scheme in ("postgres", "postgresql"):
-        return connect_url(url)
-    raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}")
-
-
-def is_postgres():
-    return isinstance(db.obj, PostgresqlDatabase)
-
-
-def for_change(query):
-    """`query` locking the rows it reads until the transaction ends, so a simultaneous
-    change of them waits for ours (Postgres; SQLite's writer already holds the lock)."""
-    return query.for_update() if is_postgres() else query
-
-
-def hour_bucket(field):
-    """`field` truncated to the hour (SQLite gives text, Postgres a timestamp)."""
-    if is_postgres():
-        return fn.date_trunc("hour", field)
-    return fn.strftime("%Y-%m-%d %H:00:00", field)
-
-
-class DatabaseUnavailable(Exception):
-    pass
-
-
 def bind(url, data_key=""):
     """Point the shared proxy at `url`, bring the schema up to date and install the key
     of encrypted columns (MissingDataKey when it is needed and missing)."""
@@ -111,7 +65,7 @@ def bind(url, data_key=""):
     use_data_key(data_key)
     try:
         migrate()
-        _check_writable()
+        check_writable()
         check_data_key()
     except OperationalError as exc:
         where = url.rsplit("@", 1)[-1]  # never print a password
@@ -119,71 +73,12 @@ def bind(url, data_key=""):
     return database
 
 
-def migrate():
-    """Apply pending migrations; safe when several processes start at once.
-
-    The whole run happens under one lock (SQLite: an IMMEDIATE transaction,
-    Postgres: a transaction-scoped advisory lock), so the second process waits,
-    then finds nothing left to do. DDL is transactional on both.
-    """
-    runner = Runner(db.obj, str(MIGRATIONS_DIR))
-    if is_postgres():
-        with db.atomic():
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
-            applied = runner.up()
-    else:
-        with db.atomic("IMMEDIATE"):
-            applied = runner.up()
-    for name in applied:
-        log.info("applied migration %s", name)
-    return applied
-
-
-def _check_writable():
-    """Fail at start, with the reason, on a database that can be read but not
-    written (a read-only file or replica): every process writes."""
-    with db.atomic():
-        db.execute_sql("UPDATE heartbeat SET beat_at = beat_at WHERE 1 = 0")
-
-
-def transaction_intact():
-    """False when the database gave up the open transaction by itself (SQLite rolls it
-    all back on a disk I/O error or a file turned read-only; Postgres refuses everything
-    after an error outside a savepoint). Committing it would then save nothing, yet
-    report success."""
-    connection = db.connection()
-    if is_postgres():
-        from psycopg2.extensions import TRANSACTION_STATUS_INTRANS
-        return connection.get_transaction_status() == TRANSACTION_STATUS_INTRANS
-    return connection.in_transaction
-
-
-def drop_connection():
-    """After a database error: reconnect on next use rather than reuse a dead socket."""
-    if not db.is_closed() and not db.in_transaction():
-        db.close()
-
-
-class MissingDataKey(ValueError):
-    """Encrypted data exists (or is being written) but DATA_ENCRYPTION_KEY is not set."""
-
-
-class _DataKey:
-    """The Fernet key of SecretField columns, set once at start by use_data_key()."""
-    fernet = None
-
-
-def use_data_key(key):
-    """Install DATA_ENCRYPTION_KEY (a Fernet key as text, checked by the settings) or ""."""
-    _DataKey.fernet = Fernet(key) if key else None
-
-
 def check_data_key():
     """Refuse to run without the right key once encrypted data exists: it could neither be
     shown nor kept. Without such data no key is needed (until someone enters some); with a
     wrong one every client holding a secret would fail to load, so one is read back now."""
     secret = (Lead.passport_number.is_null(False)) | (Lead.tax_pin.is_null(False))
-    if _DataKey.fernet is None:
+    if not has_data_key():
         if Lead.select().where(secret).exists():
             raise MissingDataKey("DATA_ENCRYPTION_KEY is not set, but the database holds "
                                  "encrypted client data (passport numbers, tax PINs). Set the "
@@ -191,29 +86,6 @@ def check_data_key():
         return
     # Reading decrypts: MissingDataKey for a key these were not encrypted with.
     list(Lead.select(Lead.passport_number, Lead.tax_pin).where(secret).limit(1).tuples())
-
-
-class SecretField(TextField):
-    """Text encrypted at rest with Fernet: the database only holds the token, so a copy of
-    the database file alone does not show it. Not searchable, by design."""
-
-    def db_value(self, value):
-        if value is None or value == "":
-            return None
-        if _DataKey.fernet is None:
-            raise MissingDataKey("DATA_ENCRYPTION_KEY is not set, so this cannot be stored")
-        return _DataKey.fernet.encrypt(str(value).encode()).decode()
-
-    def python_value(self, value):
-        if value is None:
-            return None
-        if _DataKey.fernet is None:
-            raise MissingDataKey("DATA_ENCRYPTION_KEY is not set, so encrypted data cannot be read")
-        try:
-            return _DataKey.fernet.decrypt(value.encode()).decode()
-        except InvalidToken:
-            raise MissingDataKey("DATA_ENCRYPTION_KEY is not the key this data was encrypted "
-                                 "with") from None
 
 
 class BaseModel(Model):

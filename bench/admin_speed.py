@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from peewee import fn
+
 from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, note, percentile, say, schema_stamp
 from outbox_speed import postgres_backend
 
@@ -66,7 +68,7 @@ def build_dataset(leads, outbox_rows):
                           for i in range(TEAM_SIZE)],
                          fields=[User.telegram_id, User.username, User.first_name, User.last_name,
                                  User.role, User.joined_at, User.created_at]).execute()
-        first = User.select(models.fn.MIN(User.id)).scalar()
+        first = User.select(fn.MIN(User.id)).scalar()
         fields = [Lead.first_name, Lead.last_name, Lead.country, Lead.created_by, Lead.created_at]
         rows, reach = [], []   # each lead's email and phone, its contacts
         for n in range(leads):
@@ -80,7 +82,7 @@ def build_dataset(leads, outbox_rows):
                 Lead.insert_many(rows, fields=fields).execute()
                 rows = []
         # One writer into an empty table: the leads' ids are consecutive from the first.
-        first_lead, last_lead = Lead.select(models.fn.MIN(Lead.id), models.fn.MAX(Lead.id)).scalar(
+        first_lead, last_lead = Lead.select(fn.MIN(Lead.id), fn.MAX(Lead.id)).scalar(
             as_tuple=True)
         if last_lead - first_lead + 1 != leads:
             raise RuntimeError(f"lead ids {first_lead}..{last_lead} are not {leads} in a row")

@@ -4,6 +4,8 @@ import random
 import statistics
 import time
 
+from peewee import fn
+
 from common import note, percentile, say
 from outbox_speed import each_backend
 
@@ -43,7 +45,7 @@ def build_clients(clients):
                              fields=[Lead.first_name, Lead.last_name, Lead.created_at,
                                      Lead.last_activity_at]).execute()
         # One writer into an empty table: the ids are consecutive from the first.
-        first, last = Lead.select(models.fn.MIN(Lead.id), models.fn.MAX(Lead.id)).scalar(as_tuple=True)
+        first, last = Lead.select(fn.MIN(Lead.id), fn.MAX(Lead.id)).scalar(as_tuple=True)
         if last - first + 1 != clients:
             raise RuntimeError(f"lead ids {first}..{last} are not {clients} in a row")
         for start in range(0, clients, 1000):

@@ -9,11 +9,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from peewee import fn
+
 from common import note, percentile, say, schema_stamp
 from outbox_speed import postgres_backend, sqlite_backend
 
 import models  # noqa: E402
-from models import Activity, FollowUpRule, Lead, LeadScore, User, db, fn  # noqa: E402
+from models import Activity, FollowUpRule, Lead, LeadScore, User, db  # noqa: E402
 from services.crm import activities
 from services.followups import automation, matching as rule_matching, rules
 

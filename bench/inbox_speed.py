@@ -359,7 +359,7 @@ def bench_panel(backend, url, deep_page, count):
 
 def sales_member_with_typical_book():
     """The salesperson owning the median number of conversations."""
-    owned = (User.select(User, models.fn.COUNT(models.Lead.id).alias("clients"))
+    owned = (User.select(User, fn.COUNT(models.Lead.id).alias("clients"))
              .join(models.Lead, on=(models.Lead.owner == User.id))
              .where(User.role == "sales").group_by(User.id).order_by(SQL("clients")))
     members = list(owned)

@@ -55,20 +55,21 @@ class Recorder:
                 if urlsplit(u).scheme != "data" and urlsplit(u).hostname not in LOOPBACK]
 
 
-def wait_for_health(base_url, process, timeout=15):
-    """Until /health says 200: the panel is up and the scheduler has beaten."""
+def wait_for_page(base_url, process, path="/health", timeout=15):
+    """Until `path` says 200: /health once the panel is up and the scheduler has beaten,
+    /login once the panel is up."""
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         assert process.poll() is None, f"admin.py exited with {process.returncode}"
         try:
-            with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:
+            with urllib.request.urlopen(f"{base_url}{path}", timeout=2) as response:
                 return response.status
         except urllib.error.HTTPError as exc:
-            last = exc.code  # 503 until the scheduler's first beat
+            last = exc.code  # /health: 503 until the scheduler's first beat
         except OSError as exc:
             last = exc  # not listening yet
         time.sleep(0.1)
-    raise AssertionError(f"/health not 200 within {timeout}s (last: {last})")
+    raise AssertionError(f"{path} not 200 within {timeout}s (last: {last})")
 
 
 def create_lead_in_chat(admin, email, phone, first, last, country):
@@ -96,7 +97,7 @@ def test_deployer_logs_in_sees_charts_finds_exports_and_broadcasts(browser, proc
     leads.add_lead({"email": "ann@example.com", "phone": "+1 415 555 2671",
                     "first_name": "Ann", "last_name": "Smith", "country": "US"})
     emulator.wait_for_message(ADMIN_ID, "New lead #2")
-    wait_for_health(base, panel)
+    wait_for_page(base, panel)
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(TIMEOUT_MS)

@@ -3,9 +3,6 @@
 conversation, answers from the composer, and sees the client's next message and the
 delivery state arrive without a reload (the page polls every 3 s)."""
 import datetime
-import time
-import urllib.error
-import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,20 +21,6 @@ ARTIFACTS = admin_browser.ARTIFACTS
 TIMEOUT_MS = admin_browser.TIMEOUT_MS
 CLIENT_ID, OTHER_ID = 700_001, 700_002
 POLL_WAIT_MS = 12_000  # a 3 s poll, with room for a slow machine
-
-
-def wait_for_login_page(base_url, process, timeout=15):
-    """Until the panel answers: the login page is up (no scheduler needed, unlike /health)."""
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"admin.py exited with {process.returncode}"
-        try:
-            with urllib.request.urlopen(f"{base_url}/login", timeout=2) as response:
-                return response.status
-        except (urllib.error.HTTPError, OSError) as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"/login not up within {timeout}s (last: {last})")
 
 
 def a_client(user_id, first, last, username):
@@ -78,7 +61,7 @@ def test_deployer_answers_a_client_and_sees_the_reply_arrive(browser, processes,
 
     base = processes.panel_url
     panel = processes.start("admin.py", TZ="Europe/Kyiv")
-    wait_for_login_page(base, panel)
+    admin_browser.wait_for_page(base, panel, "/login")  # no scheduler: /health would wait
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(TIMEOUT_MS)
