@@ -41,7 +41,7 @@ from database import (  # noqa: F401
     utcnow,
 )
 
-ROLES = ("admin", "dispatcher", "sales")
+ROLES = ("admin", "dispatcher", "sales", "operator")
 # The values these columns hold; services/crm/pipeline.py says how stages may change.
 LEAD_STAGES = ("new", "contacted", "qualified", "transferred", "lost")
 SALES_STAGES = ("new", "kyc", "agreement", "paid")
@@ -76,16 +76,23 @@ def bind(url, data_key=""):
 def check_data_key():
     """Refuse to run without the right key once encrypted data exists: it could neither be
     shown nor kept. Without such data no key is needed (until someone enters some); with a
-    wrong one every client holding a secret would fail to load, so one is read back now."""
-    secret = (Lead.passport_number.is_null(False)) | (Lead.tax_pin.is_null(False))
-    if not has_data_key():
-        if Lead.select().where(secret).exists():
-            raise MissingDataKey("DATA_ENCRYPTION_KEY is not set, but the database holds "
-                                 "encrypted client data (passport numbers, tax PINs). Set the "
-                                 "key they were encrypted with.")
-        return
-    # Reading decrypts: MissingDataKey for a key these were not encrypted with.
-    list(Lead.select(Lead.passport_number, Lead.tax_pin).where(secret).limit(1).tuples())
+    wrong one every record holding a secret would fail to load, so one is read back now."""
+    secrets = (
+        Lead.select(Lead.passport_number, Lead.tax_pin)
+        .where(Lead.passport_number.is_null(False) | Lead.tax_pin.is_null(False)),
+        CustomerProfile.select(CustomerProfile.password)
+        .where(CustomerProfile.password.is_null(False)),
+    )
+    for query in secrets:
+        if not has_data_key():
+            if query.exists():
+                raise MissingDataKey("DATA_ENCRYPTION_KEY is not set, but the database holds "
+                                     "encrypted data (clients' passport numbers and tax PINs, "
+                                     "customer profiles' passwords). Set the key they were "
+                                     "encrypted with.")
+            continue
+        # Reading decrypts: MissingDataKey for a key these were not encrypted with.
+        list(query.limit(1).tuples())
 
 
 class BaseModel(Model):
@@ -123,8 +130,10 @@ class User(BaseModel):
 
     @classmethod
     def lead_recipients(cls):
-        """Team members who want lead notifications and can be reached."""
-        return cls.team().where(cls.notify == True, cls.unreachable == False)  # noqa: E712
+        """Team members who want lead notifications and can be reached; operators fulfil
+        the shop's orders and hear about those instead."""
+        return cls.team().where(cls.notify == True, cls.unreachable == False,  # noqa: E712
+                                cls.role != "operator")
 
 
 class Invite(BaseModel):
@@ -486,3 +495,113 @@ class MessageTemplate(BaseModel):
 
     class Meta:
         table_name = "message_template"
+
+
+# The shop (seed 002): customers are clients (leads) with a token wallet; they register
+# profiles, order packages paid in tokens, and operators fulfil the orders from a queue.
+ORDER_STATUSES = ("pending", "processing", "assigned", "completed", "cancelled")
+OPEN_ORDER_STATUSES = ("pending", "processing", "assigned")
+QUEUED_ORDER_STATUSES = ("pending", "processing")   # waiting for an operator
+LEDGER_KINDS = ("purchase", "order", "refund", "adjustment", "bonus")
+
+
+class Package(BaseModel):
+    """A catalogue line: a package of `sites`, or an add-on (the email confirmation)."""
+    code = CharField(unique=True)           # "sites_100", "email_confirmation"
+    name = CharField()                      # as customers read it: "100 sites"
+    kind = CharField(default="package")     # package | addon
+    sites = IntegerField(null=True)
+    price = IntegerField()                  # tokens, regular customers
+    subscriber_price = IntegerField()       # tokens, Premium subscribers
+    active = BooleanField(default=True)
+    position = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Wallet(BaseModel):
+    """A customer's tokens. `balance` changes only with a LedgerEntry in the same
+    transaction (services/shop/wallet.py), so it always equals the ledger's sum."""
+    lead = ForeignKeyField(Lead, unique=True, backref="wallets", on_delete="CASCADE")
+    balance = IntegerField(default=0)
+    premium_until = DateTimeField(null=True)   # a Premium subscriber until then
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class CustomerProfile(BaseModel):
+    """A person a customer orders for (seed 002's customer_profiles): one customer may
+    hold several. The password is one the team uses on their behalf: encrypted, never
+    hashed."""
+    lead = ForeignKeyField(Lead, backref="customer_profiles", on_delete="CASCADE")
+    first_name = CharField()
+    middle_name = CharField(null=True)
+    last_name = CharField()
+    phone = CharField(null=True)            # E.164
+    email = CharField(null=True)
+    gender = CharField(null=True)
+    date_of_birth = DateField(null=True)
+    street = CharField(null=True)
+    apartment = CharField(null=True)
+    city = CharField(null=True)
+    state = CharField(null=True)            # ISO 3166-2 subdivision code, "US-CA"
+    postal_code = CharField(null=True)
+    country = CharField(max_length=2, default="US")
+    telegram_username = CharField(null=True)
+    instagram_username = CharField(null=True)
+    password = SecretField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    deleted_at = DateTimeField(null=True)   # kept for the orders made for it
+
+    class Meta:
+        table_name = "customer_profile"
+
+    @property
+    def full_name(self):
+        return " ".join(p for p in (self.first_name, self.middle_name, self.last_name) if p)
+
+
+class Order(BaseModel):
+    """An order of a package for a profile, paid in tokens (services/shop/orders.py)."""
+    lead = ForeignKeyField(Lead, backref="orders", on_delete="CASCADE")
+    profile = ForeignKeyField(CustomerProfile, backref="orders")
+    package = ForeignKeyField(Package, backref="orders")
+    package_name = CharField()              # as ordered, kept if the catalogue changes
+    sites = IntegerField(null=True)
+    email_confirmation = BooleanField(default=False)
+    price = IntegerField()                  # tokens charged (0 for a free rerun)
+    subscriber_price = BooleanField(default=False)
+    status = CharField(default="pending")   # ORDER_STATUSES
+    priority = BooleanField(default=False)  # a subscriber's: queued first
+    queue_rank = DoubleField()              # FIFO within a priority; admins move orders
+    operator = ForeignKeyField(User, null=True, backref="orders_taken", on_delete="SET NULL")
+    notes = TextField(default="")
+    rerun_of = ForeignKeyField("self", null=True, backref="reruns", on_delete="SET NULL")
+    created_by_kind = CharField(default="client")
+    created_at = DateTimeField(default=utcnow, index=True)
+    updated_at = DateTimeField(default=utcnow)
+    assigned_at = DateTimeField(null=True)
+    completed_at = DateTimeField(null=True)
+    cancelled_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "shop_order"
+        indexes = ((("status", "priority", "queue_rank"), False), (("lead", "id"), False))
+
+
+class LedgerEntry(BaseModel):
+    """One change of a wallet: never edited, never deleted."""
+    wallet = ForeignKeyField(Wallet, backref="entries", on_delete="CASCADE")
+    kind = CharField()                      # LEDGER_KINDS
+    amount = IntegerField()                 # + credit, - debit
+    balance_after = IntegerField()
+    order = ForeignKeyField(Order, null=True, backref="ledger", on_delete="SET NULL")
+    reference = CharField(default="")       # "order #12", a payment id, a reason
+    actor_kind = CharField()
+    actor_label = CharField()               # who, as people read it
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "ledger_entry"
+        indexes = ((("wallet", "id"), False),)

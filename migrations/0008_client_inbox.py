@@ -151,7 +151,7 @@ def up(migrator, db):
     db.execute_sql("CREATE INDEX outbox_recipient_id_sent_message_id ON outbox "
                    "(recipient_id, sent_message_id)")
     from services.inbox.default_templates import seed_default_templates
-    seed_default_templates(db)
+    seed_default_templates(db, ("welcome", "quote_followup"))
 
 
 def _rename_dialogues(db, postgres):

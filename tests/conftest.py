@@ -24,6 +24,7 @@ from services.core import policy  # noqa: E402
 from services.crm import leads  # noqa: E402
 from services.followups.defaults import seed_default_rules  # noqa: E402
 from services.inbox.default_templates import seed_default_templates  # noqa: E402
+from services.shop.default_catalogue import seed_default_packages  # noqa: E402
 
 subscriptions.register()  # as every process does at start
 
@@ -129,6 +130,7 @@ def empty_postgres(database):
             (tables,))
         seed_default_rules(database)  # as a fresh SQLite file has them (migration 0004)
         seed_default_templates(database)  # and migration 0008
+        seed_default_packages(database)  # and migration 0009
 
 
 @pytest.fixture

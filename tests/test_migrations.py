@@ -67,7 +67,7 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
             p="%s" if models.is_postgres() else "?"), (creator, added))
     assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index", "0004_pipeline",
                                 "0005_panel_sessions", "0006_shared_pacing_and_durable_replies",
-                                "0007_audit_log", "0008_client_inbox"]
+                                "0007_audit_log", "0008_client_inbox", "0009_shop"]
     if models.is_postgres():
         assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
     lead = models.Lead.get()
@@ -137,7 +137,7 @@ def test_upgrading_from_0007_moves_email_and_phone_to_contacts_and_keeps_dialogu
             changes='{"email": [null, "ada@example.com"]}')
     before = _counts()
 
-    assert models.migrate() == ["0008_client_inbox"]
+    assert models.migrate() == ["0008_client_inbox", "0009_shop"]
 
     after = _counts()
     renamed = {"conversation": "dialogue_state"}
@@ -182,4 +182,34 @@ def test_upgrading_from_0007_moves_email_and_phone_to_contacts_and_keeps_dialogu
         leads.add_lead({"first_name": "Copy", "email": "ADA@example.com"})
     models.Conversation.create(lead=pan)
     assert models.MessageTemplate.select().count() >= 1
+    models.db.close()
+
+
+# Issue 12: the shop's tables come empty but for the catalogue, and the template a
+# deployer edited stays as they left it while the new `review_request` joins it.
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_upgrading_from_0008_adds_the_shop_and_keeps_edited_templates(backend, tmp_path, request):
+    from playhouse.migrations import Runner
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+           else request.getfixturevalue("empty_postgres_url"))
+    models.db.initialize(models.open_database(url))
+    Runner(models.db.obj, str(models.MIGRATIONS_DIR)).up(target="0008_client_inbox")
+    models.db.execute_sql("UPDATE message_template SET text = 'Hello from us' "
+                          "WHERE name = 'welcome'")
+    before = _counts()
+    assert models.migrate() == ["0009_shop"]
+    after = _counts()
+    assert all(after[table] == rows for table, rows in before.items()
+               if table != "message_template")
+    assert after["message_template"] == before["message_template"] + 1
+    assert models.MessageTemplate.get(name="welcome").text == "Hello from us"
+    assert models.MessageTemplate.get(name="review_request").text.startswith("Hi {first_name")
+    catalogue = [(p.code, p.sites, p.price, p.subscriber_price, p.kind)
+                 for p in models.Package.select().order_by(models.Package.position)]
+    assert catalogue[0] == ("sites_100", 100, 100, 60, "package")
+    assert catalogue[6] == ("sites_1200", 1200, 1000, 750, "package")
+    assert catalogue[8] == ("sites_1500", 1500, 1550, 1250, "package")
+    assert catalogue[9] == ("email_confirmation", None, 50, 30, "addon")
+    assert len(catalogue) == 10
+    assert after["wallet"] == after["shop_order"] == after["ledger_entry"] == 0
     models.db.close()

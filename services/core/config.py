@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pycountry
 from cryptography.fernet import Fernet
 from dotenv import load_dotenv
 
@@ -61,6 +62,9 @@ class Settings:
     client_inbox: bool = True
     company_name: str = "our team"
     data_encryption_key: str = ""   # Fernet key of encrypted client data (models.SecretField)
+    # The shop (services/shop): customers order packages paid in tokens.
+    shop: bool = False
+    shop_country: str = "US"        # a new customer profile's country until they pick one
 
     def require_bot_token(self):
         if not self.bot_token:
@@ -170,7 +174,17 @@ def load_settings(env=None):
         client_inbox=_bool(env, "CLIENT_INBOX", default=True),
         company_name=" ".join(env.get("COMPANY_NAME", "").split())[:100] or "our team",
         data_encryption_key=_data_key(env),
+        shop=_bool(env, "SHOP"),
+        shop_country=_country(env, "SHOP_COUNTRY", "US"),
     )
+
+
+def _country(env, name, default):
+    value = env.get(name, "").strip().upper() or default
+    if pycountry.countries.get(alpha_2=value) is None:
+        raise ConfigError(f"{name} must be a two-letter country code such as US or GB, "
+                          f"got {value!r}")
+    return value
 
 
 def _data_key(env):

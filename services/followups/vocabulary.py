@@ -4,7 +4,15 @@ templates, and the limits on each. services/followups/rules.py reads and writes 
 in these words; the panel's rule reference lists them."""
 from dataclasses import dataclass
 
-from models import ACTIVITY_TYPES, LEAD_STAGES, OUTCOMES, PRIORITIES, SALES_STAGES, SOURCES
+from models import (
+    ACTIVITY_TYPES,
+    LEAD_STAGES,
+    ORDER_STATUSES,
+    OUTCOMES,
+    PRIORITIES,
+    SALES_STAGES,
+    SOURCES,
+)
 
 EVENTS = {
     "lead.created": "a lead is added (chat, admin panel)",
@@ -13,8 +21,11 @@ EVENTS = {
     "quote.sent": "a quote_sent activity is done (logged as done, or marked done)",
     "lead.stale": "a lead has had no activity for STALE_DAYS days",
     "message.received": "a client writes to the team (their message is in the conversation)",
+    "order.created": "a customer orders a package (the shop; the lead is the customer)",
+    "order.status_changed": "an order moves to another status (the shop)",
 }
 ALL_EVENTS = frozenset(EVENTS)
+_ORDER_EVENTS = frozenset({"order.created", "order.status_changed"})
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,12 @@ FIELDS = {
                      frozenset({"activity.completed"})),
     "days_without_activity": Field("Days without any activity", "number",
                                    events=frozenset({"lead.stale"})),
+    "order_status": Field("The order's status (after the change)", "choice", ORDER_STATUSES,
+                          _ORDER_EVENTS),
+    "from_order_status": Field("The order's status before the change", "choice", ORDER_STATUSES,
+                               frozenset({"order.status_changed"})),
+    "order_package": Field("Sites in the ordered package", "number", events=_ORDER_EVENTS),
+    "order_price": Field("Tokens the order cost", "number", events=_ORDER_EVENTS),
 }
 
 # operator: the field kinds it applies to, and what its value is

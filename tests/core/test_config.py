@@ -11,6 +11,7 @@ def test_defaults():
     assert (settings.send_batch_size, settings.send_interval_seconds) == (30, 30.0)
     assert settings.admin_telegram_ids == frozenset() and not settings.open_team
     assert (settings.transfer_min_score, settings.stale_days, settings.llm_api_url) == (0.6, 7, "")
+    assert (settings.shop, settings.shop_country) == (False, "US")
 
 
 def test_values_are_parsed():
@@ -24,6 +25,8 @@ def test_values_are_parsed():
                               "LLM_TIMEOUT_SECONDS": "2.5"})
     assert (settings.transfer_min_score, settings.stale_days) == (0.75, 3)
     assert (settings.llm_model, settings.llm_timeout_seconds) == ("gpt-4o-mini", 2.5)
+    settings = load_settings({"SHOP": "on", "SHOP_COUNTRY": " gb "})
+    assert (settings.shop, settings.shop_country) == (True, "GB")
 
 
 @pytest.mark.parametrize("env, message", [
@@ -40,6 +43,9 @@ def test_values_are_parsed():
     ({"STALE_DAYS": "0"}, "at least 1"),
     ({"LLM_API_URL": "api.openai.com"}, "OpenAI-compatible"),
     ({"LLM_TIMEOUT_SECONDS": "30"}, "at most 8"),
+    ({"SHOP": "sometimes"}, "on or off"),
+    ({"SHOP_COUNTRY": "USA"}, "two-letter country code"),
+    ({"SHOP_COUNTRY": "XX"}, "two-letter country code"),
 ])
 
 

@@ -389,7 +389,7 @@ def test_all_is_ordered_by_name(any_db):
 
 
 def test_a_fresh_database_has_the_seeded_templates(sqlite_db):
-    assert [t.name for t in templates.all()] == ["quote_followup", "welcome"]
+    assert [t.name for t in templates.all()] == ["quote_followup", "review_request", "welcome"]
     for row in templates.all():
         assert templates.check(row.text) == row.text
 
