@@ -4,6 +4,7 @@ its line here instead of being called from the code that emits them."""
 from services.chat import inbox_alerts
 from services.core import audit
 from services.followups import automation, rulebook
+from services.shop import notifications as shop_notifications
 
 
 def register():
@@ -11,3 +12,4 @@ def register():
     automation.register()
     rulebook.register()     # rules keep the message templates they send
     inbox_alerts.register()  # a client's message tells the team
+    shop_notifications.register()  # customers hear of their orders and balance changes

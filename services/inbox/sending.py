@@ -40,6 +40,12 @@ def send_copy(actor, conversation_id, from_chat_id, message_id, caption, attachm
                  (from_chat_id, message_id), now)
 
 
+def send_notice(actor, conversation_id, html_text, plain, now=None):
+    """A notice Leadgram composed (the shop's order and wallet news): Telegram HTML with
+    user data already escaped, and its plain text for the conversation's history."""
+    return _send(actor, conversation_id, lambda lead: (html_text, plain), (), None, now)
+
+
 def send_template(actor, conversation_id, name, agent=None, now=None):
     """A template, its placeholders filled for the client, `agent` (a member) and the
     company (COMPANY_NAME)."""

@@ -1,0 +1,64 @@
+"""Tells customers in their conversation what happened to their orders and wallet: an
+order someone on the team placed for them, each change of an order's status, and an
+admin's change of their balance. An order the customer placed themselves is confirmed
+by the chat that took it, so it is not announced twice.
+
+The notices are queued in the transaction of the change (as a system message of the
+conversation, delivered by the outbox), so a change rolled back tells nobody. A customer
+who cannot be reached (no Telegram chat, blocked the bot, /stop) misses the notice;
+the order goes ahead.
+"""
+import html
+import logging
+import re
+
+from services.core import events
+from services.core.actors import Actor
+from services.inbox import conversations, sending
+from services.shop import messages, queue
+
+log = logging.getLogger("leadgram.shop")
+SENDER = Actor.system("shop")
+TAG = re.compile(r"<[^>]+>")
+
+
+def on_order_created(event):
+    if event.actor.kind == "client":
+        return None
+    order = event.data["order"]
+    _tell(event.data["lead"], messages.order_created(order, queue.position(order)),
+          event.data.get("now"))
+    return None
+
+
+def on_status_changed(event):
+    order = event.data["order"]
+    text = messages.status_changed(order, order.status, position=queue.position(order),
+                                   refunded=event.data.get("refunded", 0))
+    _tell(event.data["lead"], text, event.data.get("now"))
+    return None
+
+
+def on_wallet_adjusted(event):
+    _tell(event.data["lead"], messages.wallet_adjusted(
+        event.data["amount"], event.data["reason"], event.changes["balance"][1]),
+        event.data.get("now"))
+    return None
+
+
+HANDLERS = {"order.created": on_order_created, "order.status_changed": on_status_changed,
+            "wallet.adjusted": on_wallet_adjusted}
+
+
+def register():
+    for name, handler in HANDLERS.items():
+        events.subscribe(name, handler)
+
+
+def _tell(lead, html_text, now):
+    conversation = conversations.open_for(lead, now)
+    plain = html.unescape(TAG.sub("", html_text))
+    try:
+        sending.send_notice(SENDER, conversation.id, html_text, plain, now)
+    except sending.CannotSend as exc:
+        log.info("customer #%s was not told (%s): %s", lead.id, plain, exc)
