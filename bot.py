@@ -48,7 +48,7 @@ class LeadgramBot(telebot.TeleBot):
         self.ctx = chat.ChatContext(bot_username=bot_username,
                                     admin_ids=settings.admin_telegram_ids,
                                     open_team=settings.open_team, settings=settings,
-                                    client_inbox=settings.client_inbox)
+                                    client_inbox=settings.client_inbox, shop=settings.shop)
         # Handler errors must reach process_new_updates (to roll back), not
         # stop at telebot's log line.
         self.exception_handler = _Reraise()
@@ -114,9 +114,10 @@ class LeadgramBot(telebot.TeleBot):
 
     def on_button(self, call):
         user = self._person(call.from_user)
-        answers = self._guarded(lambda: chat.on_button(self.ctx, user, call.data or ""))
-        self.after_commit(call.from_user.id, lambda: self.answer_callback_query(call.id))
         source = call.message if call.message and call.message.chat.type == "private" else None
+        answers = self._guarded(lambda: chat.on_button(
+            self.ctx, user, call.data or "", source.message_id if source else None))
+        self.after_commit(call.from_user.id, lambda: self.answer_callback_query(call.id))
         if source is not None:
             self.deliver(user, answers, pressed_message_id=source.message_id)
 
@@ -184,10 +185,10 @@ class LeadgramBot(telebot.TeleBot):
         return str(error).replace(self.token, "<token>")
 
     def publish_menu(self, user):
-        """The command menu: clients see /start, /help and /stop, members what their role
-        allows."""
+        """The command menu: clients see /start, /help and /stop (and the shop's commands
+        with the shop on), members what their role allows."""
         commands = [types.BotCommand(name, desc[:256])
-                    for name, desc in chat.menu(user.role, self.ctx.client_inbox)]
+                    for name, desc in chat.menu(user.role, self.ctx.client_inbox, self.ctx.shop)]
         self.set_my_commands(commands, scope=types.BotCommandScopeChat(user.telegram_id))
 
 
@@ -324,7 +325,7 @@ def publish_menus(bot):
     """Everyone's command menu, as their role has it now; a failure waits for /start."""
     try:
         bot.set_my_commands([types.BotCommand(n, d)
-                             for n, d in chat.menu(None, bot.ctx.client_inbox)])
+                             for n, d in chat.menu(None, bot.ctx.client_inbox, bot.ctx.shop)])
         for member in team.members():
             bot.publish_menu(member)
     except (apihelper.ApiException, requests.RequestException, OperationalError) as exc:

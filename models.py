@@ -579,6 +579,9 @@ class Order(BaseModel):
     notes = TextField(default="")
     rerun_of = ForeignKeyField("self", null=True, backref="reruns", on_delete="SET NULL")
     created_by_kind = CharField(default="client")
+    # The confirmation that placed it (e.g. the pressed Telegram message): pressing
+    # Confirm twice places one order.
+    request_key = CharField(null=True, unique=True)
     created_at = DateTimeField(default=utcnow, index=True)
     updated_at = DateTimeField(default=utcnow)
     assigned_at = DateTimeField(null=True)

@@ -94,6 +94,7 @@ def up(migrator, db):
         notes = TextField(default="")
         rerun_of = ForeignKeyField("self", null=True, on_delete="SET NULL")
         created_by_kind = CharField(default="client")
+        request_key = CharField(null=True, unique=True)
         created_at = DateTimeField(index=True)
         updated_at = DateTimeField()
         assigned_at = DateTimeField(null=True)

@@ -18,16 +18,24 @@ in 64 bytes. encode() raises ButtonError for values its kind does not take.
 import re
 from abc import ABC, abstractmethod
 
-from models import LEAD_STAGES, OUTCOMES, ROLES, SALES_STAGES
+from models import GENDERS, LEAD_STAGES, OUTCOMES, ROLES, SALES_STAGES
 from services.core.inputs import MAX_ID, MAX_PAGE, parse_id, parse_page
 from services.crm.activities import LOGGABLE_TYPES
 from services.crm.leads import FIELDS as LEAD_FIELDS
+from services.shop.profiles import FIELDS as PROFILE_FIELDS, US_STATES
 
 MAX_BYTES = 64            # Telegram refuses longer callback data
 ROUND_ROBIN = "rr"        # assign:<lead id>:rr gives the lead to the next salesperson
 LOG_WHEN = ("now", "1h", "tomorrow", "3d")
 PIPELINES = ("lead", "sales")
 STAGES = tuple(dict.fromkeys(LEAD_STAGES + SALES_STAGES))
+NO_LONGER_VALID = "That button is no longer valid."
+# The shop: a client's menu under /start and /help, and what an operator does with an order.
+MENU_ITEMS = ("register", "order", "orders", "tokens", "profiles", "help", "topup")
+ORDER_ACTIONS = ("take", "open", "reveal", "complete", "note", "release")
+# A price a Confirm button carries: a package and its add-on cost at most 2,000,000 tokens
+# (services/shop/catalogue.MAX_PRICE each). A Word, so the handler reads the number itself.
+PRICE_WIDTH = 7
 
 
 class ButtonError(ValueError):
@@ -160,6 +168,37 @@ KINDS = _declare({
     "chats": ((Page("page"),),),                     # /chats' Newer and Older
     # Reply mode's /t: send template <id> to the conversation being answered.
     "tpl": ((Id("template_id"),),),
+    # The shop's client menu (services/chat/shop.py): what /start and /help offer.
+    "menu": ((Choice("item", MENU_ITEMS),),),
+    # /order keeps no dialogue: each step's buttons carry the choices so far
+    # (order:<profile>:<package>:<add-on yes|no>), and Confirm the price its summary showed.
+    "order": ((Choice("action", ["cancel"]),),
+              (Id("profile_id"),),
+              (Id("profile_id"), Id("package_id")),
+              (Id("profile_id"), Id("package_id"), Choice("addon", ["yes", "no"])),
+              (Id("profile_id"), Id("package_id"), Choice("addon", ["yes", "no"]),
+               Word("price", PRICE_WIDTH))),
+    "orders": ((Page("page"),),),                    # /orders' Newer and Older
+    # A completed order's Rerun asks; rerun:<order>:<price> confirms at the price shown.
+    "rerun": ((Id("order_id"),), (Id("order_id"), Word("price", PRICE_WIDTH))),
+    # The operators' /queue ("op:queue") and an order's Take, card, password, Complete,
+    # Add note and Release.
+    "op": ((Choice("action", ["queue"]),),
+           (Choice("action", ORDER_ACTIONS), Id("order_id"))),
+    # /register (services/chat/registration.py): the summary's Save, Edit, Cancel and
+    # edit:<field>, and the "Continue your registration?" prompt; a question's Skip, Keep,
+    # Use @…, Generate and ◀ Back name their question, so a press on an older one is
+    # told apart; the gender and US state choices and the states' pages; /profiles'
+    # Edit, Delete and its confirmation, Keep (back to the list) and New profile.
+    "reg": ((Choice("action", ["save", "edit", "cancel", "continue", "restart", "stop", "new",
+                               "list"]),),
+            (Choice("action", ["edit", "skip", "keep", "mine", "generate", "back"]),
+             Choice("field", PROFILE_FIELDS)),
+            (Choice("action", ["gender"]), Choice("choice", GENDERS)),
+            (Choice("action", ["state"]), Choice("choice", [code for code, _ in US_STATES])),
+            (Choice("action", ["states"]), Page("page")),
+            (Choice("action", ["open", "delete"]), Id("profile_id")),
+            (Choice("action", ["delete"]), Id("profile_id"), Choice("confirm", ["yes"]))),
 })
 
 

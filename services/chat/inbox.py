@@ -67,6 +67,15 @@ def from_client(ctx, user, command, incoming):
     return [Reply(inbox_messages.client_help(policy.current().company))]
 
 
+def client_of(ctx, user):
+    """The client's lead, for what they do besides writing (the shop's commands); one
+    met for the first time is greeted, as their first message would be."""
+    lead, created = clients.from_telegram(Actor.client(user), user, ctx.clock())
+    if created:
+        _welcome(ctx, lead)
+    return lead
+
+
 def _welcome(ctx, lead):
     """Greet a new client once, with the `welcome` template, in their conversation."""
     conversation = conversations.open_for(lead, ctx.clock())

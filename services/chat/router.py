@@ -3,7 +3,7 @@
 The bot adapter turns a Telegram message into `on_text` and a button press
 into `on_button`; everything else about the conversation is decided here.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from models import utcnow
@@ -14,7 +14,11 @@ from services.chat import (
     inbox as chat_inbox,
     lead_wizard,
     leads as chat_leads,
+    ordering,
     pipeline as chat_pipeline,
+    queue as chat_queue,
+    registration,
+    shop as chat_shop,
     team as chat_team,
 )
 from services.chat.replies import Reply
@@ -34,6 +38,10 @@ class ChatContext:
     settings: Any = None                       # services.core.config.Settings: the LLM for /score
     clock: Callable[[], Any] = utcnow          # naive UTC "now"; tests pass a fixed one
     client_inbox: bool = True                  # CLIENT_INBOX: people not on the team write in
+    shop: bool = False                         # SHOP: clients order, operators work the queue
+    # The message whose button the update being answered pressed (on_button sets it): a
+    # confirmation pressed twice is recognised by it.
+    pressed_message_id: int = None
 
 
 STRANGER = ("This bot is used by a team to manage their leads, and you are not on it yet. "
@@ -41,10 +49,11 @@ STRANGER = ("This bot is used by a team to manage their leads, and you are not o
 UNKNOWN = "I didn't understand that. /help lists what I can do."
 MEDIA_NOT_READ = ("I can only read text messages. To send a photo or file to a client, "
                   "reply to their message or press Reply first. /help lists what I can do.")
-INVALID_BUTTON = "That button is no longer valid."
+INVALID_BUTTON = buttons.NO_LONGER_VALID
 
 # (description for the menu and /help, who may use it: None everyone, "team" members,
-# "dispatch" dispatchers and admins, "admin" admins)
+# "dispatch" dispatchers and admins, "admin" admins, "operate" operators and admins
+# while the shop is on)
 COMMANDS = {
     "start": ("Start the bot", None),
     "help": ("What I can do", None),
@@ -68,21 +77,35 @@ COMMANDS = {
     "close": ("Close a conversation: /close 12", "team"),
     "done": ("Stop replying to a client", "team"),
     "t": ("Send a template while replying: /t name", "team"),
-    "invite": ("Invite link for a new member: /invite [sales|dispatcher|admin]", "admin"),
+    "invite": ("Invite link for a new member: /invite [sales|dispatcher|operator|admin]", "admin"),
     "team": ("List and manage the team", "admin"),
+    "queue": ("Orders waiting for an operator, and yours", "operate"),
+    "skip": ("Skip the order note being asked for", "operate"),
 }
 ALIASES = {"newlead": "createlead"}
+# Buttons only clients are sent (with the shop on), and the shop's for the team.
+CLIENT_KINDS = frozenset({"menu", "order", "orders", "rerun", "reg"})
+SHOP_KINDS = CLIENT_KINDS | {"op"}
 
 
-def menu(role, client_inbox=False):
+def menu(role, client_inbox=False, shop=False):
     """(command, description) pairs this role can use, for the bot's command menu; with
-    the client inbox on, people not on the team are clients and get theirs."""
+    the client inbox on, people not on the team are clients and get theirs (and the
+    shop's, with the shop on)."""
     if role is None and client_inbox:
-        return list(chat_inbox.CLIENT_COMMANDS.items())
+        return list(chat_inbox.CLIENT_COMMANDS.items()) + (
+            list(chat_shop.COMMANDS.items()) if shop else [])
     allowed = ({None} | ({"team"} if role else set())
                | ({"dispatch"} if role in SEE_ALL_ROLES else set())
-               | ({"admin"} if role == "admin" else set()))
+               | ({"admin"} if role == "admin" else set())
+               | ({"operate"} if shop and role in chat_queue.OPERATE_ROLES else set()))
     return [(name, desc) for name, (desc, who) in COMMANDS.items() if who in allowed]
+
+
+def _is_client(ctx, user):
+    """Someone not on the team whose messages go to a conversation with the team."""
+    # With OPEN_TEAM everyone who starts the bot joins the team: nobody is a client.
+    return not user.is_team and ctx.client_inbox and not ctx.open_team
 
 
 def parse_command(text, bot_username):
@@ -113,11 +136,12 @@ def on_message(ctx, user, incoming, chat_id):
     """A private message (text, media or both): clients' go to their conversation, a
     member's answer to a client goes to the client, the rest is commands and dialogues."""
     text = plain_text(incoming.text or "")
+    if incoming.text is not None:  # stored and relayed as it is: Postgres refuses NUL in text
+        incoming = replace(incoming, text=text)
     command, args = parse_command(text.strip(), ctx.bot_username)
-    # With OPEN_TEAM everyone who starts the bot joins the team: nobody is a client.
-    if (not user.is_team and ctx.client_inbox and not ctx.open_team
-            and not (command == "start" and args)):
-        return chat_inbox.from_client(ctx, user, command, incoming)
+    if _is_client(ctx, user) and not (command == "start" and args):
+        answers = chat_shop.on_client(ctx, user, command, args, incoming) if ctx.shop else None
+        return chat_inbox.from_client(ctx, user, command, incoming) if answers is None else answers
     if user.is_team and command is None:
         target = chat_inbox.reply_target(user, incoming)
         if target is not None:
@@ -135,13 +159,13 @@ def on_text(ctx, user, text):
     if command == "start":
         return _start(ctx, user, args)
     if command == "help":
-        return [_help(user)]
+        return [_help(ctx, user)]
     if not user.is_team:
         return [Reply(STRANGER)]
     if command is None:
         return [lead_wizard.answer(user, text) or chat_activities.answer(ctx, user, text)
-                or Reply(UNKNOWN)]
-    if command not in COMMANDS:
+                or chat_queue.answer(ctx, user, text) or Reply(UNKNOWN)]
+    if command not in COMMANDS or (COMMANDS[command][1] == "operate" and not ctx.shop):
         return [Reply(f"There is no /{h(command)} command. /help lists what I can do.")]
     if COMMANDS[command][1] == "admin":
         team.require_admin(user)
@@ -149,15 +173,23 @@ def on_text(ctx, user, text):
 
 
 @refusing_access
-def on_button(ctx, user, data):
-    if not user.is_team:
+def on_button(ctx, user, data, pressed_message_id=None):
+    client = ctx.shop and _is_client(ctx, user)
+    if not user.is_team and not client:
         return [Reply(STRANGER)]
     pressed = buttons.decode(data)  # None for forged or outdated data (NUL included)
     if pressed is None:
         return [Reply(INVALID_BUTTON)]
     kind, fields = pressed
+    # Clients are sent only their kinds and members only theirs: anything else is forged,
+    # or from before the shop was turned off or the person joined or left the team.
+    if (kind in CLIENT_KINDS) != client or (kind in SHOP_KINDS and not ctx.shop):
+        return [Reply(INVALID_BUTTON)]
     if kind == "team":
         team.require_admin(user)
+    if kind == "op":
+        chat_queue.require_operator(user)
+    ctx = replace(ctx, pressed_message_id=pressed_message_id)
     return [_BUTTONS[kind](ctx, user, **fields)]
 
 
@@ -168,19 +200,19 @@ def _start(ctx, user, token):
         except team.TeamError as exc:
             return [Reply(h(str(exc)))]
         return [Reply(f"Welcome to the team, {h(user.display_name)}! You joined as <b>{role}</b>."),
-                _help(user)]
+                _help(ctx, user)]
     if ctx.open_team and team.join_open_team(user):
-        return [Reply(f"Welcome, {h(user.display_name)}! You are on the team."), _help(user)]
+        return [Reply(f"Welcome, {h(user.display_name)}! You are on the team."), _help(ctx, user)]
     if user.is_team:
-        return [Reply(f"Hello, {h(user.display_name)}!"), _help(user)]
+        return [Reply(f"Hello, {h(user.display_name)}!"), _help(ctx, user)]
     return [Reply(f"Hello, {h(user.display_name)}! " + STRANGER)]
 
 
-def _help(user):
+def _help(ctx, user):
     if not user.is_team:
         return Reply(STRANGER + "\n\n/start — start the bot\n/help — this message")
     lines = [f"You are on the team as <b>{user.role}</b>. Commands:"]
-    lines += [f"/{name} — {h(desc)}" for name, desc in menu(user.role)]
+    lines += [f"/{name} — {h(desc)}" for name, desc in menu(user.role, shop=ctx.shop)]
     return Reply("\n".join(lines))
 
 
@@ -241,6 +273,8 @@ _TEAM_COMMANDS = {
     "close": lambda ctx, user, args: [chat_inbox.close(ctx, user, args)],
     "done": chat_inbox.done,
     "t": lambda ctx, user, args: [chat_inbox.template(ctx, user, args)],
+    "queue": lambda ctx, user, args: [chat_queue.show(ctx, user)],
+    "skip": chat_queue.skip,
 }
 
 # One handler per kind of button (services.chat.buttons), called with the fields
@@ -262,6 +296,17 @@ _BUTTONS = {
         ctx, user, action, conversation_id),
     "chats": lambda ctx, user, page: chat_inbox.chats(ctx, user, "", page, replace=True),
     "tpl": lambda ctx, user, template_id: chat_inbox.template_pressed(ctx, user, template_id),
+    # The shop's, for clients (on_button checks): the menu, /order, /orders and Rerun.
+    "menu": chat_shop.pressed_menu,
+    "order": ordering.pressed,
+    "orders": lambda ctx, user, page: ordering.page(ctx, user, page, replace=True),
+    "rerun": lambda ctx, user, order_id, price=None: ordering.rerun(ctx, user, order_id, price),
+    # The operators' queue (on_button checks the role). Complete and Add note ask for a
+    # note in a dialogue: not over another one.
+    "op": lambda ctx, user, action, order_id=None: (
+        action in ("complete", "note") and _finish_first(user, chat_queue.NOTE, "queue")
+        or chat_queue.pressed(ctx, user, action, order_id)),
+    "reg": lambda ctx, user, **fields: registration.pressed(ctx, user, **fields),
 }
 if _BUTTONS.keys() != buttons.KINDS.keys():
     raise RuntimeError("a kind of button without a handler, or a handler without a kind")

@@ -34,6 +34,7 @@ WALLET_PROBLEM = ("Wallet #{wallet} (customer #{lead}): balance {balance}, ledge
                   "{total}, last ledger balance {last}.")
 
 # Refusals of orders (services/shop/orders.py) -------------------------------------------
+ALREADY_PLACED = "This confirmation already placed order #{id}."
 NO_SUCH_ORDER = "There is no order #{id}."
 NO_SUCH_PROFILE = "That profile is not one of this customer's."
 NOT_YOUR_CUSTOMER = "You can order only for yourself."

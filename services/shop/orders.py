@@ -56,6 +56,14 @@ class PriceChanged(OrderError):
         self.quote, self.expected = quote, expected
 
 
+class AlreadyPlaced(OrderError):
+    """The confirmation was pressed before and placed `order`."""
+
+    def __init__(self, order):
+        super().__init__(messages.ALREADY_PLACED.format(id=order.id))
+        self.order = order
+
+
 class AlreadyTaken(OrderError):
     """Another operator took the order first: `operator` (a User)."""
 
@@ -65,10 +73,11 @@ class AlreadyTaken(OrderError):
 
 
 def place(actor, lead_id, profile_id, package_id, email_confirmation=False, expected_price=None,
-          now=None):
+          now=None, request_key=None):
     """Order a package for one of the customer's profiles and pay for it: PriceChanged
     when the price is no longer the one the customer confirmed, InsufficientTokens when
-    the balance does not cover it (then no order is made)."""
+    the balance does not cover it (then no order is made), AlreadyPlaced when the
+    confirmation `request_key` names placed one already."""
     if actor.kind == "client":
         if client_lead_id(actor) != lead_id:
             raise OrderNotAllowed(messages.NOT_YOUR_CUSTOMER)
@@ -76,12 +85,12 @@ def place(actor, lead_id, profile_id, package_id, email_confirmation=False, expe
         raise OrderNotAllowed(messages.ONLY_CUSTOMERS_ORDER)
     with db.atomic():
         return _place(actor, lead_id, profile_id, package_id, email_confirmation, expected_price,
-                      now or utcnow())
+                      now or utcnow(), request_key=request_key)
 
 
-def rerun(actor, order_id, free=False, now=None):
+def rerun(actor, order_id, free=False, now=None, expected_price=None, request_key=None):
     """A completed order again, as a new order at today's price (free of charge only when
-    an admin says so)."""
+    an admin says so); PriceChanged and AlreadyPlaced as place() has them."""
     if free and not is_admin(actor):
         raise OrderNotAllowed(messages.ONLY_ADMINS_FREE)
     if actor.kind != "client" and not is_admin(actor):
@@ -92,12 +101,17 @@ def rerun(actor, order_id, free=False, now=None):
             raise OrderNotAllowed(messages.RERUN_NOT_COMPLETED.format(id=original.id,
                                                                       status=original.status))
         return _place(actor, original.lead_id, original.profile_id, original.package_id,
-                      original.email_confirmation, None, now or utcnow(), rerun_of=original,
+                      original.email_confirmation, expected_price, now or utcnow(),
+                      rerun_of=original, request_key=request_key,
                       free=free)
 
 
 def _place(actor, lead_id, profile_id, package_id, email_confirmation, expected_price, now,
-           rerun_of=None, free=False):
+           rerun_of=None, free=False, request_key=None):
+    if request_key is not None:
+        placed = Order.get_or_none(Order.request_key == request_key)
+        if placed is not None:
+            raise AlreadyPlaced(placed)
     lead = Lead.get_or_none(Lead.id == lead_id)
     if lead is None:
         raise OrderError(messages.NO_SUCH_CUSTOMER.format(id=lead_id))
@@ -115,7 +129,8 @@ def _place(actor, lead_id, profile_id, package_id, email_confirmation, expected_
         sites=quote.package.sites, email_confirmation=quote.email_confirmation, price=price,
         subscriber_price=quote.subscriber and not free, status="pending",
         priority=quote.subscriber, queue_rank=now.replace(tzinfo=datetime.timezone.utc).timestamp(),
-        rerun_of=rerun_of, created_by_kind=actor.kind, created_at=now, updated_at=now)
+        rerun_of=rerun_of, created_by_kind=actor.kind, request_key=request_key, created_at=now,
+        updated_at=now)
     if price:
         wallet.move(actor, lead.id, "order", -price,
                     reference=messages.ORDER_REFERENCE.format(id=order.id), order=order, now=now)

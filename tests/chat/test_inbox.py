@@ -246,7 +246,7 @@ def test_templates_in_reply_mode(team):
     writes(zoe, "hi")
     press(team["admin"], "chat:reply:1")
     listing = chat.on_text(CLIENT_CTX, team["admin"], "/t")[0]
-    assert labels(listing) == ["quote_followup", "welcome"]
+    assert labels(listing) == ["quote_followup", "review_request", "welcome"]
     answer = press(team["admin"], data_of(listing, "quote_followup"))
     assert answer.text == "✓ Sent to Zoë &lt;Client&gt;."
     assert "Admin will gladly answer" in rows_to(zoe, "client:")[-1].text

@@ -73,6 +73,24 @@ def test_a_changed_price_is_refused_with_the_new_quote_and_nothing_written(custo
     assert Order.select().count() == 0 and wallet.balance(lead.id) == 500
 
 
+def test_a_confirmation_places_one_order_however_often_it_comes(customer, package, staff):
+    actor, lead, profile = customer(tokens=500)
+    order = orders.place(actor, lead.id, profile.id, package.id, now=NOW, request_key="tg:1:7")
+    with pytest.raises(orders.AlreadyPlaced) as again:
+        orders.place(actor, lead.id, profile.id, package.id, now=NOW, request_key="tg:1:7")
+    assert again.value.order.id == order.id and f"order #{order.id}" in str(again.value)
+    assert Order.select().count() == 1 and wallet.balance(lead.id) == 400
+    orders.take(staff["olga"], order.id, now=NOW)
+    orders.complete(staff["olga"], order.id, now=NOW)
+    rerun = orders.rerun(actor, order.id, now=NOW, expected_price=100, request_key="tg:1:8")
+    with pytest.raises(orders.AlreadyPlaced):
+        orders.rerun(actor, order.id, now=NOW, expected_price=100, request_key="tg:1:8")
+    with pytest.raises(orders.PriceChanged):
+        orders.rerun(actor, order.id, now=NOW, expected_price=90, request_key="tg:1:9")
+    assert Order.select().count() == 2 and rerun.rerun_of_id == order.id
+    assert wallet.balance(lead.id) == 300 and wallet.problems() == []
+
+
 def test_too_few_tokens_leave_no_order_no_ledger_row_and_no_audit(customer, package):
     actor, lead, profile = customer(tokens=99)
     with pytest.raises(wallet.InsufficientTokens) as refused:
