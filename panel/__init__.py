@@ -23,7 +23,9 @@ from models import (
     FollowUpRule,
     Lead,
     MessageTemplate,
+    Order,
     OutboxMessage,
+    Package,
     RuleAction,
     User,
     bind,
@@ -35,9 +37,12 @@ from panel.audit_views import AuditView
 from panel.base import local_time
 from panel.broadcast_views import BroadcastView
 from panel.conversation_views import ConversationView
+from panel.customer_views import CustomerView
 from panel.dashboard_views import DashboardView
 from panel.lead_views import LeadView
+from panel.order_views import OrderView
 from panel.outbox_views import OutboxView
+from panel.package_views import PackageView
 from panel.pipeline_views import LeadPipelineView, PipelineView
 from panel.rule_views import RuleActionView, RuleView
 from panel.team_views import MemberView
@@ -131,6 +136,10 @@ def _install_admin(app):
     admin.add_view(TemplateView(MessageTemplate, name="Templates", endpoint="templates"))
     admin.add_view(OutboxView(OutboxMessage, name="Outbox", endpoint="outbox"))
     admin.add_view(AuditView(AuditEntry, name="Audit log", endpoint="audit"))
+    if policy.current().shop:  # SHOP, as create_app configured the policy: no shop, no pages
+        admin.add_view(OrderView(Order, name="Orders", endpoint="orders", category="Shop"))
+        admin.add_view(CustomerView(Lead, name="Customers", endpoint="customers", category="Shop"))
+        admin.add_view(PackageView(Package, name="Packages", endpoint="packages", category="Shop"))
 
 
 def _install_error_pages(app):

@@ -11,7 +11,8 @@ from panel.base import IdFilter, PanelModelView
 from services.core import audit, clock
 
 ENTITIES = ("lead", "activity", "lead_score", "user", "invite", "follow_up_rule", "broadcast",
-            "outbox", "rule_action", "conversation", "template", "panel_session")
+            "outbox", "rule_action", "conversation", "template", "panel_session", "order",
+            "customer_profile", "package", "wallet")
 ACTOR_KINDS = (("member", "Team member"), ("client", "Client"), ("panel", "Admin panel"),
                ("rule", "Rule"),
                ("job", "Scheduled job"), ("system", "Leadgram"))

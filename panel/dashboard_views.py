@@ -1,9 +1,12 @@
-"""The index page: today's figures and three charts (Chart.js, served from /static)."""
+"""The index page: today's figures and three charts (Chart.js, served from /static); with
+the shop on (SHOP), its figures and two more charts below them."""
 from flask import current_app
 from flask_admin import AdminIndexView, expose
 
 from panel.base import login_required_view
+from services.core import policy
 from services.ops import dashboard
+from services.shop import analytics
 
 
 class DashboardView(login_required_view(AdminIndexView)):
@@ -16,6 +19,10 @@ class DashboardView(login_required_view(AdminIndexView)):
             "leadsByCountry": dashboard.leads_by_country(),
             "outboxByStatus": [[status, n] for status, n in summary.outbox.items() if n],
         }
-        return self.render("dashboard.html", summary=summary, charts=charts,
+        shop = analytics.summary(settings.timezone) if policy.current().shop else None
+        if shop:
+            charts["ordersByStatus"] = [[status, n] for status, n in shop.by_status.items() if n]
+            charts["packagePopularity"] = [[name, n] for name, n in shop.popularity]
+        return self.render("dashboard.html", summary=summary, charts=charts, shop=shop,
                            timezone=settings.timezone,
                            stale_after=dashboard.stale_after(settings))

@@ -43,4 +43,28 @@
     },
     options: {plugins: {legend: {position: "bottom"}}}
   });
+
+  if (!data.ordersByStatus) { return; }  // the shop is off: no shop charts on the page
+  var orderColors = {pending: "#ffc107", processing: "#17a2b8", assigned: "#2a9fd6",
+                     completed: "#28a745", cancelled: "#6c757d"};
+  draw("chart-orders-by-status", {
+    type: "doughnut",
+    data: {
+      labels: data.ordersByStatus.map(function (row) { return row[0]; }),
+      datasets: [{data: data.ordersByStatus.map(function (row) { return row[1]; }),
+                  backgroundColor: data.ordersByStatus.map(function (row) {
+                    return orderColors[row[0]] || "#adb5bd"; })}]
+    },
+    options: {plugins: {legend: {position: "bottom"}}}
+  });
+  draw("chart-package-popularity", {
+    type: "bar",
+    data: {
+      labels: data.packagePopularity.map(function (row) { return row[0]; }),
+      datasets: [{label: "Orders", data: data.packagePopularity.map(function (row) { return row[1]; }),
+                  backgroundColor: palette[1]}]
+    },
+    options: {plugins: {legend: {display: false}},
+              scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}
+  });
 })();

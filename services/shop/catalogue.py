@@ -10,7 +10,7 @@ from peewee import IntegrityError
 
 from models import Order, Package, db, utcnow
 from services.core import events
-from services.core.inputs import plain_text
+from services.core.inputs import parse_bounded_int, plain_text
 from services.shop import messages, wallet
 from services.shop.access import is_admin
 from services.shop.default_catalogue import EMAIL_CONFIRMATION
@@ -174,12 +174,10 @@ def _clean(values, row):
 
 
 def _number(value, field, low, high, message):
-    if isinstance(value, bool):
-        raise InvalidPackage(field, message.format(low=low, high=high))
-    try:
-        number = int(str(value).strip().replace(",", "").replace("_", ""))
-    except (TypeError, ValueError):
-        raise InvalidPackage(field, message.format(low=low, high=high)) from None
-    if not low <= number <= high:
+    """A whole number in ASCII digits ("1,000" as people write it too); "٣" and "1_0" are not."""
+    if isinstance(value, str):
+        value = value.replace(",", "")
+    number = parse_bounded_int(value, low, high)
+    if number is None:
         raise InvalidPackage(field, message.format(low=low, high=high))
     return number

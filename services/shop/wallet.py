@@ -11,7 +11,7 @@ from peewee import fn
 
 from models import LEDGER_KINDS, Lead, LedgerEntry, Wallet, db, utcnow
 from services.core import events
-from services.core.inputs import plain_text
+from services.core.inputs import parse_bounded_int, plain_text
 from services.shop import messages
 from services.shop.access import is_admin
 
@@ -89,11 +89,8 @@ def adjust(actor, lead_id, amount, reason, now=None, kind="adjustment"):
     if kind not in ADJUSTMENT_KINDS:
         raise InvalidAdjustment(messages.BAD_ADJUSTMENT_KIND.format(
             choices=" or ".join(ADJUSTMENT_KINDS)))
-    try:
-        amount = int(str(amount).strip())
-    except ValueError:
-        raise InvalidAdjustment(messages.BAD_AMOUNT.format(limit=MAX_AMOUNT)) from None
-    if amount == 0 or abs(amount) > MAX_AMOUNT:
+    amount = parse_bounded_int(amount, -MAX_AMOUNT, MAX_AMOUNT)
+    if not amount:
         raise InvalidAdjustment(messages.BAD_AMOUNT.format(limit=MAX_AMOUNT))
     if kind == "bonus" and amount < 0:
         raise InvalidAdjustment(messages.NEGATIVE_BONUS)

@@ -78,7 +78,8 @@ def test_a_new_line_without_a_code_takes_one_from_its_name(any_db):
 @pytest.mark.parametrize("field, value", [
     ("name", ""), ("name", "x" * 101), ("code", "Bad Code"), ("code", "sites_100"), ("kind", "bundle"),
     ("sites", 0), ("sites", 1_000_001), ("sites", "many"), ("price", -1), ("price", 1_000_001),
-    ("price", True), ("subscriber_price", 1801), ("position", "first"), ("colour", "red")])
+    ("price", True), ("subscriber_price", 1801), ("position", "first"), ("colour", "red"),
+    ("price", "٣٠٠"), ("price", "1_000"), ("sites", "2e3")])
 def test_invalid_packages_are_refused_naming_the_field(any_db, field, value):
     with pytest.raises(catalogue.InvalidPackage) as refused:
         catalogue.save_package(PANEL, **{**NEW, field: value})

@@ -247,6 +247,23 @@ def test_a_saved_profile_keeps_its_password_encrypted_and_the_audit_log_masks_it
     assert "horse" not in created.changes + updated.changes and "staple" not in updated.changes
 
 
+def test_only_admins_reveal_a_profiles_password_and_each_time_is_audited(any_db, data_key,
+                                                                           make_user):
+    actor, lead = customer()
+    profile = profiles.save(actor, lead.id, {**VALID, "password": "correct horse"}, now=NOW)
+    for who in (actor, Actor.member(make_user("operator")), Actor.member(make_user("dispatcher"))):
+        with pytest.raises(NoSuchProfile):
+            profiles.reveal_password(who, profile.id)
+    assert profiles.reveal_password(Actor.member(make_user("admin")), profile.id) == "correct horse"
+    assert profiles.reveal_password(Actor.panel(), profile.id) == "correct horse"
+    seen = [e for e in audit.entries(entity="customer_profile", entity_id=profile.id)
+            if e.event == "customer_profile.password_revealed"]
+    assert [e.actor_kind for e in seen] == ["panel", "member"]
+    assert all("horse" not in e.changes for e in seen)
+    with pytest.raises(NoSuchProfile):
+        profiles.reveal_password(Actor.panel(), profile.id + 1)
+
+
 def test_without_a_key_a_profile_saves_without_a_password_and_refuses_one(any_db):
     actor, lead = customer()
     with pytest.raises(InvalidProfile) as caught:

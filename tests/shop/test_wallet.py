@@ -84,7 +84,8 @@ def test_only_admins_adjust_balances(customer, staff, who):
 @pytest.mark.parametrize("amount, reason, kind", [
     (0, "nothing", "adjustment"), ("ten", "typo", "adjustment"), (5, "   ", "adjustment"),
     (5, "x" * 201, "adjustment"), (-5, "a negative bonus", "bonus"), (5, "why", "refund"),
-    (10_000_001, "too many", "adjustment")])
+    (10_000_001, "too many", "adjustment"), ("٣", "Arabic-Indic digits", "adjustment"),
+    ("1_0", "an underscore", "adjustment"), (True, "a checkbox", "adjustment")])
 def test_an_adjustment_needs_an_amount_and_a_reason(customer, amount, reason, kind):
     _, lead, _ = customer()
     with pytest.raises(wallet.InvalidAdjustment):
