@@ -21,21 +21,25 @@ Prints figures, never asserts: see bench/README.md for what each one means.
   inbox      ms per list of client conversations with unread counts (conversations.page and
              its SQL, reads.unread_conversations, the panel's /conversations/) with 10,000
              conversations and 1,000,000 messages
+  shop       ms for the dashboard's shop figures (services.shop.analytics.summary, each
+             statement), the panel's dashboard with SHOP on and its orders list /order/,
+             with 100,000 orders and 1,000,000 ledger rows
   relay      end-to-end latency with the real `python bot.py` and the emulator: 200 clients
              writing to their 10 owners for 60 s, (a) client message -> the member's alert,
              (b) the member's Telegram reply -> the client (~2.5 minutes with Postgres)
 
-scheduler, claim, admin, followups, contacts, inbox and relay run on SQLite and, when it answers,
-on Postgres
+scheduler, claim, admin, followups, contacts, inbox, shop and relay run on SQLite and, when it
+answers, on Postgres
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; a throwaway
 database is created there and dropped afterwards).
 
-  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|contacts|pacing|inbox|relay]
+  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|contacts|pacing|inbox|shop|relay]
                                 [--users N] [--rows N] [--leads N] [--outbox-rows N] [--activities N]
                                 [--clients N] [--skip-save]
                                 [--profile-bot FILE] [--profile-admin FILE]
                                 [--messages N] [--chats N] [--schedulers N] [--postgres URL]
                                 [--inbox-conversations N] [--inbox-messages N]
+                                [--shop-orders N] [--shop-ledger N]
                                 [--relay-clients N] [--relay-members N] [--relay-seconds S]
                                 [--relay-answer-share F]
 """
@@ -63,13 +67,18 @@ from relay_latency import (
     bench_relay,
     check_arguments as check_relay_arguments,
 )
+from shop_speed import (
+    add_arguments as add_shop_arguments,
+    bench_shop,
+    check_arguments as check_shop_arguments,
+)
 from wizard import bench_wizard
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Leadgram speed measurements (see bench/README.md).")
     parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups",
-                                           "contacts", "pacing", "inbox", "relay"))
+                                           "contacts", "pacing", "inbox", "shop", "relay"))
     parser.add_argument("--users", type=int, default=300, help="wizard users (default 300)")
     parser.add_argument("--recipients", type=int, default=30,
                         help="members who get lead notifications (default 30)")
@@ -89,9 +98,11 @@ def main(argv=None):
                         help="wizard: time the six text updates only, no Save presses")
     add_pacing_arguments(parser)
     add_inbox_arguments(parser, prefix="inbox-")
+    add_shop_arguments(parser, prefix="shop-")
     add_relay_arguments(parser, prefix="relay-")
     args = parser.parse_args(argv)
     check_pacing_arguments(parser, args)
+    check_shop_arguments(parser, args.shop_orders, args.shop_ledger, prefix="shop-")
     check_relay_arguments(parser, args.relay_clients, args.relay_members, args.relay_seconds,
                           args.relay_answer_share)
     if args.inbox_conversations < 1000 or args.inbox_messages < 10 * args.inbox_conversations:
@@ -132,6 +143,8 @@ def main(argv=None):
         bench_pacing(args.messages, args.chats, args.schedulers, args.postgres)
     if args.only in (None, "inbox"):
         bench_inbox(args.inbox_conversations, args.inbox_messages)
+    if args.only in (None, "shop"):
+        bench_shop(args.shop_orders, args.shop_ledger)
     if args.only in (None, "relay"):
         bench_relay(args.relay_clients, args.relay_members, args.relay_seconds,
                     answer_share=args.relay_answer_share)
