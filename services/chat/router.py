@@ -82,6 +82,8 @@ COMMANDS = {
     "queue": ("Orders waiting for an operator, and yours", "operate"),
     "skip": ("Skip the order note being asked for", "operate"),
 }
+# Besides the queue, what an operator's menu and /help list (every team command still works).
+OPERATOR_COMMANDS = ("start", "help", "cancel", "notify")   # /notify: new orders
 ALIASES = {"newlead": "createlead"}
 # Buttons only clients are sent (with the shop on), and the shop's for the team.
 CLIENT_KINDS = frozenset({"menu", "order", "orders", "rerun", "reg"})
@@ -95,6 +97,11 @@ def menu(role, client_inbox=False, shop=False):
     if role is None and client_inbox:
         return list(chat_inbox.CLIENT_COMMANDS.items()) + (
             list(chat_shop.COMMANDS.items()) if shop else [])
+    if role == "operator":
+        # Operators fulfil orders: their menu is the queue, not the leads.
+        allowed = {"operate"} if shop else set()
+        return [(name, desc) for name, (desc, who) in COMMANDS.items()
+                if who in allowed or name in OPERATOR_COMMANDS]
     allowed = ({None} | ({"team"} if role else set())
                | ({"dispatch"} if role in SEE_ALL_ROLES else set())
                | ({"admin"} if role == "admin" else set())
@@ -218,11 +225,12 @@ def _help(ctx, user):
 
 def _notify(ctx, user, args):
     choice = args.casefold()
+    what = "New-order" if user.role == "operator" else "Lead"
     if choice not in ("on", "off"):
         state = "on" if user.notify else "off"
-        return [Reply(f"Lead notifications are <b>{state}</b>. Send /notify on or /notify off.")]
+        return [Reply(f"{what} notifications are <b>{state}</b>. Send /notify on or /notify off.")]
     team.set_notify(user, choice == "on")
-    return [Reply(f"Lead notifications are now <b>{choice}</b>.")]
+    return [Reply(f"{what} notifications are now <b>{choice}</b>.")]
 
 
 def _cancel(ctx, user, args):

@@ -73,6 +73,15 @@ STATUS_NOTICES = {
 }
 
 
+def new_order_alert(order):
+    """What operators are told of a new order."""
+    extra = " + email confirmation" if order.email_confirmation else ""
+    star = " · ⭐ priority" if order.priority else ""
+    again = f" (a rerun of #{order.rerun_of_id})" if order.rerun_of_id else ""
+    return (f"🧾 New order #{order.id}{again}: <b>{h(order.package_name)}</b>{extra}{star}. "
+            f"/queue shows the queue.")
+
+
 def order_created(order, position):
     """An order someone on the team placed for the customer."""
     where = f" It is number {position} in the queue." if position else ""

@@ -12,8 +12,10 @@ import html
 import logging
 import re
 
+from models import User
 from services.core import events
 from services.core.actors import Actor
+from services.delivery import outbox
 from services.inbox import conversations, sending
 from services.shop import messages, queue
 
@@ -23,11 +25,14 @@ TAG = re.compile(r"<[^>]+>")
 
 
 def on_order_created(event):
-    if event.actor.kind == "client":
-        return None
     order = event.data["order"]
-    _tell(event.data["lead"], messages.order_created(order, queue.position(order)),
-          event.data.get("now"))
+    # Operators who want them hear of every new order (the outbox's batch sends it).
+    operators = User.team().where(User.role == "operator", User.notify == True,  # noqa: E712
+                                  User.unreachable == False)  # noqa: E712
+    outbox.enqueue_for(operators, f"order:{order.id}:to:", messages.new_order_alert(order))
+    if event.actor.kind != "client":
+        _tell(event.data["lead"], messages.order_created(order, queue.position(order)),
+              event.data.get("now"))
     return None
 
 

@@ -193,3 +193,10 @@ def test_a_note_is_not_asked_over_another_dialogue(shop):
 @pytest.mark.parametrize("action", ["take", "open", "reveal", "complete", "note", "release"])
 def test_an_order_that_is_not_there(shop, action):
     assert presses(shop["olga"], f"op:{action}:999").text == "There is no order #999."
+
+
+def test_an_operators_notify_is_about_new_orders(shop):
+    assert says(shop["olga"], "/notify").text == (
+        "New-order notifications are <b>on</b>. Send /notify on or /notify off.")
+    assert says(shop["olga"], "/notify off").text == "New-order notifications are now <b>off</b>."
+    assert says(shop["sales"], "/notify").text.startswith("Lead notifications are <b>on</b>.")

@@ -55,6 +55,27 @@ def test_an_order_placed_for_the_customer_and_an_adjustment_are_announced(custom
         "💰 50 tokens taken from your balance: a &lt;typo&gt; corrected. Your balance is now 150 tokens."]
 
 
+def test_operators_who_want_them_hear_of_each_new_order(customer, package, staff, make_user):
+    actor, lead, profile = customer(tokens=1000)
+    quiet = make_user("operator", first_name="Quiet")
+    User.update(notify=False).where(User.id == quiet.id).execute()
+    Package.update(name="100 <b>sites</b>").where(Package.id == package.id).execute()
+    order = orders.place(actor, lead.id, profile.id, package.id, email_confirmation=True, now=NOW)
+    alerts = OutboxMessage.select().where(OutboxMessage.key.startswith(f"order:{order.id}:to:"))
+    operators = {staff["olga"].user.id, staff["oscar"].user.id}
+    assert {row.recipient_id for row in alerts} == operators   # not the quiet one, nor sales
+    assert alerts[0].text == (f"🧾 New order #{order.id}: <b>100 &lt;b&gt;sites&lt;/b&gt;</b> + "
+                              "email confirmation. /queue shows the queue.")
+    orders.take(staff["olga"], order.id, now=NOW)
+    orders.complete(staff["olga"], order.id, now=NOW)
+    wallet.set_premium(PANEL, lead.id, NOW.replace(year=2099), now=NOW)
+    rerun = orders.rerun(actor, order.id, now=NOW)
+    texts = {row.text for row in OutboxMessage.select().where(
+        OutboxMessage.key.startswith(f"order:{rerun.id}:to:"))}
+    assert texts == {f"🧾 New order #{rerun.id} (a rerun of #{order.id}): <b>100 &lt;b&gt;sites"
+                     "&lt;/b&gt;</b> + email confirmation · ⭐ priority. /queue shows the queue."}
+
+
 def test_a_customer_who_cannot_be_reached_still_gets_their_order_done(customer, package, staff,
                                                                       caplog):
     actor, lead, profile = customer(tokens=100)
