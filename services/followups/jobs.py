@@ -34,7 +34,8 @@ KEEP_SENT_MESSAGES = datetime.timedelta(days=30)
 KEEP_FAILED_MESSAGES = datetime.timedelta(days=90)
 KEEP_RULE_LOG = datetime.timedelta(days=90)
 KEEP_SCORES = datetime.timedelta(days=90)
-KEEP_ABANDONED_DIALOGUES = datetime.timedelta(days=7)
+# A customer's half-done registration is offered again when they come back, weeks later.
+KEEP_ABANDONED_DIALOGUES = datetime.timedelta(days=30)
 KEEP_USED_INVITES = datetime.timedelta(days=30)
 
 

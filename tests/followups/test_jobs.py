@@ -217,11 +217,14 @@ def test_cleanup_deletes_only_finished_records_past_their_keep_time(any_db, make
     only_old = LeadScore.create(lead=other, score=0.5, recommendation="nurture",
                                 reason="r", model="local", signature="s", created_at=old)
     DialogueState.create(user=sam, flow="lead", step="email", updated_at=old)
+    weeks_ago = DialogueState.create(user=make_user(role=None), flow="register", step="city",
+                                     updated_at=NOW - dt.timedelta(days=20))
     plan(sam, lead, old)  # activities are history: kept
     deleted = followups.cleanup(NOW)
     assert deleted["sent or cancelled messages"] == 1 and deleted["failed messages"] == 1
     assert deleted["rule log entries"] == 1 and deleted["old scores"] == 2
     assert deleted["abandoned dialogues"] == 1
+    assert [d.id for d in DialogueState.select()] == [weeks_ago.id]
     assert OutboxMessage.select().count() == 2 and RuleAction.select().count() == 2
     assert LeadScore.get_or_none(LeadScore.id == only_old.id) is not None
     assert Activity.select().count() == 1
