@@ -22,6 +22,8 @@ BAD_POSITION = "The position must be a whole number from {low} to {high}."
 # Refusals of the wallet (services/shop/wallet.py) ---------------------------------------
 INSUFFICIENT = ("That needs {needed} tokens and the balance is {balance}: {shortfall} "
                 "more tokens are needed.")
+BALANCE_TOO_LARGE = ("That would take the balance of {balance} tokens past {limit}, the most "
+                     "a wallet holds.")
 BAD_LEDGER_KIND = "There is no kind of ledger entry called {kind}."
 BAD_AMOUNT = "The amount must be a whole number of tokens, not zero, at most {limit} either way."
 BAD_ADJUSTMENT_KIND = "An adjustment is an {choices}."

@@ -18,6 +18,8 @@ from services.shop.access import is_admin
 ADJUSTMENT_KINDS = ("adjustment", "bonus")
 MAX_REASON = 200
 MAX_AMOUNT = 10_000_000
+# The balance is an INTEGER column, which Postgres keeps to 2**31 - 1 (SQLite further).
+MAX_BALANCE = 2**31 - 1
 
 
 class WalletError(ValueError):
@@ -30,6 +32,11 @@ class InsufficientTokens(WalletError):
         self.shortfall = needed - balance
         super().__init__(messages.INSUFFICIENT.format(balance=balance, needed=needed,
                                                       shortfall=self.shortfall))
+
+
+class BalanceTooLarge(WalletError):
+    def __init__(self, balance):
+        super().__init__(messages.BALANCE_TOO_LARGE.format(balance=balance, limit=MAX_BALANCE))
 
 
 class WalletNotAllowed(WalletError):
@@ -62,7 +69,8 @@ def is_subscriber(lead_id, now=None):
 
 def move(actor, lead_id, kind, amount, reference="", order=None, now=None):
     """Add `amount` tokens (negative: take them) to the lead's wallet and write the ledger
-    row; InsufficientTokens, changing nothing, when the balance would go below zero."""
+    row; InsufficientTokens, changing nothing, when the balance would go below zero, and
+    BalanceTooLarge when it would go past MAX_BALANCE."""
     if kind not in LEDGER_KINDS:
         raise InvalidAdjustment(messages.BAD_LEDGER_KIND.format(kind=kind))
     if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
@@ -70,11 +78,16 @@ def move(actor, lead_id, kind, amount, reference="", order=None, now=None):
     now = now or utcnow()
     with db.atomic():
         wallet = wallet_of(lead_id)
+        # The bounds compare the balance as it is: Postgres would fail computing a sum
+        # past MAX_BALANCE in the WHERE, with "integer out of range".
         moved = list(Wallet.update(balance=Wallet.balance + amount, updated_at=now)
-                     .where(Wallet.id == wallet.id, Wallet.balance + amount >= 0)
+                     .where(Wallet.id == wallet.id, Wallet.balance >= -amount,
+                            Wallet.balance <= MAX_BALANCE - amount)
                      .returning(Wallet.balance).tuples().execute())
         if not moved:
             current = Wallet.select(Wallet.balance).where(Wallet.id == wallet.id).scalar()
+            if current + amount > MAX_BALANCE:
+                raise BalanceTooLarge(current)
             raise InsufficientTokens(current, -amount)
         return LedgerEntry.create(
             wallet=wallet.id, kind=kind, amount=amount, balance_after=moved[0][0],
