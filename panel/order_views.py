@@ -27,7 +27,7 @@ from panel.shop_base import (
     refused,
     zone,
 )
-from services.shop import orders, profiles, wallet
+from services.shop import messages as shop_messages, orders, profiles, wallet
 
 # Refusals of these are messages to show, never server errors.
 REFUSALS = (orders.OrderError, wallet.WalletError, profiles.NoSuchProfile)
@@ -157,7 +157,10 @@ class OrderView(PanelModelView):
     @expose("/assign/", methods=["GET", "POST"])
     def assign_view(self):
         """Give the orders named by `ids` to one operator: GET asks whom, POST gives."""
-        ids = record_ids(request.values.getlist("ids"))
+        ids = list(dict.fromkeys(record_ids(request.values.getlist("ids"))))
+        if len(ids) > orders.MAX_BULK:
+            flash(shop_messages.TOO_MANY_AT_ONCE.format(limit=orders.MAX_BULK), "error")
+            return redirect(url_for(".index_view"))
         chosen = list(self.get_query().where(Order.id.in_(ids)).order_by(Order.id)) if ids else []
         if not ids or not chosen:
             flash("Choose the orders to assign first.", "error")
@@ -253,7 +256,11 @@ class OrderView(PanelModelView):
     @action("cancel", "Cancel", "Cancel the selected orders? Each customer gets the price back "
                                 "as a refund in their ledger, and is told.")
     def action_cancel(self, ids):
-        done, refusals = orders.bulk(panel_actor(), record_ids(ids), "cancel")
+        try:
+            done, refusals = orders.bulk(panel_actor(), record_ids(ids), "cancel")
+        except REFUSALS as exc:
+            refused(exc)
+            return None
         self._bulk_report(done, refusals, "Cancelled")
         if done:
             flash("Their prices went back to the customers' balances.", "info")

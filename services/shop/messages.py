@@ -60,6 +60,7 @@ ONLY_ASSIGNED_SEE_PASSWORD = "Only the operator doing the order, or an admin, ca
 RERUN_NOT_COMPLETED = "Only a completed order can be run again; order #{id} is {status}."
 BAD_NOTE = "A note must be 1 to {limit} characters."
 BAD_DIRECTION = "An order moves up or down."
+TOO_MANY_AT_ONCE = "At most {limit} orders can be changed at once; choose fewer."
 BAD_BULK_ACTION = "Orders can be assigned or cancelled together, nothing else."
 REFUND_REFERENCE = "order #{id} cancelled"
 ORDER_REFERENCE = "order #{id}"

@@ -31,6 +31,7 @@ TRANSITIONS = {
 FINAL = ("completed", "cancelled")
 MAX_NOTE = 2000
 BULK_ACTIONS = ("assign", "cancel")
+MAX_BULK = 500
 DIRECTIONS = ("up", "down")
 
 
@@ -359,6 +360,9 @@ def bulk(actor, order_ids, action, operator_id=None, now=None):
     """Assign or cancel several orders, each on its own: (done ids, {id: why not})."""
     if action not in BULK_ACTIONS:
         raise OrderError(messages.BAD_BULK_ACTION)
+    order_ids = list(dict.fromkeys(order_ids))
+    if len(order_ids) > MAX_BULK:  # each is a transaction of its own: a huge list ties up a worker
+        raise OrderError(messages.TOO_MANY_AT_ONCE.format(limit=MAX_BULK))
     done, refused = [], {}
     for order_id in order_ids:
         try:

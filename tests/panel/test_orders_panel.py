@@ -210,6 +210,17 @@ def test_bulk_cancel_refunds_each_and_says_why_not_the_others(shop):
     assert wallet.balance(lead.id) == 300 and wallet.problems(lead.id) == []
 
 
+def test_more_orders_than_a_bulk_change_takes_are_refused_at_once(shop):
+    lead, profile = customer(tokens=300)
+    one = order(lead, profile)
+    many = [one.id] + list(range(10**6, 10**6 + orders.MAX_BULK))
+    for response in (shop.post("/orders/action/", data={"action": "cancel", "rowid": many},
+                               follow_redirects=True),
+                     shop.post("/orders/assign/", data={"ids": many}, follow_redirects=True)):
+        assert "At most 500 orders can be changed at once" in page(response)
+    assert Order.get_by_id(one.id).status == "pending" and wallet.balance(lead.id) == 200
+
+
 def test_orders_move_up_and_down_the_queue(shop):
     lead, profile = customer()
     one, two, three = (order(lead, profile) for _ in range(3))

@@ -369,6 +369,14 @@ def test_bulk_assigns_or_cancels_each_order_on_its_own(customer, package, staff)
     assert done == [] and "Only admins" in refused[ids[0]]
     with pytest.raises(orders.OrderError):
         orders.bulk(PANEL, ids, "delete")
+    # The same id twice is one change; more than MAX_BULK ids is refused before any.
+    assert orders.bulk(PANEL, [ids[0], ids[0]], "cancel")[1] == {ids[0]: refused_again(ids[0])}
+    with pytest.raises(orders.OrderError, match="At most 500 orders"):
+        orders.bulk(PANEL, list(range(1, orders.MAX_BULK + 2)), "cancel")
+
+
+def refused_again(order_id):
+    return orders.bulk(PANEL, [order_id], "cancel")[1][order_id]
 
 
 def test_a_customers_orders_newest_first(customer, package):
