@@ -131,9 +131,13 @@ def empty_postgres(database):
             "WHERE c.contype = 'f' AND n.nspname = current_schema()"):
         if child != parent and parent in parents:
             parents[parent].add(child)
+    # A test writes to a few tables: one query finds them, rather than a DELETE on each.
+    holding = {name for name, in database.execute_sql(" UNION ALL ".join(
+        f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")" for t in tables))}
     with database.atomic():
         for table in graphlib.TopologicalSorter(parents).static_order():  # children first
-            database.execute_sql(f'DELETE FROM "{table}"')
+            if table in holding:
+                database.execute_sql(f'DELETE FROM "{table}"')
         database.execute_sql(  # the sequences behind these tables' ids start again at 1
             "SELECT setval(s.oid, 1, false) FROM pg_class s "
             "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
