@@ -5,7 +5,7 @@ Show password, Complete, Add note and Release.
 Complete and Add note ask for the note in a one-step dialogue (flow "order_note"): the
 next message is the note, /skip completes without one.
 """
-from models import QUEUED_ORDER_STATUSES, Order, db
+from models import QUEUED_ORDER_STATUSES, db
 from services.chat import buttons, dialogues
 from services.chat.replies import Reply
 from services.core.actors import Actor
@@ -54,8 +54,7 @@ def show(ctx, user, replace=False):
                      (f"📂 #{order.id}", buttons.encode("op", action="open", order_id=order.id))])
     if not waiting:
         lines.append("Nothing is waiting.")
-    mine = list(Order.select().where(Order.operator == user.id, Order.status == "assigned")
-                .order_by(Order.assigned_at, Order.id))
+    mine = orders.taken_by(user.id)
     if mine:
         lines += ["", "<b>Your orders</b>"]
     for order in mine:

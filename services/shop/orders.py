@@ -19,7 +19,7 @@ from services.core import events
 from services.core.inputs import plain_text
 from services.shop import catalogue, messages, wallet
 from services.shop.access import client_lead_id, is_admin, is_operator
-from services.shop.queue import position, queue, swap  # noqa: F401 - position, queue: this API
+from services.shop.queue import position, queue, swap, taken_by  # noqa: F401 - this API too
 
 TRANSITIONS = {
     "pending": ("processing", "assigned", "cancelled"),

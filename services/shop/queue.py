@@ -13,6 +13,12 @@ def queue(limit=10, offset=0):
                 .limit(limit).offset(offset))
 
 
+def taken_by(user_id):
+    """The orders an operator is working on, the longest-held first."""
+    return list(Order.select().where(Order.operator == user_id, Order.status == "assigned")
+                .order_by(Order.assigned_at, Order.id))
+
+
 def position(order):
     """The order's place in the whole queue, from 1; None when it is not queued."""
     if order.status not in QUEUED_ORDER_STATUSES:
