@@ -145,7 +145,9 @@ def on_message(ctx, user, incoming, chat_id):
     text = plain_text(incoming.text or "")
     if incoming.text is not None:  # stored and relayed as it is: Postgres refuses NUL in text
         incoming = replace(incoming, text=text)
-    command, args = parse_command(text.strip(), ctx.bot_username)
+    # A photo or file is never a command, whatever its caption says: it is passed on.
+    command, args = ((None, text) if incoming.attachments
+                     else parse_command(text.strip(), ctx.bot_username))
     if _is_client(ctx, user) and not (command == "start" and args):
         answers = chat_shop.on_client(ctx, user, command, args, incoming) if ctx.shop else None
         return chat_inbox.from_client(ctx, user, command, incoming) if answers is None else answers

@@ -144,6 +144,21 @@ def test_reply_mode_relays_text_and_media_until_done(team):
     assert len(rows_to(zoe, "client:")) == 3   # the welcome and the two relays
 
 
+def test_media_whose_caption_looks_like_a_command_is_passed_on(team):
+    """A caption is never a command: a client's photo captioned "/help" reaches the
+    team, and a member's in reply mode reaches the client."""
+    zoe = client()
+    writes(zoe, "hi")
+    assert writes(zoe, "/help me with this", attachments=[PHOTO]) == []
+    stored = Message.select().where(Message.direction == "in").order_by(Message.id.desc()).get()
+    assert stored.text == "/help me with this" and json.loads(stored.attachments)[0]["kind"] == "photo"
+    press(team["admin"], f"chat:reply:{Conversation.get().id}")
+    writes(team["admin"], "/t is our price list", attachments=[PHOTO])
+    relayed = rows_to(zoe, "client:")[-1]
+    assert relayed.copy_message_id == next(counter) - 1
+    assert Message.get(Message.outbox == relayed.id).text == "/t is our price list"
+
+
 def test_take_one_wins_the_other_hears_who(team):
     zoe = client()
     writes(zoe, "hi")
