@@ -5,13 +5,11 @@ import logging
 import random
 import secrets
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 from peewee import fn
 
-from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, note, percentile, say, schema_stamp
+from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, cached_dataset, note, percentile, say
 from outbox_speed import postgres_backend
 
 import models  # noqa: E402
@@ -26,7 +24,6 @@ TEAM_SIZE = 50                      # >= 10: outbox keys are lead x recipient, 1
 FIRST_MEMBER_ID = 800001
 PENDING = 300                       # the newest outbox rows are still waiting
 DAYS = 90                           # leads and messages are spread over the last 90 days
-CACHE_DIR = Path(tempfile.gettempdir()) / "leadgram_bench_cache"
 DATA_VERSION = 2                    # bump when the data below changes: the cache is keyed by it
 COUNTRIES = ("US " * 6 + "GB " * 3 + "DE " * 3 + "IN " * 3 + "FR FR BR BR CA CA AU ES IT NL PL UA "
              "MX JP KR TR SE NO DK FI IE PT AT CH BE NG ZA AR IL SG").split()
@@ -103,24 +100,8 @@ def build_dataset(leads, outbox_rows):
 
 
 def cached_sqlite(leads, outbox_rows):
-    """A SQLite file with the dataset, built once per day and size under the temp dir
-    (the dates are relative to the build, so an old file would have no leads today)."""
-    CACHE_DIR.mkdir(exist_ok=True)
-    path = CACHE_DIR / (f"admin_v{DATA_VERSION}_{schema_stamp()}_{leads}_{outbox_rows}_"
-                        f"{datetime.date.today()}.db")
-    if path.exists():
-        say(f"sqlite: dataset from the cache, {path}")
-        return f"sqlite:///{path}"
-    building = path.with_suffix(".building")
-    for old in CACHE_DIR.glob("admin_v*"):  # other days', sizes' and schemas' files, and builds
-        old.unlink()                      # that did not finish: this one is not there yet
-    started = time.monotonic()
-    models.bind(f"sqlite:///{building}")
-    build_dataset(leads, outbox_rows)
-    db.close()  # the last connection checkpoints the WAL into the file
-    building.rename(path)
-    say(f"sqlite: dataset built in {time.monotonic() - started:.1f} s, cached as {path}")
-    return f"sqlite:///{path}"
+    return cached_dataset(f"admin_v{DATA_VERSION}", (leads, outbox_rows),
+                          lambda: build_dataset(leads, outbox_rows))
 
 
 class QueryLog(logging.Handler):

@@ -1,12 +1,17 @@
 """What the bench scripts share: the project on sys.path, targets, the results table."""
+import datetime
 import hashlib
 import math
 import os
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+import models  # noqa: E402 - from the project, on the path just above
 
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TARGET_UPDATES_PER_S = 300.0
@@ -25,6 +30,40 @@ def schema_stamp():
     for path in sorted((ROOT / "migrations").glob("*.py")):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:8]
+
+
+def cached_dataset(prefix, sizes, build):
+    """The URL of a SQLite file holding a dataset, built by `build()` into the bound database
+    once per day, schema and size, and kept under the temp dir (the datasets' dates are
+    relative to their build: an older file would hold nothing for today). `prefix` names
+    the bench and the version of its data: "admin_v2"."""
+    cache = Path(tempfile.gettempdir()) / "leadgram_bench_cache"
+    cache.mkdir(exist_ok=True)
+    path = cache / f"{prefix}_{schema_stamp()}_{'_'.join(map(str, sizes))}_{datetime.date.today()}.db"
+    if path.exists():
+        say(f"sqlite: dataset from the cache, {path}")
+        return f"sqlite:///{path}"
+    for old in cache.glob(f"{prefix.split('_v')[0]}_v*"):  # other days', sizes' and schemas'
+        old.unlink()                                       # files, and unfinished builds
+    building = path.with_suffix(".building")
+    started = time.monotonic()
+    models.bind(f"sqlite:///{building}")
+    build()
+    models.db.close()  # the last connection checkpoints the WAL into the file
+    building.rename(path)
+    say(f"sqlite: dataset built in {time.monotonic() - started:.1f} s, cached as {path}")
+    return f"sqlite:///{path}"
+
+
+def timing(area, backend, name, median, p95, target, detail="", width=40):
+    """Say and note a median / p95 in ms beside its target (None: no target); met or not."""
+    ok = None if target is None else median <= target and p95 <= target
+    say(f"{backend}: {name:<{width}} median {median:7.2f} ms, p95 {p95:7.2f} ms"
+        f"{f'   target <= {target:g} ms: ' + ('ok' if ok else 'MISSED') if target else ''}"
+        f"{'  ' + detail if detail else ''}")
+    note(f"{area} {name}, median / p95", backend, f"{median:.1f} / {p95:.1f} ms",
+         f"<= {target:g} ms" if target else "", ok)
+    return ok
 
 
 def note(figure, backend, measured, target="", met=None):

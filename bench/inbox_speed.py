@@ -21,7 +21,7 @@ from array import array
 from peewee import SQL, fn
 
 from admin_speed import captured, get, make_client, queries_of, run_sql, timed
-from common import note, print_table, say
+from common import note, print_table, say, timing
 from outbox_speed import each_backend
 
 import models  # noqa: E402
@@ -276,13 +276,7 @@ def show_plans(backend, what, queries, top=3):
 
 
 def figure(backend, name, median, p95, target=TARGET_LIST_MS, detail=""):
-    ok = None if target is None else median <= target and p95 <= target
-    say(f"{backend}: {name:<46} median {median:7.2f} ms, p95 {p95:7.2f} ms"
-        f"{f'   target <= {target:g} ms: ' + ('ok' if ok else 'MISSED') if target else ''}"
-        f"{'  ' + detail if detail else ''}")
-    note(f"inbox {name}, median / p95", backend, f"{median:.1f} / {p95:.1f} ms",
-         f"<= {target:g} ms" if target else "", ok)
-    return ok
+    return timing("inbox", backend, name, median, p95, target, detail, width=46)
 
 
 def bench_list(backend, actor, label, number, per_page=PAGE_SIZE, explain_always=False):

@@ -16,12 +16,10 @@ import itertools
 import random
 import secrets
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from admin_speed import captured, get, queries_of, run_sql, timed
-from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, note, print_table, say, schema_stamp
+from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, cached_dataset, note, print_table, say, timing
 from inbox_speed import show_plans
 from outbox_speed import postgres_backend
 
@@ -43,7 +41,6 @@ SUBSCRIBER_EVERY = 5                   # every 5th customer is a Premium subscri
 # Orders per package, by sites: the small ones sell most.
 PACKAGE_WEIGHTS = {100: 25, 250: 20, 550: 15, 650: 10, 850: 8, 1000: 10, 1200: 5, 1350: 4, 1500: 3}
 CHUNK = 50_000                         # ledger rows per bulk insert
-CACHE_DIR = Path(tempfile.gettempdir()) / "leadgram_bench_cache"
 DATA_VERSION = 1                       # bump when the data below changes: the cache is keyed by it
 PANEL = "admin panel (bench)"
 HOUR = datetime.timedelta(hours=1)
@@ -195,23 +192,8 @@ def build_dataset(orders_count, ledger_count):
 
 
 def cached_sqlite(orders, ledger):
-    """A SQLite file with the dataset, built once per day and size under the temp dir
-    (the dates are relative to the build: an old file would have no orders today)."""
-    CACHE_DIR.mkdir(exist_ok=True)
-    path = CACHE_DIR / f"shop_v{DATA_VERSION}_{schema_stamp()}_{orders}_{ledger}_{datetime.date.today()}.db"
-    if path.exists():
-        say(f"sqlite: dataset from the cache, {path}")
-        return f"sqlite:///{path}"
-    for old in CACHE_DIR.glob("shop_v*"):  # other days', sizes' and schemas' files, and builds
-        old.unlink()                     # that did not finish: this one is not there yet
-    building = path.with_suffix(".building")
-    started = time.monotonic()
-    models.bind(f"sqlite:///{building}")
-    build_dataset(orders, ledger)
-    db.close()  # the last connection checkpoints the WAL into the file
-    building.rename(path)
-    say(f"sqlite: dataset built in {time.monotonic() - started:.1f} s, cached as {path}")
-    return f"sqlite:///{path}"
+    return cached_dataset(f"shop_v{DATA_VERSION}", (orders, ledger),
+                          lambda: build_dataset(orders, ledger))
 
 
 def sqlite_backend(orders, ledger):
@@ -234,13 +216,7 @@ def make_client(url):
 
 
 def figure(backend, name, median, p95, target, detail=""):
-    ok = None if target is None else median <= target and p95 <= target
-    say(f"{backend}: {name:<40} median {median:7.2f} ms, p95 {p95:7.2f} ms"
-        f"{f'   target <= {target:g} ms: ' + ('ok' if ok else 'MISSED') if target else ''}"
-        f"{'  ' + detail if detail else ''}")
-    note(f"shop {name}, median / p95", backend, f"{median:.1f} / {p95:.1f} ms",
-         f"<= {target:g} ms" if target else "", ok)
-    return ok
+    return timing("shop", backend, name, median, p95, target, detail)
 
 
 def describe(backend):
@@ -269,16 +245,13 @@ def bench_analytics(backend, explain_always):
 def bench_panel(backend, url, explain_always):
     client = make_client(url)
     heartbeat.beat("scheduler")  # as a running scheduler keeps it
-    pages = [("panel dashboard / (WSGI)", "/", TARGET_DASHBOARD_MS)]
-    orders_list = {rule.endpoint: rule.rule for rule in client.application.url_map.iter_rules()
-                   }.get("orders.index_view")
-    if orders_list:
-        # Newest first; the queue (status filter "queued", sorted by the queue's order: the
-        # 10th column); a customer's orders by search; a page in the middle.
-        pages += [(f"panel {orders_list}, {what} (WSGI)", orders_list + query, TARGET_LIST_MS)
-                  for what, query in (("first page", ""), ("the queue", "?flt0_0=queued&sort=9"),
-                                      ("search", "?search=customer4242"),
-                                      ("middle page", f"?page={Order.select().count() // 40}"))]
+    # The orders list: newest first; the queue (status filter "queued", sorted by the
+    # queue's order: the 10th column); a customer's orders by search; a page in the middle.
+    pages = [("panel dashboard / (WSGI)", "/", TARGET_DASHBOARD_MS)] + [
+        (f"panel /orders/, {what} (WSGI)", "/orders/" + query, TARGET_LIST_MS)
+        for what, query in (("first page", ""), ("the queue", "?flt0_0=queued&sort=9"),
+                            ("search", "?search=customer4242"),
+                            ("middle page", f"?page={Order.select().count() // 40}"))]
     for name, path, target in pages:
         median, p95 = timed(lambda path=path: get(client, path))
         queries = queries_of(client, path)
@@ -287,9 +260,6 @@ def bench_panel(backend, url, explain_always):
                     f"{len(queries)} queries")
         if not ok or explain_always:
             show_plans(backend, path, queries)
-    if not orders_list:
-        say(f"{backend}: panel orders list: skipped: no orders.index_view route yet")
-        note("shop panel orders list", backend, "skipped: no orders.index_view route yet", "", None)
 
 
 def bench_shop(orders=ORDERS, ledger=LEDGER, postgres=True, explain_always=False):
