@@ -17,6 +17,7 @@ import datetime
 from models import QUEUED_ORDER_STATUSES, CustomerProfile, Lead, Order, User, db, utcnow
 from services.core import events
 from services.core.inputs import plain_text
+from services.inbox import clients
 from services.shop import catalogue, messages, wallet
 from services.shop.access import client_lead_id, is_admin, is_operator
 from services.shop.queue import position, queue, swap, taken_by  # noqa: F401 - this API too
@@ -132,6 +133,8 @@ def _place(actor, lead_id, profile_id, package_id, email_confirmation, expected_
         priority=quote.subscriber, queue_rank=now.replace(tzinfo=datetime.timezone.utc).timestamp(),
         rerun_of=rerun_of, created_by_kind=actor.kind, request_key=request_key, created_at=now,
         updated_at=now)
+    if actor.kind == "client":  # ordering is writing to us again after a /stop: they hear of it
+        clients.opt_in(actor, lead)
     if price:
         wallet.move(actor, lead.id, "order", -price,
                     reference=messages.ORDER_REFERENCE.format(id=order.id), order=order, now=now)

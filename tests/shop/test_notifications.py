@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from models import Lead, Message, Order, OutboxMessage, Package, User
+from services.inbox import clients
 from services.shop import orders, wallet
 from tests.shop.conftest import NOW, PANEL
 
@@ -53,6 +54,17 @@ def test_an_order_placed_for_the_customer_and_an_adjustment_are_announced(custom
         f"🧾 Order #{order.id} for <b>100 sites</b> was placed for you (100 tokens). "
         "It is number 1 in the queue.",
         "💰 50 tokens taken from your balance: a &lt;typo&gt; corrected. Your balance is now 150 tokens."]
+
+
+def test_a_customer_who_sent_stop_and_then_orders_hears_of_the_order_again(customer, package,
+                                                                         staff):
+    actor, lead, profile = customer(tokens=300)
+    clients.opt_out(actor, lead, NOW)
+    order = orders.place(actor, lead.id, profile.id, package.id, now=NOW)
+    assert Lead.get_by_id(lead.id).opted_out_at is None
+    orders.take(staff["olga"], order.id, now=NOW)
+    assert [plain for _, plain in told(lead)] == [
+        f"👷 An operator is now working on your order #{order.id} (100 sites)."]
 
 
 def test_operators_who_want_them_hear_of_each_new_order(customer, package, staff, make_user):
