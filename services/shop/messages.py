@@ -85,6 +85,13 @@ def new_order_alert(order):
             f"/queue shows the queue.")
 
 
+def order_given(order, by):
+    """What an operator is told when someone else gives them an order."""
+    extra = " + email confirmation" if order.email_confirmation else ""
+    return (f"📂 Order #{order.id} (<b>{h(order.package_name)}</b>{extra}) is yours now: "
+            f"{h(by)} gave it to you. /queue shows it.")
+
+
 def order_created(order, position):
     """An order someone on the team placed for the customer."""
     where = f" It is number {position} in the queue." if position else ""

@@ -11,6 +11,7 @@ the order goes ahead.
 import html
 import logging
 import re
+import uuid
 
 from models import User
 from services.core import events
@@ -41,6 +42,10 @@ def on_status_changed(event):
     text = messages.status_changed(order, order.status, position=queue.position(order),
                                    refunded=event.data.get("refunded", 0))
     _tell(event.data["lead"], text, event.data.get("now"))
+    if order.status == "assigned" and order.operator_id != event.actor.user_id:
+        # Given to an operator by someone else (an admin, the panel): they must hear of it.
+        outbox.enqueue(f"order:{order.id}:given:{uuid.uuid4().hex}", order.operator_id,
+                       messages.order_given(order, event.actor.label))
     return None
 
 

@@ -67,6 +67,17 @@ def test_a_customer_who_sent_stop_and_then_orders_hears_of_the_order_again(custo
         f"👷 An operator is now working on your order #{order.id} (100 sites)."]
 
 
+def test_an_operator_hears_of_an_order_someone_else_gave_them(customer, package, staff):
+    actor, lead, profile = customer(tokens=300)
+    given, taken = (orders.place(actor, lead.id, profile.id, package.id, now=NOW) for _ in range(2))
+    orders.assign(PANEL, given.id, staff["oscar"].user.id, now=NOW)
+    orders.take(staff["olga"], taken.id, now=NOW)   # her own doing: nothing to tell her
+    rows = OutboxMessage.select().where(OutboxMessage.key.contains(":given:"))
+    assert [(row.recipient_id, row.text) for row in rows] == [
+        (staff["oscar"].user.id, f"📂 Order #{given.id} (<b>100 sites</b>) is yours now: "
+                                 "admin panel (admin) gave it to you. /queue shows it.")]
+
+
 def test_operators_who_want_them_hear_of_each_new_order(customer, package, staff, make_user):
     actor, lead, profile = customer(tokens=1000)
     quiet = make_user("operator", first_name="Quiet")
