@@ -132,7 +132,7 @@ def _install_admin(app):
     admin.add_view(RuleActionView(RuleAction, name="Automation log", endpoint="automation",
                                   category="Follow-ups"))
     admin.add_view(MemberView(User, name="Team & users", endpoint="members"))
-    admin.add_view(BroadcastView(name="Broadcast", endpoint="broadcast", url="/broadcast"))
+    admin.add_view(BroadcastView(name="Broadcasts", endpoint="broadcast", url="/broadcast"))
     admin.add_view(TemplateView(MessageTemplate, name="Templates", endpoint="templates"))
     admin.add_view(OutboxView(OutboxMessage, name="Outbox", endpoint="outbox"))
     admin.add_view(AuditView(AuditEntry, name="Audit log", endpoint="audit"))

@@ -243,7 +243,8 @@ def _cancel(ctx, user, args):
 def _back(ctx, user, args):
     dialogue = dialogues.current(user)
     if dialogue is None:
-        return [Reply("There is nothing to go back in. /help lists what I can do.")]
+        return [Reply("/back goes back one question in a form, and you are not filling one "
+                      "in now. /help lists what I can do.")]
     return [dialogue.back(user)]
 
 

@@ -13,9 +13,14 @@ def invite(ctx, admin, args):
     except team.TeamError as exc:
         return Reply(h(str(exc)))
     link = f"https://t.me/{ctx.bot_username}?start={created.token}"
-    return Reply(f"Invite link for one new <b>{role}</b>, valid until "
+    return Reply(f"Invite link for {ROLE_NOUNS[role]}, valid until "
                  f"{created.expires_at:%Y-%m-%d %H:%M} UTC:\n{h(link)}\n"
                  "Send it to the person you are inviting; it works once.")
+
+
+# "Invite link for a new salesperson": the role as a person, with its article.
+ROLE_NOUNS = {"admin": "a new <b>admin</b>", "dispatcher": "a new <b>dispatcher</b>",
+              "sales": "a new <b>salesperson</b>", "operator": "a new <b>operator</b>"}
 
 
 def listing(replace=False):

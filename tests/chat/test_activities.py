@@ -166,7 +166,7 @@ def test_back_and_cancel_work_in_the_log_dialogue_and_the_wizard(any_db, make_us
     assert say(member, "/cancel") == "Cancelled. Nothing was logged."
     assert Activity.select().count() == 0 and DialogueState.select().count() == 0
     assert "no activity being logged" in press(member, "log:type:call").text
-    assert "nothing to go back in" in say(member, "/back")
+    assert "you are not filling one in now" in say(member, "/back")
     assert say(member, "/cancel") == "Nothing to cancel."
     say(member, "/createLead")
     assert "Step 1/5" in say(member, "/back")

@@ -50,7 +50,7 @@ def test_back_and_cancel_behave_the_same_in_both_flows(any_db, make_user, make_l
     assert _state(member) is None and dialogues.current(member) is None
     assert not dialogue.is_active(member)
     assert say(member, "/cancel") == "Nothing to cancel."
-    assert "nothing to go back in" in say(member, "/back")
+    assert "you are not filling one in now" in say(member, "/back")
     assert dialogue.back(User.get_by_id(member.id)) is dialogue.inactive
 
 

@@ -117,6 +117,10 @@ def test_invite_joins_once_and_expires(any_db, admin, make_user):
     reply = say(admin, "/invite dispatcher")
     token = Invite.get().token
     assert f"https://t.me/leadgram_bot?start={token}" in reply
+    assert reply.startswith("Invite link for a new <b>dispatcher</b>, valid until")
+    assert say(admin, "/invite").startswith("Invite link for a new <b>salesperson</b>,")
+    assert say(admin, "/invite operator").startswith("Invite link for a new <b>operator</b>,")
+    Invite.delete().where(Invite.token != token).execute()
     newcomer, late = make_user(role=None), make_user(role=None)
     assert "joined as <b>dispatcher</b>" in say(newcomer, f"/start {token}")
     assert User.get_by_id(newcomer.id).role == "dispatcher"
