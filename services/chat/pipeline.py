@@ -104,6 +104,9 @@ def transfer(ctx, user, args):
     if pipeline.pipeline_of(lead) == "sales":
         return Reply(f"Lead #{lead.id} is already transferred; its sale is at "
                      f"<b>{lead.sales_stage}</b>. /stage {lead.id} moves it on.")
+    if not pipeline.next_stages(lead):  # lost: no advice can make it transferable
+        return Reply(f"Lead #{lead.id} {h(lead.full_name)} is <b>{lead.stage}</b>, which is "
+                     f"final: it cannot be transferred. /lead {lead.id} shows its history.")
     problems = pipeline.transfer_problems(lead)
     if problems:
         return _transfer_refused(lead, problems)

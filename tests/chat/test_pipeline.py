@@ -170,6 +170,15 @@ def test_transfer_gate_names_each_failing_condition(any_db, make_user):
     assert Lead.get_by_id(lead.id).stage == "qualified"
 
 
+def test_transfer_of_a_lost_lead_says_it_is_final(any_db, make_user):
+    member = make_user()
+    lead = make_lead(member, source="other")
+    move(lead, "lost")
+    answer = say(member, f"/transfer {lead.id}")
+    assert answer.startswith(f"Lead #{lead.id} ") and "is <b>lost</b>, which is final" in answer
+    assert "help with that" not in answer and "/stage" not in answer
+
+
 def test_transfer_when_the_gate_passes_starts_the_sale(any_db, make_user):
     member = make_user()
     lead = make_lead(member, source="partner")
