@@ -8,6 +8,7 @@ import string
 
 import pycountry
 import pytest
+from cryptography.fernet import Fernet
 
 import models
 from models import CustomerProfile, User
@@ -353,3 +354,24 @@ def test_a_customer_has_at_most_max_profiles(any_db, monkeypatch):
         profiles.save(actor, lead.id, VALID, now=NOW)
     profiles.delete(actor, first.id, now=NOW)
     assert profiles.save(actor, lead.id, VALID, now=NOW).id
+
+
+def test_a_stored_password_needs_its_key_to_start(tmp_path):
+    """Profile passwords count as encrypted data at start (models.check_data_key), as the
+    clients' passport numbers do (tests/crm/test_profile.py)."""
+    url = f"sqlite:///{tmp_path / 'secret.db'}"
+    key = Fernet.generate_key().decode()
+    models.bind(url, key)
+    _, lead = customer()
+    profiles.save(Actor.panel(), lead.id, {**VALID, "password": "correct horse"}, now=NOW)
+    models.db.close()
+    with pytest.raises(models.MissingDataKey, match=r"customer_profile\.password"):
+        models.bind(url)
+    models.db.close()
+    with pytest.raises(models.MissingDataKey, match="not the key this data was encrypted with"):
+        models.bind(url, Fernet.generate_key().decode())
+    models.db.close()
+    models.bind(url, key)
+    assert CustomerProfile.get().password == "correct horse"
+    models.db.close()
+    models.use_data_key("")
