@@ -8,68 +8,22 @@ See devtools/README.md.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
 import json
 import re
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from devtools import telegram_formatting
 from devtools.emulator_media import FILE_KINDS, MEDIA_KINDS, media_object, shown
 from devtools.emulator_methods import SPEC, STANDARD_ERRORS, ApiError, BotApiMethods, too_many_requests
+from devtools.emulator_records import Call, Download, HeldCall, Violation, _Fault
 from devtools.emulator_server import Server
 
 # Telegram's bot-command pattern: "/cmd" or "/cmd@botname", not glued to a word, "/", "<" or ">".
 _BOT_COMMAND = re.compile(r"(?<![\w/<>])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>])")
-
-
-@dataclass
-class Call:
-    method: str
-    params: dict
-    status: int | None  # None: the connection was dropped without an answer
-    response: dict | None
-    at: float
-
-
-@dataclass(frozen=True)
-class Violation:
-    method: str
-    parameter: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.method}: {self.reason}"
-
-
-@dataclass
-class HeldCall:
-    """A call the emulator is holding back (see TelegramEmulator.delay)."""
-    method: str
-    params: dict    # as received, not yet decoded
-    received_at: float  # time.monotonic(), like Call.at
-
-
-@dataclass
-class Download:
-    """A GET /file/bot<token>/<file_path> request (not a Bot API call, so not in `calls`)."""
-    file_path: str
-    status: int
-    at: float  # time.monotonic(), like Call.at
-
-
-@dataclass
-class _Fault:
-    method: str | None
-    status: int | str
-    retry_after: int
-    times: int
-    chat_id: int | str | None
-    description: str | None
 
 
 class TelegramEmulator(BotApiMethods):
@@ -473,32 +427,6 @@ class TelegramEmulator(BotApiMethods):
         return None
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve an emulated Telegram Bot API for local runs.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--token", default="123456:TEST")
-    parser.add_argument("--bot-username", default="test_bot")
-    parser.add_argument("--global-rate", type=int, default=30, help="message sends per second (0: no limit)")
-    args = parser.parse_args(argv)
-
-    def log(call: Call) -> None:
-        outcome = "dropped" if call.status is None else call.status
-        detail = call.response.get("description", "") if call.response and not call.response["ok"] else ""
-        params = " ".join(f"{k}={v!r:.80}" for k, v in call.params.items())
-        print(f"{time.strftime('%H:%M:%S')} {call.method} {params} -> {outcome} {detail}".rstrip(), flush=True)
-
-    emulator = TelegramEmulator(args.token, args.bot_username, host=args.host, port=args.port,
-                                global_rate=args.global_rate or None, on_call=log).start()
-    print(f"Bot API emulator at {emulator.base_url}/bot{args.token}/<method>\n"
-          f"chat with the bot:  curl -d '{{\"user_id\": 111, \"text\": \"/start\"}}' "
-          f"-H 'Content-Type: application/json' {emulator.base_url}/_emulator/send\n"
-          f"read the chat:      curl '{emulator.base_url}/_emulator/transcript?chat_id=111'", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        emulator.stop()
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m devtools.telegram_emulator: devtools/emulator_cli.py
+    from devtools.emulator_cli import main
     main()
