@@ -11,15 +11,15 @@ from markupsafe import Markup
 from peewee import JOIN, SQL, fn
 
 from models import CustomerProfile, Lead, LedgerEntry, Order, Wallet, utcnow
-from panel.base import PanelModelView, panel_actor, query_number
+from panel.base import panel_actor, query_number
 from panel.shop_base import (
+    ShopListView,
     form_day,
     form_id,
     form_number,
     form_text,
     not_found,
     nulls_first,
-    page_of,
     refused,
     zone,
 )
@@ -64,7 +64,7 @@ def _premium_cell(view, context, model, name):
     return clock.local_time(until, zone())
 
 
-class CustomerView(PanelModelView):
+class CustomerView(ShopListView):
     can_create = can_edit = can_delete = False
     details_template = "shop/customer_details.html"
     column_list = ["id", "name", "balance", "premium_until", "profile_count", "order_count",
@@ -89,8 +89,7 @@ class CustomerView(PanelModelView):
     def search_placeholder(self):
         return "Search name, email, phone or any contact"
 
-    def init_search(self):
-        return True  # get_list searches names and contacts (leads.matching)
+    matching = staticmethod(leads.matching)   # names and contacts
 
     def one_query(self):
         """Any lead opens as a customer: its page is where it gets its first tokens."""
@@ -103,24 +102,6 @@ class CustomerView(PanelModelView):
                 .join(Wallet, JOIN.LEFT_OUTER, on=(Wallet.lead == Lead.id), attr="wallet")
                 .where(Wallet.id.is_null(False)
                        | Lead.id.in_(CustomerProfile.select(CustomerProfile.lead))))
-
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
-                 page_size=None):
-        query = self.get_query()
-        condition = leads.matching(search) if search else None
-        if condition is not None:
-            query = query.where(condition)
-        if sort_column is None:
-            keys, sort_desc = (Lead.id,), True
-        else:
-            keys = self._sortable_columns[sort_column]
-            keys = keys if isinstance(keys, tuple) else (getattr(Lead, keys), Lead.id)
-        return page_of(self, query, page, keys, sort_desc, filters, page_size, execute)
-
-    def render(self, template, **kwargs):
-        if template == self.details_template and "model" in kwargs:
-            kwargs.update(self._details(kwargs["model"]))
-        return super().render(template, **kwargs)
 
     @staticmethod
     def _details(lead, revealed=None):

@@ -14,16 +14,16 @@ from peewee import JOIN
 
 from models import QUEUED_ORDER_STATUSES, CustomerProfile, Lead, LedgerEntry, Order, User
 from panel import order_list
-from panel.base import NOBODY, IdFilter, MemberFilter, PanelModelView, panel_actor, record_ids
+from panel.base import NOBODY, IdFilter, MemberFilter, panel_actor, record_ids
 from panel.shop_base import (
     CreatedBetweenFilter,
+    ShopListView,
     back,
     form_id,
     form_text,
     not_found,
     nulls_first,
     operators,
-    page_of,
     refused,
     zone,
 )
@@ -33,7 +33,9 @@ from services.shop import messages as shop_messages, orders, profiles, wallet
 REFUSALS = (orders.OrderError, wallet.WalletError, profiles.NoSuchProfile)
 
 
-class OrderView(PanelModelView):
+class OrderView(ShopListView):
+    narrow = True
+    joined_sorts = ("customer", "profile", "operator")   # by the joined tables' names
     can_create = can_edit = can_delete = False
     can_export = True
     export_types = ["csv"]
@@ -71,8 +73,7 @@ class OrderView(PanelModelView):
     def search_placeholder(self):
         return "Search customer (name, contact) or profile (name, email)"
 
-    def init_search(self):
-        return True  # get_list searches: customers and profiles (order_list.matching)
+    matching = staticmethod(order_list.matching)   # customers and profiles
 
     def get_query(self):
         return (Order.select(Order, Lead.id, Lead.first_name, Lead.last_name,
@@ -80,27 +81,6 @@ class OrderView(PanelModelView):
                 .join(Lead, on=(Order.lead == Lead.id)).switch(Order)
                 .join(CustomerProfile, on=(Order.profile == CustomerProfile.id)).switch(Order)
                 .join(User, JOIN.LEFT_OUTER, on=(Order.operator == User.id)))
-
-    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
-                 page_size=None):
-        query, narrow = self.get_query(), Order.select()
-        condition = order_list.matching(search) if search else None
-        if condition is not None:
-            query, narrow = query.where(condition), narrow.where(condition)
-        if sort_column is None:
-            keys, sort_desc = (Order.id,), True
-        else:
-            keys = self._sortable_columns[sort_column]
-            keys = keys if isinstance(keys, tuple) else (getattr(Order, keys), Order.id)
-        # Customers, profiles and operators sort by the joined tables' names.
-        own = sort_column not in ("customer", "profile", "operator")
-        return page_of(self, query, page, keys, sort_desc, filters, page_size, execute,
-                       narrow=narrow, narrow_sort=own)
-
-    def render(self, template, **kwargs):
-        if template == self.details_template and "model" in kwargs:
-            kwargs.update(self._details(kwargs["model"]))
-        return super().render(template, **kwargs)
 
     @staticmethod
     def _details(order, revealed=None):

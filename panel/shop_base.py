@@ -9,7 +9,7 @@ from flask_admin.model.filters import BaseDateBetweenFilter
 from peewee import Case
 
 from models import User
-from panel.base import RETURN_PATH, shown
+from panel.base import RETURN_PATH, PanelModelView, shown
 from services.core import clock
 from services.core.inputs import parse_bounded_int, parse_id, plain_text
 
@@ -81,6 +81,41 @@ def page_of(view, query, page, sort_keys, sort_desc, filters, page_size, execute
     elif page_size:
         query = query.limit(page_size).offset((page or 0) * page_size)
     return count, (list(query) if execute else query)
+
+
+class ShopListView(PanelModelView):
+    """A shop list searched by `matching(text)` (a condition on its query) and sorted by
+    its sortable columns, ties broken by id, newest first by default; its details page
+    also gets what `_details(model)` returns. With `narrow`, the list's own table is
+    counted and paged alone (page_of) unless a sort in `joined_sorts` needs the joins."""
+    matching = None       # text -> a condition on the list's query; each list sets it
+    narrow = False
+    joined_sorts = ()
+
+    def init_search(self):
+        return True  # get_list searches with matching()
+
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True,
+                 page_size=None):
+        model, query = self.model, self.get_query()
+        narrow = model.select() if self.narrow else None
+        condition = self.matching(search) if search else None
+        if condition is not None:
+            query = query.where(condition)
+            narrow = narrow.where(condition) if narrow is not None else None
+        if sort_column is None:
+            keys, sort_desc = (model.id,), True
+        else:
+            keys = self._sortable_columns[sort_column]
+            keys = keys if isinstance(keys, tuple) else (getattr(model, keys), model.id)
+        return page_of(self, query, page, keys, sort_desc, filters, page_size, execute,
+                       narrow=narrow, narrow_sort=sort_column not in self.joined_sorts)
+
+    def render(self, template, **kwargs):
+        # A reveal view renders the details itself, with the password in `revealed`.
+        if template == self.details_template and "model" in kwargs and "revealed" not in kwargs:
+            kwargs.update(self._details(kwargs["model"]))
+        return super().render(template, **kwargs)
 
 
 def _filtered(view, query, filters):
