@@ -68,3 +68,15 @@ def plain_text(value):
     """`value` without NUL characters: Postgres refuses them in text, and nobody types
     them on purpose. Whatever a person sends goes through this before any query."""
     return value.replace("\x00", "")
+
+
+class InvalidField(ValueError):
+    """A value refused: `field` names it and `reason` says why, in plain text. The message
+    is "<label>: <reason>" with the field's label from the subclass's `labels`, or the
+    reason alone for a field it has no label for."""
+    labels = {}
+
+    def __init__(self, field, reason):
+        label = self.labels.get(field)
+        super().__init__(f"{label}: {reason}" if label else reason)
+        self.field, self.reason = field, reason

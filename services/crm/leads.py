@@ -4,6 +4,7 @@ from peewee import JOIN, IntegrityError
 from models import Lead, User, db, utcnow
 from services.core import events
 from services.core.actors import Actor
+from services.core.inputs import InvalidField
 from services.crm import contacts, messages, pipeline, profile as client_profile, validation
 from services.crm.access import require_lead, visible_leads
 from services.crm.messages import lead_card
@@ -29,10 +30,8 @@ ASCII_DIGITS = frozenset("0123456789")
 PHONE_CHARACTERS = ASCII_DIGITS | set("+-(). ")
 
 
-class InvalidLead(ValueError):
-    def __init__(self, field, reason):
-        super().__init__(messages.INVALID_FIELD.format(label=FIELDS[field][0], reason=reason))
-        self.field, self.reason = field, reason
+class InvalidLead(InvalidField):
+    labels = {field: label for field, (label, _check) in FIELDS.items()}
 
 
 class DuplicateLead(ValueError):

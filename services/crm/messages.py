@@ -53,7 +53,6 @@ BAD_VALUE = "Value must be an amount like 1500 or 1500.50, got {typed!r}."
 VALUE_OUT_OF_RANGE = "Value must be between 0 and 9,999,999,999.99."
 
 # Refusals of leads, access, activities and the team ---------------------------------------
-INVALID_FIELD = "{label}: {reason}"
 DUPLICATE_LEAD = "A lead with this {label} already exists: #{lead_id} {name}."
 LEAD_GONE = "Lead #{lead_id} no longer exists."
 OWNER_KEPT = "A lead keeps an owner once it has one; choose who takes it over instead."

@@ -9,6 +9,7 @@ import re
 import unicodedata
 
 from models import GENDERS, Lead, MissingDataKey, utcnow
+from services.core.inputs import InvalidField
 from services.crm import validation
 
 MAX_ADDRESS = 500
@@ -49,12 +50,9 @@ NO_DATA_KEY = ("It cannot be stored: passport numbers and tax PINs are kept encr
                "(`python admin.py init-env` makes one for a new install), or leave this empty.")
 
 
-class InvalidProfile(ValueError):
-    """A profile field refused: `field` names it, `reason` says why."""
-
-    def __init__(self, field, reason):
-        super().__init__(f"{LABELS[field]}: {reason}")
-        self.field, self.reason = field, reason
+class InvalidProfile(InvalidField):
+    """A profile field refused."""
+    labels = LABELS
 
 
 def clean_profile(raw, today=None):

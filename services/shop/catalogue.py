@@ -10,7 +10,7 @@ from peewee import IntegrityError
 
 from models import Order, Package, db, utcnow
 from services.core import events
-from services.core.inputs import parse_bounded_int, plain_text
+from services.core.inputs import InvalidField, parse_bounded_int, plain_text
 from services.shop import messages, wallet
 from services.shop.access import is_admin
 from services.shop.default_catalogue import EMAIL_CONFIRMATION
@@ -33,12 +33,8 @@ class NoSuchPackage(CatalogueError):
         self.package_id = package_id
 
 
-class InvalidPackage(CatalogueError):
-    """A value the catalogue cannot hold: `field` names it, `reason` says why."""
-
-    def __init__(self, field, reason):
-        super().__init__(reason)
-        self.field, self.reason = field, reason
+class InvalidPackage(InvalidField, CatalogueError):
+    """A value the catalogue cannot hold (the message is the reason alone)."""
 
 
 class CatalogueNotAllowed(CatalogueError):

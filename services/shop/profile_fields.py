@@ -15,6 +15,7 @@ import pycountry
 
 from models import GENDERS, CustomerProfile, MissingDataKey, utcnow
 from services.core import policy
+from services.core.inputs import InvalidField
 from services.crm import validation
 from services.crm.validation import ValidationError, country_name
 
@@ -87,12 +88,9 @@ NO_DATA_KEY = ("Passwords are kept encrypted, and encryption is not set up here 
                "the team can ask you for it later.")
 
 
-class InvalidProfile(ValueError):
-    """A profile field refused: `field` names it, `reason` says why (plain text)."""
-
-    def __init__(self, field, reason):
-        super().__init__(f"{FIELDS[field][0]}: {reason}")
-        self.field, self.reason = field, reason
+class InvalidProfile(InvalidField):
+    """A profile field refused."""
+    labels = {field: label for field, (label, _optional) in FIELDS.items()}
 
 
 def states_of(country):
