@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 LINT_IMPORTS := env COLUMNS=120 $(VENV)/bin/lint-imports --no-cache --no-logo
 RUFF_CHECK := $(VENV)/bin/ruff check --no-cache .
 
-.PHONY: run test lint migrate bench clean
+.PHONY: run start test lint migrate bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,20 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 run: $(VENV)/.installed
 	@test -f .env || $(PY) admin.py init-env
+	@$(MAKE) --no-print-directory start
+
+# The one way the processes start (tests/e2e/test_procfile.py runs it too). Every step
+# reads .env through services/core/config.py, the environment winning, so the checks check
+# what the processes use; honcho reads no .env (--env /dev/null), since it would put .env
+# over the environment. It gives the first process (web) PORT: the one the settings say.
+# The Procfile's python is the venv's. exec: a SIGTERM to make reaches honcho, which
+# stops the rest.
+start:
 	@$(PY) bot.py --check-config
 	@$(PY) admin.py --check-config
 	$(PY) admin.py migrate
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start  # the Procfile's python is the venv's
+	PATH="$(abspath $(VENV))/bin:$$PATH" exec $(VENV)/bin/honcho start --env /dev/null \
+	  --port "$$($(PY) admin.py port)"
 
 migrate: $(VENV)/.installed
 	$(PY) admin.py migrate

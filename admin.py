@@ -7,6 +7,8 @@
                                      SECRET_KEY, admin password and DATA_ENCRYPTION_KEY
                                      (used by `make run`)
     python admin.py migrate          bring the database (DATABASE_URL) up to date
+    python admin.py port             print the port the panel listens on (PORT), for
+                                     `make start`, which hands it to honcho
 
 The app itself is `panel.create_app()`, the app factory (panel/__init__.py); any WSGI
 server can serve it, and behind a reverse proxy that server must apply the proxy's
@@ -76,6 +78,17 @@ def _migrate_command():
     return 0
 
 
+def _port_command():
+    """honcho gives the first Procfile process PORT itself (5000 unless told): told this,
+    it gives the panel the port the settings say, environment over .env."""
+    try:
+        print(load_settings().port)
+    except ConfigError as exc:
+        print(f"No port: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s admin %(levelname)s %(message)s")
     args = argv[1:]
@@ -85,6 +98,8 @@ def main(argv):
         return _init_env_command()
     if args == ["migrate"]:
         return _migrate_command()
+    if args == ["port"]:
+        return _port_command()
     if args not in ([], ["--check-config"]):
         print(__doc__, file=sys.stderr)
         return 2

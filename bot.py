@@ -15,7 +15,7 @@ from telebot import apihelper, types
 
 from models import DatabaseUnavailable, bind, db, drop_connection, transaction_intact
 from services import subscriptions
-from services.chat import replies, router as chat, updates
+from services.chat import bot_profile, replies, router as chat, updates
 from services.chat.inbox import Incoming
 from services.core import policy
 from services.core.config import ConfigError, load_settings
@@ -333,6 +333,20 @@ def publish_menus(bot):
         drop_connection()
 
 
+def publish_profile(bot):
+    """The bot's description and short description (services/chat/bot_profile.py), each set
+    only when Telegram has another: setting them is rate-limited; a failure waits for the
+    next start."""
+    wanted = bot_profile.texts(bot.ctx.settings)
+    try:
+        if bot.get_my_description().description != wanted["description"]:
+            bot.set_my_description(wanted["description"])
+        if bot.get_my_short_description().short_description != wanted["short_description"]:
+            bot.set_my_short_description(wanted["short_description"])
+    except (apihelper.ApiException, requests.RequestException) as exc:
+        log.warning("could not set the bot's description: %s", bot.redact(exc))
+
+
 def _request_stop(stop):
     """SIGTERM: leave at once while idle in a long poll, else after the current update."""
     stop.append(True)
@@ -367,6 +381,7 @@ def main(argv):
     housekeeper.start()
     try:
         publish_menus(bot)
+        publish_profile(bot)
         log.info("@%s is running against %s", username, settings.telegram_api_url)
         poll(bot, lambda: bool(stop))
     except KeyboardInterrupt:

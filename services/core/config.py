@@ -16,6 +16,9 @@ from models import PROJECT_ROOT  # where .env and .env.example live
 from services.core.inputs import MAX_ID, parse_bounded_int
 
 DEFAULT_DATABASE_URL = "sqlite:///data/leadgram.db"
+# Telegram's limits on the bot's profile texts (setMyDescription: 0-512 characters,
+# setMyShortDescription: 0-120).
+DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120
 
 TOKEN_HELP = (
     "TELEGRAM_BOT_TOKEN is not set.\n"
@@ -65,6 +68,9 @@ class Settings:
     # The shop (services/shop): customers order packages paid in tokens.
     shop: bool = False
     shop_country: str = "US"        # a new customer profile's country until they pick one
+    # The bot's profile texts; empty: services/chat/bot_profile.py's, made for these settings.
+    bot_description: str = ""
+    bot_short_description: str = ""
 
     def require_bot_token(self):
         if not self.bot_token:
@@ -176,7 +182,17 @@ def load_settings(env=None):
         data_encryption_key=_data_key(env),
         shop=_bool(env, "SHOP"),
         shop_country=_country(env, "SHOP_COUNTRY", "US"),
+        bot_description=_text(env, "BOT_DESCRIPTION", DESCRIPTION_LIMIT),
+        bot_short_description=_text(env, "BOT_SHORT_DESCRIPTION", SHORT_DESCRIPTION_LIMIT),
     )
+
+
+def _text(env, name, limit):
+    value = env.get(name, "").strip()
+    if len(value) > limit:
+        raise ConfigError(f"{name} must be at most {limit} characters (Telegram's limit); "
+                          f"it has {len(value)}")
+    return value
 
 
 def _country(env, name, default):

@@ -46,6 +46,8 @@ def test_values_are_parsed():
     ({"SHOP": "sometimes"}, "on or off"),
     ({"SHOP_COUNTRY": "USA"}, "two-letter country code"),
     ({"SHOP_COUNTRY": "XX"}, "two-letter country code"),
+    ({"BOT_DESCRIPTION": "x" * 513}, "BOT_DESCRIPTION must be at most 512 characters"),
+    ({"BOT_SHORT_DESCRIPTION": "x" * 121}, "BOT_SHORT_DESCRIPTION must be at most 120"),
 ])
 
 

@@ -77,3 +77,10 @@ def test_hash_password_refuses_what_bcrypt_cannot_use():
 def test_unknown_arguments_print_the_usage():
     result = run(["--frobnicate"], {})
     assert result.returncode == 2 and "python admin.py hash-password" in result.stderr
+
+
+def test_port_prints_the_port_the_panel_listens_on():
+    """`make start` hands it to honcho, which gives the panel PORT itself."""
+    assert run(["port"], {"PORT": "8123"}).stdout == "8123\n"
+    refused = run(["port"], {"PORT": "http"})
+    assert refused.returncode == 2 and "PORT must be a whole number" in refused.stderr
