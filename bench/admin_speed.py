@@ -9,12 +9,21 @@ import time
 
 from peewee import fn
 
-from common import TARGET_DASHBOARD_MS, TARGET_LEAD_LIST_MS, cached_dataset, note, percentile, say
+from common import (
+    TARGET_DASHBOARD_MS,
+    TARGET_LEAD_LIST_MS,
+    cached_dataset,
+    insert_team,
+    note,
+    percentile,
+    say,
+)
 from outbox_speed import postgres_backend
 
 import models  # noqa: E402
-from models import Contact, Lead, User, db  # noqa: E402
+from models import Contact, Lead, db  # noqa: E402
 from panel import create_app  # noqa: E402
+from services.core import search
 from services.core.config import load_settings
 from services.crm import leads as crm_leads
 from services.ops import heartbeat
@@ -24,7 +33,7 @@ TEAM_SIZE = 50                      # >= 10: outbox keys are lead x recipient, 1
 FIRST_MEMBER_ID = 800001
 PENDING = 300                       # the newest outbox rows are still waiting
 DAYS = 90                           # leads and messages are spread over the last 90 days
-DATA_VERSION = 2                    # bump when the data below changes: the cache is keyed by it
+DATA_VERSION = 3                    # bump when the data below changes: the cache is keyed by it
 COUNTRIES = ("US " * 6 + "GB " * 3 + "DE " * 3 + "IN " * 3 + "FR FR BR BR CA CA AU ES IT NL PL UA "
              "MX JP KR TR SE NO DK FI IE PT AT CH BE NG ZA AR IL SG").split()
 FIRST_NAMES = ("Anna Hannah Joanna Annette James Olivia Liam Emma Noah Ava Lucas Mia Ethan Sofia "
@@ -60,18 +69,14 @@ def build_dataset(leads, outbox_rows):
     rng, now = random.Random(42), models.utcnow().replace(microsecond=0)
     start, span = now - datetime.timedelta(days=DAYS), DAYS * 86400
     with db.atomic():
-        User.insert_many([(FIRST_MEMBER_ID + i, f"member{i}", f"Member{i}", "Bench",
-                           ("admin", "dispatcher")[i % 2] if i < 4 else "sales", now, now)
-                          for i in range(TEAM_SIZE)],
-                         fields=[User.telegram_id, User.username, User.first_name, User.last_name,
-                                 User.role, User.joined_at, User.created_at]).execute()
-        first = User.select(fn.MIN(User.id)).scalar()
-        fields = [Lead.first_name, Lead.last_name, Lead.country, Lead.created_by, Lead.created_at]
+        first = insert_team(TEAM_SIZE, FIRST_MEMBER_ID, now)
+        fields = [Lead.first_name, Lead.last_name, Lead.search_name, Lead.country, Lead.created_by,
+                  Lead.created_at]
         rows, reach = [], []   # each lead's email and phone, its contacts
         for n in range(leads):
             name, surname = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             created = start + datetime.timedelta(seconds=span * n / leads + rng.random())
-            rows.append((name, surname, rng.choice(COUNTRIES),
+            rows.append((name, surname, search.name_key(name, surname), rng.choice(COUNTRIES),
                          first + rng.randrange(TEAM_SIZE) if rng.random() < 0.9 else None, created))
             reach.append((f"{name.lower()}.{surname.lower()}{n}@{rng.choice(DOMAINS)}",
                           f"+1{AREA_CODES[n // 10_000]}555{n % 10_000:04d}", created))
@@ -85,10 +90,11 @@ def build_dataset(leads, outbox_rows):
             raise RuntimeError(f"lead ids {first_lead}..{last_lead} are not {leads} in a row")
         for chunk in range(0, leads, 1000):
             Contact.insert_many(
-                [(first_lead + n, kind, value, created)
+                [(first_lead + n, kind, value, search.fold(value), created)
                  for n, (email, phone, created) in enumerate(reach[chunk:chunk + 1000], chunk)
                  for kind, value in (("email", email), ("phone", phone))],
-                fields=[Contact.lead, Contact.kind, Contact.value, Contact.created_at]).execute()
+                fields=[Contact.lead, Contact.kind, Contact.value, Contact.search_value,
+                        Contact.created_at]).execute()
         parts = POSTGRES_PARTS if models.is_postgres() else SQLITE_PARTS
         values = {"rows": outbox_rows, "start": start.isoformat(" "), "step": span / outbox_rows}
         sql = OUTBOX_SQL.format(numbers=parts["numbers"].format(**values),

@@ -88,3 +88,15 @@ def print_table():
     say(line(["-" * w for w in widths]))
     for row in rows:
         say(line(row))
+
+
+def insert_team(size, first_telegram_id, now):
+    """`size` members (two admins and two dispatchers, then salespeople), inserted at
+    once; returns the first one's id (the rest follow it)."""
+    User = models.User
+    User.insert_many([(first_telegram_id + i, f"member{i}", f"Member{i}", "Bench",
+                       ("admin", "dispatcher")[i % 2] if i < 4 else "sales", now, now)
+                      for i in range(size)],
+                     fields=[User.telegram_id, User.username, User.first_name, User.last_name,
+                             User.role, User.joined_at, User.created_at]).execute()
+    return User.select(User.id).order_by(User.id).limit(1).scalar()

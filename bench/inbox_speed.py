@@ -27,6 +27,7 @@ from outbox_speed import each_backend
 import models  # noqa: E402
 from models import Conversation, ConversationRead, Message, User, db  # noqa: E402
 from services.core.actors import Actor  # noqa: E402
+from services.core.search import name_key  # noqa: E402
 from services.inbox import conversations, reads  # noqa: E402
 
 TARGET_LIST_MS = 100.0        # the list of conversations with unread counts
@@ -170,17 +171,17 @@ def build_dataset(plan):
         for c in range(count):
             created = plan.at(plan.first_id[c])
             owner = plan.owner[c]
-            leads.append((c + 1, f"Client{c}", "Example", "", "telegram",
+            leads.append((c + 1, f"Client{c}", "Example", name_key(f"Client{c}", "Example"), "", "telegram",
                           "contacted" if owner is not None else "new", "normal", 0,
                           None if owner is None else owner + 1,
                           None if owner is None else created + datetime.timedelta(minutes=30),
                           created, plan.at(plan.last_id[c])))
-        bulk_insert("lead", ("id", "first_name", "last_name", "country", "source", "stage", "priority",
-                             "value", "owner_id", "assigned_at", "created_at", "last_activity_at"),
-                    leads)
-        bulk_insert("contact", ("id", "lead_id", "kind", "value", "label", "created_at"),
-                    [(c + 1, c + 1, "telegram", str(FIRST_CLIENT_ID + c), f"@client{c}", leads[c][10])
-                     for c in range(count)])
+        bulk_insert("lead", ("id", "first_name", "last_name", "search_name", "country", "source", "stage",
+                             "priority", "value", "owner_id", "assigned_at", "created_at",
+                             "last_activity_at"), leads)
+        bulk_insert("contact", ("id", "lead_id", "kind", "value", "search_value", "label", "created_at"),
+                    [(c + 1, c + 1, "telegram", str(FIRST_CLIENT_ID + c), str(FIRST_CLIENT_ID + c),
+                      f"@client{c}", leads[c][11]) for c in range(count)])
         bulk_insert("conversation", ("id", "lead_id", "status", "last_message_id", "last_message_at",
                                      "last_inbound_id", "created_at", "closed_at"),
                     [(c + 1, c + 1, "closed" if c in plan.closed else "open", plan.last_id[c],

@@ -27,6 +27,7 @@ import models  # noqa: E402
 from models import Order, Package, db  # noqa: E402
 from panel import create_app  # noqa: E402
 from services.core.config import load_settings
+from services.core.search import name_key
 from services.ops import heartbeat
 from services.shop import analytics
 
@@ -41,7 +42,7 @@ SUBSCRIBER_EVERY = 5                   # every 5th customer is a Premium subscri
 # Orders per package, by sites: the small ones sell most.
 PACKAGE_WEIGHTS = {100: 25, 250: 20, 550: 15, 650: 10, 850: 8, 1000: 10, 1200: 5, 1350: 4, 1500: 3}
 CHUNK = 50_000                         # ledger rows per bulk insert
-DATA_VERSION = 1                       # bump when the data below changes: the cache is keyed by it
+DATA_VERSION = 2                       # bump when the data below changes: the cache is keyed by it
 PANEL = "admin panel (bench)"
 HOUR = datetime.timedelta(hours=1)
 
@@ -162,18 +163,21 @@ def build_dataset(orders_count, ledger_count):
                     [(n + 1, 900_001 + n, f"member{n}", f"Member{n}", "Bench",
                       "admin" if n == 0 else "operator", True, False, joined, joined)
                      for n in range(OPERATORS + 1)])
-        bulk_insert("lead", ("id", "first_name", "last_name", "country", "source", "stage", "priority",
-                             "value", "created_at", "last_activity_at"),
-                    [(c, f"Customer{c}", "Example", "US", "telegram", "new", "normal", 0, joined, joined)
+        bulk_insert("lead", ("id", "first_name", "last_name", "search_name", "country", "source",
+                             "stage", "priority", "value", "created_at", "last_activity_at"),
+                    [(c, f"Customer{c}", "Example", name_key(f"Customer{c}", "Example"), "US",
+                      "telegram", "new", "normal", 0, joined, joined)
                      for c in range(1, CUSTOMERS + 1)])
         bulk_insert("wallet", ("id", "lead_id", "balance", "premium_until", "created_at", "updated_at"),
                     [(c, c, 0, now + datetime.timedelta(days=30) if (c - 1) % SUBSCRIBER_EVERY == 0 else None,
                       joined, joined) for c in range(1, CUSTOMERS + 1)])
         # Each customer's first profile has the customer's id; every 4th has a second.
-        bulk_insert("customer_profile", ("id", "lead_id", "first_name", "last_name", "country",
-                                         "created_at", "updated_at"),
-                    [(c, c, f"Customer{c}", "Example", "US", joined, joined) for c in range(1, CUSTOMERS + 1)]
-                    + [(CUSTOMERS + c // 4, c, f"Partner{c}", "Example", "US", joined, joined)
+        bulk_insert("customer_profile", ("id", "lead_id", "first_name", "last_name", "search_name",
+                                         "country", "created_at", "updated_at"),
+                    [(c, c, f"Customer{c}", "Example", name_key(f"Customer{c}", "Example"), "US",
+                      joined, joined) for c in range(1, CUSTOMERS + 1)]
+                    + [(CUSTOMERS + c // 4, c, f"Partner{c}", "Example",
+                        name_key(f"Partner{c}", "Example"), "US", joined, joined)
                        for c in range(4, CUSTOMERS + 1, 4)])
         orders = plan_orders(rng, now, orders_count)
         bulk_insert("shop_order", ORDER_COLUMNS, orders)

@@ -11,6 +11,7 @@ from flask import url_for
 from panel.base import local_time
 from services.core import clock
 from services.core.inputs import MAX_ID, parse_bounded_int, parse_number
+from services.crm.validation import display_phone
 from services.inbox import attachments
 
 MAX_ATTACHMENTS = 100
@@ -83,7 +84,8 @@ def _item(conversation_id, message_id, index, item):
                                  + f"#map=16/{lat:.6f}/{lon:.6f}")
     elif kind == "contact":
         name = " ".join(str(item.get(part, "")) for part in ("first_name", "last_name")).strip()
-        shown_item["label"] = " · ".join(p for p in ("👤 contact", name, str(item.get("phone_number", ""))) if p)
+        phone = display_phone(str(item.get("phone_number", "")))
+        shown_item["label"] = " · ".join(p for p in ("👤 contact", name, phone) if p)
     return shown_item
 
 

@@ -263,7 +263,7 @@ class ConversationView(login_required_view(BaseView)):
 
         def work(actor, conversation):
             contact = contacts.add(actor, conversation.lead_id, kind, text)
-            return f"Added {contact.kind} {contact.value}."
+            return f"Added {contact.kind} {contacts.shown(contact)}."
         return self._act(conversation_id, work, anchor="contacts")
 
     @expose("/<conversation_id>/contacts/<contact_id>/remove", methods=["POST"])

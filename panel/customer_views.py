@@ -69,6 +69,8 @@ class CustomerView(ShopListView):
     details_template = "shop/customer_details.html"
     column_list = ["id", "name", "balance", "premium_until", "profile_count", "order_count",
                    "created_at"]
+    column_screens = {"id": "sm", "premium_until": "md", "profile_count": "md",
+                      "created_at": "lg"}  # a phone: who, balance, orders
     column_labels = {"id": "#", "premium_until": "Premium until", "profile_count": "Profiles",
                      "order_count": "Orders", "created_at": "Lead since"}
     column_sortable_list = ["id", ("name", (Lead.first_name, Lead.last_name, Lead.id)),

@@ -8,6 +8,7 @@ from peewee import Case
 
 from models import ORDER_STATUSES, QUEUED_ORDER_STATUSES, CustomerProfile, Lead, Order
 from panel.shop_base import exported, spreadsheet_safe
+from services.core import search
 from services.crm import leads
 from services.shop import catalogue, orders
 
@@ -40,12 +41,11 @@ class StatusFilter(FilterEqual):
 
 def matching(text):
     """Orders whose customer (name or any contact) or profile (name or email) has every
-    word of `text`."""
+    word of `text`, whatever the case and accents (services/core/search.py)."""
     condition = None
-    for word in text.split():
+    for word in search.fold(text).split():
         profile_ids = CustomerProfile.select(CustomerProfile.id).where(
-            CustomerProfile.first_name.contains(word) | CustomerProfile.last_name.contains(word)
-            | CustomerProfile.email.contains(word))
+            CustomerProfile.search_name.contains(word) | CustomerProfile.email.contains(word))
         match = (Order.lead.in_(Lead.select(Lead.id).where(leads.matching(word)))
                  | Order.profile.in_(profile_ids))
         condition = match if condition is None else condition & match
@@ -75,7 +75,8 @@ def status_cell(view, context, model, name):
     links = [Markup('<a class="small ml-1" href="{}">→&nbsp;{}</a>').format(
         url_for("orders.status_view", id=model.id, to=to, url=request.full_path), to)
         for to in targets(model)]
-    return Markup('<span class="badge badge-light">{}</span>{}').format(model.status, Markup("").join(links))
+    # Spaces between the links: a narrow screen wraps them onto lines of their own.
+    return Markup('<span class="badge badge-light">{}</span> {}').format(model.status, Markup(" ").join(links))
 
 
 def position(model):

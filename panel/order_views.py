@@ -42,6 +42,9 @@ class OrderView(ShopListView):
     details_template = "shop/order_details.html"
     column_list = ["id", "created_at", "customer", "profile", "package_name", "email_confirmation",
                    "price", "status", "priority", "position", "operator"]
+    # A phone: which order, whose, what and how far.
+    column_screens = {"created_at": "lg", "profile": "md", "email_confirmation": "lg",
+                      "price": "md", "priority": "lg", "position": "md", "operator": "md"}
     column_labels = {"id": "#", "created_at": "Created", "package_name": "Package",
                      "email_confirmation": "Add-on", "priority": "Premium", "position": "Queue",
                      "lead": "Customer #", "profile_email": "Profile email", "rerun_of": "Rerun of #"}

@@ -1,5 +1,5 @@
 """What every table shares: the database it lives in, and the values its columns hold."""
-from peewee import Model
+from peewee import Model, TextField
 
 from database import db
 
@@ -17,6 +17,13 @@ OUTCOMES = ("successful", "no_answer", "voicemail", "callback_requested", "not_i
 GENDERS = ("female", "male", "other")
 # How a client can be reached (seed 001); `value` is normalised, unique within its kind.
 CONTACT_KINDS = ("email", "phone", "telegram", "whatsapp", "other")
+
+
+class SearchKeyField(TextField):
+    """Columns the services derive for searching (services/core/search.py: fold) and write
+    with what they derive from: no fact of their own, so a change's record
+    (services/core/events.py, the audit log) leaves them out."""
+    derived = True
 
 
 class BaseModel(Model):

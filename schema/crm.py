@@ -14,7 +14,7 @@ from peewee import (
 )
 
 from database import SecretField, utcnow
-from schema.base import OPEN_LEAD_STAGES, BaseModel
+from schema.base import OPEN_LEAD_STAGES, BaseModel, SearchKeyField
 
 
 class User(BaseModel):
@@ -67,6 +67,8 @@ class Lead(BaseModel):
     them lives in Contact rows, the only place an email or phone is stored."""
     first_name = CharField()
     last_name = CharField(default="")
+    # "first last" as search compares it (services/core/search.py: fold), written with them.
+    search_name = SearchKeyField(default="")
     middle_name = CharField(null=True)
     country = CharField(max_length=2, index=True, default="")   # "" until known
     gender = CharField(null=True)
@@ -132,6 +134,7 @@ class Contact(BaseModel):
     lead = ForeignKeyField(Lead, backref="contacts", on_delete="CASCADE")
     kind = CharField()        # CONTACT_KINDS
     value = CharField()       # E.164 phone, case-folded email, Telegram user id…
+    search_value = SearchKeyField(default="")   # `value` as search compares it (fold)
     label = CharField(null=True)   # as shown: "@username" for Telegram
     created_at = DateTimeField(default=utcnow)
 

@@ -12,7 +12,7 @@ from peewee import (
 )
 
 from database import SecretField, utcnow
-from schema.base import BaseModel
+from schema.base import BaseModel, SearchKeyField
 from schema.crm import Lead, User
 
 ORDER_STATUSES = ("pending", "processing", "assigned", "completed", "cancelled")
@@ -53,6 +53,7 @@ class CustomerProfile(BaseModel):
     first_name = CharField()
     middle_name = CharField(null=True)
     last_name = CharField()
+    search_name = SearchKeyField(default="")   # "first last" as search compares it (fold)
     phone = CharField(null=True)            # E.164
     email = CharField(null=True)
     gender = CharField(null=True)

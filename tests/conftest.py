@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 import models  # noqa: E402
 from models import Contact, Lead, User  # noqa: E402
 from services import subscriptions  # noqa: E402
-from services.core import policy  # noqa: E402
+from services.core import policy, search  # noqa: E402
 from services.crm import leads  # noqa: E402
 from services.followups.defaults import seed_default_rules  # noqa: E402
 from services.inbox.default_templates import seed_default_templates  # noqa: E402
@@ -192,10 +192,11 @@ def make_lead():
         fields.setdefault("last_activity_at", created)
         email = fields.pop("email", f"lead{n}@example.com")
         phone = fields.pop("phone", f"+1415555{n:04d}")
-        lead = Lead.create(**fields)
+        lead = Lead.create(search_name=search.name_key(fields["first_name"], fields["last_name"]),
+                           **fields)
         for kind, value in (("email", email), ("phone", phone)):
             if value:
-                Contact.create(lead=lead, kind=kind, value=value)
+                Contact.create(lead=lead, kind=kind, value=value, search_value=search.fold(value))
         return lead
     return make
 

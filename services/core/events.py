@@ -89,7 +89,8 @@ def deleted(row):
 
 
 def _values(row):
-    values = ((f.name, _value(row, f)) for f in row._meta.sorted_fields if not f.primary_key)
+    values = ((f.name, _value(row, f)) for f in row._meta.sorted_fields
+              if not f.primary_key and not getattr(f, "derived", False))  # a search key
     return {name: value for name, value in values if value not in (None, "")}
 
 

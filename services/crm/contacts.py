@@ -7,7 +7,7 @@ value however it was typed, and unique within their kind: a contact leads to one
 from peewee import IntegrityError
 
 from models import CONTACT_KINDS, Contact, Lead, db
-from services.core import events
+from services.core import events, search
 from services.crm import messages, validation
 from services.crm.validation import ValidationError
 
@@ -60,6 +60,16 @@ def normalise(kind, text):
         raise InvalidContact(f"{kind.capitalize()}: {exc}") from None
 
 
+def shown(contact):
+    """A contact as people read it: its label (a Telegram @username), a phone or WhatsApp
+    number in international format, else its value."""
+    if contact.label:
+        return contact.label
+    if NORMALISERS.get(contact.kind) is validation.phone:   # stored as E.164
+        return validation.display_phone(contact.value)
+    return contact.value
+
+
 def find_lead(kind, text):
     """The client reached at this contact (typed any way), or None."""
     try:
@@ -110,7 +120,8 @@ def add(actor, lead_id, kind, text, label=None):
             existing = _refuse_taken(kind, value, lead_id)
             if existing is not None:
                 return existing
-            contact = Contact.create(lead=lead_id, kind=kind, value=value, label=label)
+            contact = Contact.create(lead=lead_id, kind=kind, value=value, label=label,
+                                     search_value=search.fold(value))
             events.emit("contact.added", actor, "lead", lead_id,
                         {kind: (None, value)})
     except IntegrityError:  # someone saved it between our check and insert
@@ -143,19 +154,22 @@ def set_first(lead_id, kind, value):
         if first is not None:
             first.delete_instance()
     elif first is None:
-        Contact.create(lead=lead_id, kind=kind, value=value)
+        Contact.create(lead=lead_id, kind=kind, value=value, search_value=search.fold(value))
     elif first.value != value:
-        Contact.update(value=value).where(Contact.id == first.id).execute()
+        (Contact.update(value=value, search_value=search.fold(value))
+         .where(Contact.id == first.id).execute())
 
 
 def matching(needle):
-    """Leads with a contact containing `needle` (already lower case), for searches."""
+    """Leads with a contact containing `needle` (folded: services/core/search.py), for
+    searches."""
     return Lead.id.in_(lead_ids(needle))
 
 
 def lead_ids(needle):
-    """A subquery: the ids of leads with a contact containing `needle` (any case)."""
-    return Contact.select(Contact.lead).where(Contact.value.contains(needle))
+    """A subquery: the ids of leads with a contact containing `needle` (folded), whatever
+    its case and accents."""
+    return Contact.select(Contact.lead).where(Contact.search_value.contains(needle))
 
 
 def _refuse_taken(kind, value, lead_id):

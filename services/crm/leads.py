@@ -2,14 +2,12 @@
 from peewee import JOIN, IntegrityError
 
 from models import Lead, User, db, utcnow
-from services.core import events
+from services.core import events, search as search_text
 from services.core.actors import Actor
 from services.core.inputs import InvalidField
 from services.crm import contacts, messages, pipeline, profile as client_profile, validation
 from services.crm.access import require_lead, visible_leads
-from services.crm.messages import lead_card
 from services.crm.team import require_team
-from services.delivery import outbox
 
 FIELDS = {
     "email": ("Email", validation.email),
@@ -64,8 +62,8 @@ def create_lead(creator, **raw):
 
 
 def add_lead(raw, created_by=None, details=None, owner=None, actor=None, profile=None):
-    """Validate, store, queue one notification per team member and emit lead.created
-    (the audit log, the rules); all or nothing.
+    """Validate, store and emit lead.created (the audit log, the rules, the team's
+    notification); all or nothing.
 
     `created_by` None means the deployer, in the admin panel (which has its own login).
     `details` are pipeline fields (source, business_domain, priority, value); `profile`
@@ -82,13 +80,17 @@ def add_lead(raw, created_by=None, details=None, owner=None, actor=None, profile
         with db.atomic():
             now = utcnow()
             lead = Lead.create(created_by=created_by, owner=owner, created_at=now,
-                               last_activity_at=now, assigned_at=now if owner else None, **values)
+                               last_activity_at=now, assigned_at=now if owner else None,
+                               search_name=search_text.name_key(values["first_name"],
+                                                                values["last_name"]), **values)
             for field, value in reach.items():
                 contacts.set_first(lead.id, field, value)
-            notify_team(lead)
             changes = events.created(lead)
             changes.update({field: (None, value) for field, value in reach.items() if value})
-            events.emit("lead.created", actor, "lead", lead.id, changes, lead=lead, now=now)
+            # announce: the team hears of a lead someone added (services/chat/lead_alerts.py);
+            # a client who writes in is announced by their message instead.
+            events.emit("lead.created", actor, "lead", lead.id, changes, lead=lead, now=now,
+                        announce=True)
     except IntegrityError:
         # Someone saved the same email or phone between our check and insert.
         _refuse_duplicates(reach)
@@ -109,6 +111,9 @@ def update_lead(actor, lead_id, raw, profile=None):
                 raise LookupError(messages.LEAD_GONE.format(lead_id=lead_id))
             changes = events.changed(lead, values)
             columns = {f: values[f] for f in changes if f not in CONTACT_FIELDS}
+            if {"first_name", "last_name"} & set(columns):
+                columns["search_name"] = search_text.name_key(values["first_name"],
+                                                              values["last_name"])
             if columns:  # only what changed: a kept secret is not encrypted again
                 Lead.update(**columns).where(Lead.id == lead_id).execute()
             if changes:
@@ -164,11 +169,6 @@ def _refuse_duplicates(values, except_id=None):
             raise DuplicateLead(field, existing)
 
 
-def notify_team(lead):
-    text = lead_card(lead, title="New lead")
-    outbox.enqueue_for(User.lead_recipients(), f"lead:{lead.id}:to:", text)
-
-
 def recent(page=0, per_page=PAGE_SIZE, actor=PANEL):
     """One page of the leads `actor` may see, newest first, and the number of pages."""
     total = visible_leads(actor).count()
@@ -184,13 +184,13 @@ def get(lead_id):
 
 
 def search(text, limit=MAX_SEARCH_RESULTS, actor=PANEL):
-    """Leads `actor` may see whose name or any contact contains `text` (case-insensitive)."""
-    needle = " ".join(text.split()).casefold()
+    """Leads `actor` may see whose name or any contact contains `text`, whatever the case
+    and accents (services/core/search.py)."""
+    needle = search_text.fold(text)
     if not needle:
         return []
     # contains() escapes % and _, so what people type is matched literally.
-    full_name = Lead.first_name.concat(" ").concat(Lead.last_name)
-    condition = full_name.contains(needle) | contacts.matching(needle)
+    condition = Lead.search_name.contains(needle) | contacts.matching(needle)
     digits = _phone_digits(needle)
     if digits and digits != needle:
         condition |= contacts.matching(digits)
@@ -200,16 +200,15 @@ def search(text, limit=MAX_SEARCH_RESULTS, actor=PANEL):
 
 def matching(text):
     """A condition on Lead for the panel's search box: every word of `text` is in the
-    lead's first or last name or in one of its contacts (case-insensitive); a phone
-    number typed with spaces, dashes or brackets is one word, its digits. None for no
-    words. Each word reads the name and contact indexes separately (a UNION of ids),
-    so Postgres' trigram indexes serve it."""
-    needle = " ".join(text.split()).casefold()
+    lead's first or last name or in one of its contacts, whatever the case and accents
+    (services/core/search.py); a phone number typed with spaces, dashes or brackets is
+    one word, its digits. None for no words. Each word reads the name and contact
+    indexes separately (a UNION of ids), so Postgres' trigram indexes serve it."""
+    needle = search_text.fold(text)
     digits = _phone_digits(needle)
     condition = None
     for word in [digits] if digits else needle.split():
-        ids = (Lead.select(Lead.id).where(Lead.first_name.contains(word)
-                                          | Lead.last_name.contains(word))
+        ids = (Lead.select(Lead.id).where(Lead.search_name.contains(word))
                | contacts.lead_ids(word))
         condition = Lead.id.in_(ids) if condition is None else condition & Lead.id.in_(ids)
     return condition

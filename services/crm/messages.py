@@ -2,7 +2,7 @@
 data escaped), and the refusals the services raise (plain text: whoever shows one
 escapes it for their page or parse mode). One place, so a translation is a catalogue."""
 from services.core.markup import h
-from services.crm.validation import country_name
+from services.crm.validation import country_name, display_phone
 
 NONE = "—"  # a field not known yet
 
@@ -15,23 +15,25 @@ def lead_card(lead, title="Lead"):
         f"<b>{h(title)} #{lead.id}</b>\n"
         f"Name: {h(lead.full_name)}\n"
         f"Email: {h(lead.email) or NONE}\n"
-        f"Phone: {h(lead.phone) or NONE}\n"
+        f"Phone: {h(display_phone(lead.phone)) or NONE}\n"
         f"Country: {country}\n"
         f"Added by {h(creator)} on {lead.created_at:%Y-%m-%d %H:%M} UTC"
     )
+
+
+def lead_command(lead_id):
+    """A command Telegram shows as a link: tapping it opens the lead (chat's router reads
+    "/lead_12" as "/lead 12")."""
+    return f"/lead_{lead_id}"
 
 
 def lead_line(lead, reach=None):
     """One line of a list; `reach`: the lead's {kind: first contact}, read for the whole
     page at once (contacts.firsts), else read here."""
     reach = reach if reach is not None else {"email": lead.email, "phone": lead.phone}
-    parts = (reach.get("email"), reach.get("phone"), lead.country)
-    return " · ".join([f"#{lead.id} {h(lead.full_name)}", *(h(part) for part in parts if part)])
-
-
-def assigned_to_you(lead, by):
-    return (f"Lead #{lead.id} {h(lead.full_name)} is now yours (assigned by {h(by)}). "
-            f"/lead {lead.id} shows it.")
+    parts = (reach.get("email"), display_phone(reach.get("phone")), lead.country)
+    return " · ".join([f"{lead_command(lead.id)} {h(lead.full_name)}",
+                       *(h(part) for part in parts if part)])
 
 
 # Refusals of the pipeline (services/crm/pipeline.py) ------------------------------------
@@ -45,6 +47,7 @@ TRANSFER_LOW_SCORE = "its latest score {score:.2f} is below {min_score:.2f}"
 TRANSFER_NO_DOMAIN = "its business domain is not set"
 ONLY_DISPATCHERS_ASSIGN = "Only dispatchers and admins assign leads."
 NOT_ON_TEAM = "That person is not on the team."
+NOT_A_SALESPERSON = "A transferred lead goes to a salesperson, and that person is not one."
 NOBODY_TO_ASSIGN = "There is nobody on the team to assign it to."
 BAD_SOURCE = "Source must be one of: {choices}."
 BAD_PRIORITY = "Priority must be one of: {choices}."

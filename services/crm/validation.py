@@ -54,6 +54,18 @@ def phone(text):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_phone(value):
+    """A stored phone number (E.164) as people read it, "+44 20 7946 0958"; anything that
+    does not parse as one (or None) as it is."""
+    if not value:
+        return value
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def name(text):
     text = " ".join(_clean(text).split())
     if len(text) > MAX_NAME_LENGTH:

@@ -2,6 +2,7 @@
 reminders and the daily summary."""
 from services.core.clock import local_time
 from services.core.markup import h
+from services.crm.validation import display_phone
 from services.followups.vocabulary import TEMPLATES
 
 
@@ -10,7 +11,7 @@ def rendered(template, lead):
     owner = lead.owner.display_name if lead.owner_id else "nobody yet"
     stage = lead.sales_stage if lead.stage == "transferred" else lead.stage
     return TEMPLATES[template].format(
-        lead_id=lead.id, lead_name=h(lead.full_name), lead_phone=h(lead.phone),
+        lead_id=lead.id, lead_name=h(lead.full_name), lead_phone=h(display_phone(lead.phone)),
         owner=h(owner), stage=h(stage))
 
 

@@ -1,6 +1,6 @@
 """Clients who write in: found by their contact, or made on their first message."""
 from models import Contact, Lead, db, utcnow
-from services.core import events
+from services.core import events, search
 from services.crm import contacts
 
 
@@ -14,10 +14,13 @@ def from_telegram(actor, user, now=None):
     now = now or utcnow()
     label = f"@{user.username}" if user.username else None
     with db.atomic():
-        lead = Lead.create(first_name=(user.first_name or "").strip()[:100] or user.display_name,
-                           last_name=(user.last_name or "").strip()[:100], source="telegram",
+        first = (user.first_name or "").strip()[:100] or user.display_name
+        last = (user.last_name or "").strip()[:100]
+        lead = Lead.create(first_name=first, last_name=last, source="telegram",
+                           search_name=search.name_key(first, last),
                            created_at=now, last_activity_at=now)
-        Contact.create(lead=lead, kind="telegram", value=value, label=label, created_at=now)
+        Contact.create(lead=lead, kind="telegram", value=value, label=label, created_at=now,
+                       search_value=search.fold(value))
         changes = events.created(lead)
         changes["telegram"] = (None, label or value)
         events.emit("lead.created", actor, "lead", lead.id, changes, lead=lead, now=now)

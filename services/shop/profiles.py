@@ -8,8 +8,8 @@ import secrets
 import string
 
 from models import CustomerProfile, db, utcnow
-from services.core import events
-from services.crm.validation import country_name
+from services.core import events, search
+from services.crm.validation import country_name, display_phone
 from services.shop import access
 from services.shop.profile_fields import (  # noqa: F401 - the profile API, in one place
     FIELDS,
@@ -74,14 +74,17 @@ def save(actor, lead_id, values, profile_id=None, now=None):
             raise TooManyProfiles()
         current = {} if profile is None else {field: getattr(profile, field) for field in FIELDS}
         cleaned = checked({**current, **values}, now.date())
+        key = search.name_key(cleaned["first_name"], cleaned["last_name"])
         if profile is None:
-            profile = CustomerProfile.create(lead=lead_id, created_at=now, updated_at=now, **cleaned)
+            profile = CustomerProfile.create(lead=lead_id, created_at=now, updated_at=now,
+                                             search_name=key, **cleaned)
             events.emit(f"{ENTITY}.created", actor, ENTITY, profile.id, events.created(profile),
                         lead_id=lead_id, now=now)
             return profile
         changes = events.changed(profile, cleaned)
         if changes:
-            (CustomerProfile.update(updated_at=now, **{field: cleaned[field] for field in changes})
+            (CustomerProfile.update(updated_at=now, search_name=key,
+                                    **{field: cleaned[field] for field in changes})
              .where(CustomerProfile.id == profile.id).execute())
             events.emit(f"{ENTITY}.updated", actor, ENTITY, profile.id, changes,
                         lead_id=lead_id, now=now)
@@ -153,6 +156,8 @@ def shown(field, value):
         return MASK
     if field == "country":
         return f"{country_name(value)} ({value})"
+    if field == "phone":
+        return display_phone(value)
     if field == "state":
         return dict(US_STATES).get(value, value)
     if field == "gender":

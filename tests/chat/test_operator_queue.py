@@ -75,7 +75,7 @@ def test_take_shows_the_card_with_the_password_masked(shop):
     assert card.text.startswith(f"✋ Order #{order.id} is yours now.")
     for line in (f"📂 <b>Order #{order.id}</b> · assigned", "100 sites · 100 tokens",
                  f"Customer: Zoë &lt;Client&gt; (client #{order.lead_id})", "First name: Ann",
-                 "Phone: +14155552671", "Password: •••"):
+                 "Phone: +1 415-555-2671", "Password: •••"):
         assert line in card.text.split("\n"), line
     assert "s3cret" not in card.text and labels(card) == CARD_BUTTONS
     mine = says(shop["olga"], "/queue")

@@ -29,6 +29,23 @@ def test_phone_is_stored_as_e164(raw, expected):
     assert validation.phone(raw) == expected
 
 
+@pytest.mark.parametrize("stored, shown", [
+    ("+442079460958", "+44 20 7946 0958"),
+    ("+14155552671", "+1 415-555-2671"),
+    ("+380441234567", "+380 44 123 4567"),
+    # What does not parse as a number is shown as it is.
+    ("447911123456", "447911123456"), ("+999123", "+999123"), ("", ""), (None, None),
+])
+def test_a_stored_phone_is_shown_in_international_format(stored, shown):
+    assert validation.display_phone(stored) == shown
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30))
+def test_showing_a_phone_never_raises(value):
+    assert isinstance(validation.display_phone(value), str)
+
+
 @pytest.mark.parametrize("raw", ["12345", "020 7946 0958", "+44 1", "phone", "+999 123 456"])
 def test_bad_phone_is_refused(raw):
     with pytest.raises(ValidationError, match="phone|country code"):

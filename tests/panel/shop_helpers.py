@@ -3,6 +3,7 @@ and a logged-in panel with the shop open (SHOP) and passwords storable."""
 from cryptography.fernet import Fernet
 
 from models import CustomerProfile, Lead
+from services.core import search
 from services.core.actors import Actor
 from services.shop import catalogue, orders, profiles, wallet
 from tests.panel.conftest import USERNAME, log_in
@@ -29,7 +30,7 @@ def shop_panel(make_app):
 
 def customer(first="Jane", last="Roe", tokens=1000, **profile):
     """A lead with `tokens` in their wallet and one profile: (lead, profile)."""
-    lead = Lead.create(first_name=first, last_name=last)
+    lead = Lead.create(first_name=first, last_name=last, search_name=search.name_key(first, last))
     if tokens:
         wallet.adjust(PANEL, lead.id, tokens, "Welcome top-up")
     return lead, profiles.save(PANEL, lead.id, {**PROFILE, **profile})

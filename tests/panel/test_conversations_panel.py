@@ -202,7 +202,7 @@ def test_attachments_link_to_the_file_route_a_map_or_show_as_text(browser):
     assert f'href="{base}/1">📎 document quote.pdf</a>' in page and "2.0 KB" in page
     assert "https://www.openstreetmap.org/?mlat=50.450100&amp;mlon=30.523400#map=16/50.450100/30.523400" in page
     assert f"{base}/2" not in page and f"{base}/3" not in page
-    assert "👤 contact · Bob · +442079460958" in page
+    assert "👤 contact · Bob · +44 20 7946 0958" in page
 
 
 def test_sending_from_the_composer_queues_it_for_the_clients_telegram_chat(browser):
