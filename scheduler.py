@@ -1,15 +1,17 @@
 """The scheduler process: delivers the outbox and runs the follow-up jobs on a
 `schedule` loop.
 
-Every SEND_INTERVAL_SECONDS it recovers abandoned claims and sends up to
-SEND_BATCH_SIZE due messages. Every few seconds it runs the follow-up jobs whose
-time slot has come (services/followups/jobs.py: due rule actions, reminders, stale
+Notifications go out as soon as they are queued (a wakeup: Postgres NOTIFY, or a poll on
+SQLite), SEND_BATCH_SIZE per SEND_INTERVAL_SECONDS at most (services/delivery/prompt.py).
+Every SEND_INTERVAL_SECONDS it also recovers abandoned claims, drops the bot's expired
+replies, sends what the budget allows and beats. Every few seconds it runs the follow-up
+jobs whose time slot has come (services/followups/jobs.py: due rule actions, reminders, stale
 leads, the daily summary, cleanup). Run from the project root: `python scheduler.py`.
 """
+import collections
 import logging
 import signal
 import sys
-import time
 
 import schedule
 
@@ -17,7 +19,8 @@ from models import DatabaseUnavailable, bind, drop_connection, utcnow
 from services import subscriptions
 from services.core import policy
 from services.core.config import ConfigError, load_settings
-from services.delivery import outbox
+from services.delivery import outbox, wakeup
+from services.delivery.prompt import Budget, Prompt
 from services.delivery.sender import DeliveryPolicy, deliver_batch
 from services.delivery.telegram import TelegramTransport
 from services.followups import jobs, periodic
@@ -31,6 +34,10 @@ class Scheduler:
     def __init__(self, settings, transport, delivery=DeliveryPolicy(), clock=utcnow):
         self.settings, self.transport, self.delivery, self.clock = settings, transport, delivery, clock
         self.stopping = False
+        self.prompt = Prompt(self.send_due, Budget(settings.send_batch_size,
+                                                   settings.send_interval_seconds),
+                             wakeup.for_database())
+        self.since_beat = collections.Counter()  # the batches' outcomes, for the heartbeat
         self.followup_jobs = jobs.scheduled_jobs(settings)
         self.jobs = schedule.Scheduler()
         self.jobs.every(settings.send_interval_seconds).seconds.do(self.guarded, self.send_outbox)
@@ -51,13 +58,25 @@ class Scheduler:
         expired = outbox.expire_replies()  # the bot's, should it be down for long
         if expired:
             log.warning("dropped %d bot replies that were never sent in time", expired)
-        result = deliver_batch(self.transport, self.settings.send_batch_size, self.delivery,
-                               stop=lambda: self.stopping)
-        heartbeat.beat(heartbeat.SCHEDULER, f"sent={result.sent} retrying={result.retrying} "
-                                  f"failed={result.failed}")
+        self.prompt.send()  # what no wakeup announced: retries come due, rows recovered
+        done, self.since_beat = self.since_beat, collections.Counter()
+        heartbeat.beat(heartbeat.SCHEDULER, f"sent={done['sent']} retrying={done['retrying']} "
+                                  f"failed={done['failed']}")
+
+    def send_due(self, limit):
+        """Up to `limit` due notifications, as the budget allows (self.prompt)."""
+        result = deliver_batch(self.transport, limit, self.delivery, stop=lambda: self.stopping)
         if result.claimed:
             log.info("batch: %d claimed, %d sent, %d to retry, %d failed",
                      result.claimed, result.sent, result.retrying, result.failed)
+            self.since_beat.update(sent=result.sent, retrying=result.retrying, failed=result.failed)
+        return result
+
+    def send_promptly(self):
+        """Until the next job is due (a second at most, to notice SIGTERM): send what is
+        queued meanwhile, as the budget allows."""
+        idle = self.jobs.idle_seconds
+        self.prompt.step(min(max(idle if idle is not None else 1.0, 0.05), 1.0))
 
     def announce(self):
         heartbeat.beat(heartbeat.SCHEDULER, "started")
@@ -75,8 +94,7 @@ class Scheduler:
         self.guarded(self.send_outbox)  # don't make a restart wait a whole interval
         while not self.stopping:
             self.jobs.run_pending()
-            idle = self.jobs.idle_seconds
-            time.sleep(min(max(idle if idle is not None else 1.0, 0.05), 1.0))
+            self.guarded(self.send_promptly)
         log.info("stopped")
 
 
@@ -104,8 +122,8 @@ def main(argv):
         scheduler.stopping = True  # finishes the message in hand, releases the rest
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("delivering every %ss, %d at a time", settings.send_interval_seconds,
-             settings.send_batch_size)
+    log.info("delivering every %ss, %d at a time; within that, as soon as queued",
+             settings.send_interval_seconds, settings.send_batch_size)
     scheduler.run()
     return 0
 

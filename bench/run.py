@@ -27,13 +27,18 @@ Prints figures, never asserts: see bench/README.md for what each one means.
   relay      end-to-end latency with the real `python bot.py` and the emulator: 200 clients
              writing to their 10 owners for 60 s, (a) client message -> the member's alert,
              (b) the member's Telegram reply -> the client (~2.5 minutes with Postgres)
+  notify     the real `python scheduler.py` (SEND_INTERVAL_SECONDS=30) and the emulator: new
+             leads for 60 s, lead added -> each member's alert (target p95 <= 2 s); then 3
+             batches queued at once still take 2 intervals (SQLite and Postgres; ~3 minutes)
+  kanban     ms per pipeline board page (/board/: both pipelines, filtered, a column's next
+             cards) and per card move, through the WSGI app with 10,000 open leads
 
-scheduler, claim, admin, followups, contacts, inbox, shop and relay run on SQLite and, when it
+scheduler, claim, admin, followups, contacts, inbox, shop, relay and kanban run on SQLite and, when it
 answers, on Postgres
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; a throwaway
 database is created there and dropped afterwards).
 
-  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|contacts|pacing|inbox|shop|relay]
+  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|contacts|pacing|inbox|shop|relay|kanban]
                                 [--users N] [--rows N] [--leads N] [--outbox-rows N] [--activities N]
                                 [--clients N] [--skip-save]
                                 [--profile-bot FILE] [--profile-admin FILE]
@@ -42,6 +47,7 @@ database is created there and dropped afterwards).
                                 [--shop-orders N] [--shop-ledger N]
                                 [--relay-clients N] [--relay-members N] [--relay-seconds S]
                                 [--relay-answer-share F]
+                                [--notify-members N] [--notify-seconds S]
 """
 import argparse
 import datetime
@@ -56,6 +62,12 @@ from common import print_table, say
 from contacts_speed import MAX_CLIENTS, bench_contacts
 from followups_speed import bench_followups
 from inbox_speed import add_arguments as add_inbox_arguments, bench_inbox
+from kanban_speed import OPEN_LEADS, bench_kanban
+from notify_latency import (
+    add_arguments as add_notify_arguments,
+    bench_notify,
+    check_arguments as check_notify_arguments,
+)
 from outbox_speed import BATCH_SIZE, CLAIMS, SCHEDULER_BATCHES, bench_outbox
 from pacing import (
     add_arguments as add_pacing_arguments,
@@ -78,7 +90,8 @@ from wizard import bench_wizard
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Leadgram speed measurements (see bench/README.md).")
     parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups",
-                                           "contacts", "pacing", "inbox", "shop", "relay"))
+                                           "contacts", "pacing", "inbox", "shop", "relay", "kanban",
+                                           "notify"))
     parser.add_argument("--users", type=int, default=300, help="wizard users (default 300)")
     parser.add_argument("--recipients", type=int, default=30,
                         help="members who get lead notifications (default 30)")
@@ -90,6 +103,8 @@ def main(argv=None):
                         help="followups: activities for the overdue query (default 100,000)")
     parser.add_argument("--clients", type=int, default=100_000,
                         help="contacts: clients, 3 contacts each (default 100,000)")
+    parser.add_argument("--kanban-leads", type=int, default=OPEN_LEADS,
+                        help=f"kanban: open leads (default {OPEN_LEADS:,})")
     parser.add_argument("--profile-admin", metavar="FILE",
                         help="admin: cProfile one request of the slowest page into FILE.<db>")
     parser.add_argument("--profile-bot", metavar="FILE",
@@ -100,11 +115,13 @@ def main(argv=None):
     add_inbox_arguments(parser, prefix="inbox-")
     add_shop_arguments(parser, prefix="shop-")
     add_relay_arguments(parser, prefix="relay-")
+    add_notify_arguments(parser, prefix="notify-")
     args = parser.parse_args(argv)
     check_pacing_arguments(parser, args)
     check_shop_arguments(parser, args.shop_orders, args.shop_ledger, prefix="shop-")
     check_relay_arguments(parser, args.relay_clients, args.relay_members, args.relay_seconds,
                           args.relay_answer_share)
+    check_notify_arguments(parser, args.notify_members, args.notify_seconds)
     if args.inbox_conversations < 1000 or args.inbox_messages < 10 * args.inbox_conversations:
         parser.error("--inbox-conversations must be at least 1000, --inbox-messages at least 10 "
                      "per conversation")
@@ -122,6 +139,8 @@ def main(argv=None):
     if not 1000 <= args.clients <= MAX_CLIENTS:
         parser.error(f"--clients must be 1000..{MAX_CLIENTS} (phones are +1, an area code, 555 "
                      "and four digits)")
+    if args.kanban_leads < 1000:
+        parser.error("--kanban-leads must be at least 1000")
 
     import sqlite3
     say(f"Leadgram bench, {datetime.date.today()}, {os.cpu_count()} cores, "
@@ -148,6 +167,10 @@ def main(argv=None):
     if args.only in (None, "relay"):
         bench_relay(args.relay_clients, args.relay_members, args.relay_seconds,
                     answer_share=args.relay_answer_share)
+    if args.only in (None, "notify"):
+        bench_notify(args.notify_members, args.notify_seconds)
+    if args.only in (None, "kanban"):
+        bench_kanban(args.kanban_leads)
     print_table()
     say(f"\ntotal {time.monotonic() - started:.0f} s")
     return 0

@@ -26,6 +26,7 @@ from services.core.actors import Actor
 PENDING, SENDING, SENT, FAILED, CANCELLED, EXPIRED = (
     "pending", "sending", "sent", "failed", "cancelled", "expired")
 STATUSES = (PENDING, SENDING, SENT, FAILED, CANCELLED, EXPIRED)
+WAKEUP_CHANNEL = "leadgram_outbox"  # Postgres LISTEN/NOTIFY: notifications were queued
 
 
 def worker_id():
@@ -49,6 +50,7 @@ class Claimed:
     copy_message_id: int = None
     conversation_id: int = None   # a client conversation's row (services/inbox)
     reaction: str = None          # set this emoji on edit_message_id instead of editing
+    commands: str = None          # JSON: set the chat's command menu instead of sending text
     sent_message_id: int = None   # Telegram's id of the message once sent
 
 
@@ -66,31 +68,59 @@ def enqueue(key, recipient, text, parse_mode="HTML", **reply):
                 .on_conflict_ignore()
                 .returning(OutboxMessage.id)
                 .execute())
-    return bool(list(inserted))
+    created = bool(list(inserted))
+    if created and reply.get("expires_at") is None:  # the bot sends the others itself
+        announce()
+    return created
 
 
-def enqueue_for(recipients, key_prefix, text, parse_mode="HTML", broadcast=None):
-    """enqueue() the same text for every User in the `recipients` query, keyed
-    `<key_prefix><user id>`: one INSERT … SELECT, however large the audience.
+def enqueue_for(recipients, key_prefix, text, parse_mode="HTML", broadcast=None,
+                reply_markup=None):
+    """enqueue() the same text (and buttons) for every User in the `recipients` query,
+    keyed `<key_prefix><user id>`: one INSERT … SELECT, however large the audience.
     Returns how many rows were created."""
     now = utcnow()
     rows = recipients.select(
         Value(key_prefix).concat(User.id), User.id, Value(text), Value(parse_mode),
         Value(PENDING), Value(0), Value(0), Value(now), Value(now),
-        Value(broadcast.id if broadcast else None))
+        Value(broadcast.id if broadcast else None), Value(reply_markup))
     columns = [OutboxMessage.key, OutboxMessage.recipient, OutboxMessage.text,
                OutboxMessage.parse_mode, OutboxMessage.status, OutboxMessage.attempts,
                OutboxMessage.parts_sent, OutboxMessage.next_attempt_at, OutboxMessage.created_at,
-               OutboxMessage.broadcast]
+               OutboxMessage.broadcast, OutboxMessage.reply_markup]
     query = OutboxMessage.insert_from(rows, columns).on_conflict_ignore()
-    return len(list(query.returning(OutboxMessage.id).execute()))
+    created = len(list(query.returning(OutboxMessage.id).execute()))
+    if created:
+        announce()
+    return created
+
+
+def announce():
+    """Wake the schedulers (services/delivery/wakeup.py) for rows just queued. On Postgres
+    a NOTIFY: part of the caller's transaction, it reaches them when that commits, and
+    never if it rolls back (Postgres sends one for any number in a transaction). SQLite's
+    schedulers poll notifications_due() instead."""
+    if is_postgres():
+        db.execute_sql(f"NOTIFY {WAKEUP_CHANNEL}")
+
+
+def notifications_due(now=None):
+    """Whether a notification is due: what a scheduler asks twice a second on SQLite. The
+    (status, next_attempt_at, id) index finds due pending rows without reading the rest."""
+    return (OutboxMessage.select()
+            .where(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= (now or utcnow()),
+                   OutboxMessage.expires_at.is_null())
+            .exists())
 
 
 def retry(actor, ids, now=None):
     """Failed rows among `ids` go back to pending with fresh attempts (a split
     message resumes after the parts already sent); returns how many."""
-    return _change_by_hand(actor, ids, FAILED, PENDING, "outbox.retried",
-                           attempts=0, next_attempt_at=now or utcnow(), last_error=None)
+    retried = _change_by_hand(actor, ids, FAILED, PENDING, "outbox.retried",
+                              attempts=0, next_attempt_at=now or utcnow(), last_error=None)
+    if retried:
+        announce()
+    return retried
 
 
 def cancel(actor, ids):
@@ -129,7 +159,7 @@ WHERE id IN (
     LIMIT {p} {lock})
 RETURNING id, recipient_id, text, parse_mode, attempts, parts_sent, reply_markup,
           edit_message_id, next_attempt_at, copy_from_chat_id, copy_message_id, conversation_id,
-          reaction
+          reaction, commands
 """
 _NOTIFICATIONS_DUE = "expires_at IS NULL AND next_attempt_at <= {p}"
 _REPLIES_DUE = "recipient_id = {p} AND expires_at > {p} AND next_attempt_at <= {p}"
@@ -182,7 +212,7 @@ def _claim(which, which_params, limit, now, worker):
     return [Claimed(id=r[0], worker=worker, recipient_id=r[1], chat_id=chats[r[1]], text=r[2],
                     parse_mode=r[3], attempts=r[4], parts_sent=r[5], reply_markup=r[6],
                     edit_message_id=r[7], copy_from_chat_id=r[9], copy_message_id=r[10],
-                    conversation_id=r[11], reaction=r[12])
+                    conversation_id=r[11], reaction=r[12], commands=r[13])
             for r in rows]
 
 

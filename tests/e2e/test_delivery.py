@@ -1,6 +1,7 @@
 """Delivery through the real scheduler process: limits, faults, races and crashes."""
 import collections
 import signal
+import time
 
 import pytest
 
@@ -20,9 +21,10 @@ def team_of(size, first_id=2000):
     return admin, members
 
 
-def add_leads(creator, count):
-    return [leads.create_lead(creator, email=f"lead{n}@example.com", phone=f"+1415555{2600 + n}",
-                              first_name=f"Lead{n}", last_name="Test", country="US")
+def add_leads(count):
+    """Leads added in the panel: every member is told (a creator in chat would not be)."""
+    return [leads.add_lead({"email": f"lead{n}@example.com", "phone": f"+1415555{2600 + n}",
+                            "first_name": f"Lead{n}", "last_name": "Test", "country": "US"})
             for n in range(count)]
 
 
@@ -45,7 +47,7 @@ def test_429_is_waited_out_and_the_message_delivered_exactly_once(processes, emu
     for user in (admin, member):
         emulator.add_user(user.telegram_id)
     emulator.fail("sendMessage", 429, retry_after=2, times=1, chat_id=member.telegram_id)
-    add_leads(admin, 1)
+    add_leads(1)
     processes.start("scheduler.py")
     wait_until(all_sent, message="every message sent")
     assert deliveries(emulator) == {(ADMIN_ID, 1): 1, (member.telegram_id, 1): 1}
@@ -60,13 +62,12 @@ def test_blocked_member_is_not_retried_until_they_return(processes, emulator, ch
     admin, [member] = team_of(1)
     emulator.add_user(ADMIN_ID)
     emulator.block(member.telegram_id)
-    add_leads(admin, 1)
+    add_leads(1)
     processes.start("scheduler.py")
     wait_until(lambda: User.get_by_id(member.id).unreachable, message="member marked unreachable")
     row = OutboxMessage.get(OutboxMessage.recipient == member)
     assert row.status == "failed" and "blocked" in row.last_error
-    leads.create_lead(admin, email="two@example.com", phone="+14155552699",
-                      first_name="Two", last_name="T", country="US")
+    leads.add_lead({"email": "two@example.com", "first_name": "Two"})
     wait_until(lambda: deliveries(emulator)[(ADMIN_ID, 2)] == 1)
     to_member = [c for c in emulator.calls_to("sendMessage")
                  if int(c.params["chat_id"]) == member.telegram_id]
@@ -92,7 +93,7 @@ def test_two_schedulers_racing_on_postgres_send_each_message_once(postgres_datab
         admin, members = team_of(30)
         for user in [admin] + members:
             emulator.add_user(user.telegram_id)
-        add_leads(admin, 4)  # 124 messages, 4 per chat
+        add_leads(4)  # 124 messages, 4 per chat
         for _ in range(2):
             processes.start("scheduler.py", SEND_BATCH_SIZE="10", SEND_INTERVAL_SECONDS="0.1")
         wait_until(all_sent, timeout=60, message="every message sent")
@@ -112,7 +113,7 @@ def test_scheduler_killed_mid_batch_loses_nothing(processes, emulator):
     admin, [member] = team_of(1)
     for user in (admin, member):
         emulator.add_user(user.telegram_id)
-    add_leads(admin, 6)  # 6 per chat; the 1 s per-chat gap makes the batch take ~5 s
+    add_leads(6)  # 6 per chat; the 1 s per-chat gap makes the batch take ~5 s
     first = processes.start("scheduler.py")
     wait_until(lambda: sum(deliveries(emulator).values()) >= 4, message="some messages sent")
     processes.kill(first, signal.SIGKILL)
@@ -131,7 +132,7 @@ def test_sigterm_stops_the_scheduler_cleanly(processes, emulator):
     admin, members = team_of(2)
     for user in [admin] + members:
         emulator.add_user(user.telegram_id)
-    add_leads(admin, 5)
+    add_leads(5)
     scheduler = processes.start("scheduler.py")
     wait_until(lambda: sum(deliveries(emulator).values()) >= 2)
     beat = Heartbeat.get_by_id("scheduler")
@@ -139,3 +140,19 @@ def test_sigterm_stops_the_scheduler_cleanly(processes, emulator):
     assert processes.kill(scheduler, signal.SIGTERM) == 0
     assert OutboxMessage.select().where(OutboxMessage.status == "sending").count() == 0
     assert "stopped" in open(scheduler.log_path).read()
+
+
+def test_a_notification_queued_after_start_up_arrives_in_seconds_not_at_the_interval(
+        processes_any_db, emulator):
+    """SEND_INTERVAL_SECONDS paces a backlog; a lone new-lead alert goes when it is queued."""
+    admin, [member] = team_of(1)
+    for user in (admin, member):
+        emulator.add_user(user.telegram_id)
+    processes_any_db.start("scheduler.py", SEND_INTERVAL_SECONDS="30")
+    wait_until(lambda: "sent=" in (Heartbeat.get_or_none(Heartbeat.name == "scheduler") or
+                                   Heartbeat(detail="")).detail, message="the scheduler's first pass")
+    add_leads(1)
+    queued = time.monotonic()
+    wait_until(lambda: any("Lead0" in m["text"] for m in emulator.sent_messages(member.telegram_id)),
+               timeout=10, message="the new-lead alert, 30 s interval notwithstanding")
+    assert time.monotonic() - queued < 10
