@@ -35,6 +35,7 @@ from panel import auth, ops
 from panel.activity_views import ActivityView
 from panel.audit_views import AuditView
 from panel.base import local_time
+from panel.board_views import BoardView
 from panel.broadcast_views import BroadcastView
 from panel.conversation_views import ConversationView
 from panel.customer_views import CustomerView
@@ -50,6 +51,8 @@ from panel.template_views import TemplateView
 from services import subscriptions
 from services.core import policy
 from services.core.config import load_settings
+from services.crm import contacts
+from services.crm.validation import display_phone
 from services.ops.panel_login import (
     Credentials,
     check_metrics_token,
@@ -105,6 +108,8 @@ def create_app(settings=None):
     subscriptions.register()
     app.extensions["leadgram"] = panel
     app.add_template_filter(local_time)
+    app.add_template_filter(display_phone, "phone")   # {{ lead.phone|phone }}
+    app.add_template_filter(contacts.shown, "contact")
 
     CSRFProtect(app)
     auth.login_manager.init_app(app)
@@ -122,6 +127,7 @@ def _install_admin(app):
                   theme=Bootstrap4Theme(base_template="panel_master.html", fluid=True),
                   index_view=DashboardView(name="Dashboard", url="/"))
     admin.add_view(LeadView(Lead, name="Leads", endpoint="leads"))
+    admin.add_view(BoardView(name="Board", endpoint="board", url="/board"))
     admin.add_view(ConversationView(name="Conversations", endpoint="conversations",
                                     url="/conversations"))
     admin.add_view(LeadPipelineView(name="Lead pipeline", endpoint="lead_pipeline", url="/lead"))

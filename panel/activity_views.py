@@ -31,6 +31,9 @@ class ActivityView(PanelModelView):
     list_template = "activity_list.html"
     column_list = ["id", "lead", "type", "subject", "assigned_to", "due_at", "completed_at",
                    "outcome", "rule"]
+    # A phone: which lead, what, when.
+    column_screens = {"id": "sm", "type": "md", "assigned_to": "md", "completed_at": "lg",
+                      "outcome": "lg", "rule": "xl"}
     column_details_list = ["id", "lead", "type", "subject", "description", "assigned_to",
                            "created_by", "rule", "scheduled_at", "due_at", "completed_at",
                            "completed_by", "outcome", "reminded_at", "overdue_notified_at",

@@ -64,6 +64,7 @@ class AuditView(PanelModelView):
     export_types = ["csv"]
     simple_list_pager = True  # no count of a table that only grows
     column_list = ["at", "actor_label", "event", "entity", "changes"]
+    column_screens = {"entity": "md", "changes": "md"}  # a phone: when, who, what
     column_labels = {"at": "When", "actor_label": "Who", "event": "What", "entity": "Record",
                      "changes": "Changes (before → after)", "actor_kind": "Who (kind)",
                      "actor_ref": "Who (member id, login, rule id or job)",

@@ -28,6 +28,8 @@ from services.core.inputs import MAX_PAGE, parse_bounded_int, parse_id, plain_te
 MAX_SEARCH_LENGTH = 200
 NOBODY = "none"  # the option for no one: no owner, no assignee
 SHOWN_CHARACTERS = 30  # of a bad value, in the message that refuses it
+# Screen widths in CSS pixels: Bootstrap 4's breakpoints, and "xxl" for the widest lists.
+SCREENS = {"sm": 576, "md": 768, "lg": 992, "xl": 1200, "xxl": 1600}
 # Flask-Admin redirects to a form's `url` (where to go back to) when it passes
 # is_safe_url, which ignores whitespace: "\n" passes, and then cannot be a header.
 # The panel's own links always carry a path on this site.
@@ -120,6 +122,17 @@ class PanelModelView(login_required_view(ModelView)):
     column_type_formatters = {**typefmt.BASE_FORMATTERS,
                               datetime.datetime: lambda view, value, name: local_time(value)}
     column_type_formatters_detail = column_type_formatters
+    # The list's columns that only a wider screen has room for: {column: the narrowest
+    # screen that shows it, a key of SCREENS}. The others always show, so list the most
+    # useful first. panel_master.html turns this into the page's CSS.
+    column_screens = {}
+
+    def hidden_columns(self):
+        """[(screen width in px, the columns hidden below it)], narrowest first."""
+        below = {}
+        for column, screen in self.column_screens.items():
+            below.setdefault(SCREENS[screen], []).append(column)
+        return sorted(below.items())
 
     def search_placeholder(self):
         names = [self.get_column_name(field.name).lower() for field in self._search_fields]

@@ -13,22 +13,24 @@ from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired
 from wtforms.widgets import DateInput
 
-from models import GENDERS, LEAD_STAGES, PRIORITIES, SALES_STAGES, SOURCES, Lead, User
+from models import GENDERS, LEAD_STAGES, PRIORITIES, SALES_STAGES, SOURCES, Lead, User, utcnow
 from panel.base import (
     NOBODY,
     MemberFilter,
     PanelModelView,
+    local_time,
     member_options,
     panel_actor,
     record_ids,
 )
 from services.core.inputs import parse_id
-from services.crm import contacts, leads, pipeline, profile
+from services.crm import board, contacts, leads, pipeline, profile
 from services.crm.access import AccessDenied
-from services.crm.validation import country_name
+from services.crm.validation import country_name, display_phone
 from services.ops import dashboard
 
 MIN_YEAR, MAX_YEAR = 1970, 9000  # dates a lead can have, far from datetime's limits
+SUBJECT_SHOWN = 60  # characters of the next activity's subject in the list (all on hover)
 # Spreadsheets run cells starting with these as formulas (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -38,6 +40,24 @@ NO_OWNER = (NOBODY, "Nobody")
 NO_COUNTRY = (NOBODY, "Not known")
 NO_GENDER = ""
 Owner = User.alias()  # a lead's owner, next to its creator in one query
+
+
+def name_link(view, context, model, name):
+    return Markup('<a href="{}">{}</a>').format(
+        url_for("lead_pipeline.page", lead_id=model.id), model.full_name)
+
+
+def _next_activity_cell(view, context, model, name):
+    """The open activity due first (get_list reads the page's at once); red when overdue."""
+    activity = getattr(model, "_next_activity", None)
+    if activity is None:
+        return "—"
+    late = activity.due_at is not None and activity.due_at < utcnow()
+    subject = activity.subject if len(activity.subject) <= SUBJECT_SHOWN else \
+        activity.subject[:SUBJECT_SHOWN - 1] + "…"
+    return Markup('<span title="{}">{}: {}</span><small class="d-block {}">{}</small>').format(
+        activity.subject, activity.type.replace("_", " "), subject,
+        "text-danger" if late else "text-muted", local_time(activity.due_at))
 
 
 def stage_link(view, context, model, name):
@@ -156,14 +176,22 @@ def _first_contact_cell(view, context, model, name):
     return _first_contact(model, name) or ""
 
 
+def _phone_cell(view, context, model, name):
+    return display_phone(_first_contact(model, name)) or ""
+
+
 def _exported_text(view, context, model, name):
     return _spreadsheet_safe(getattr(model, name))
 
 
 class LeadView(PanelModelView):
-    column_list = ["id", "first_name", "last_name", "email", "phone", "country", "stage",
-                   "source", "owner", "priority", "value", "passport_number", "tax_pin",
-                   "created_by", "created_at"]
+    # Who, where they are and what is next first: a phone shows those four.
+    column_list = ["id", "name", "stage", "owner", "next_activity", "email", "phone", "country",
+                   "source", "priority", "value", "created_at", "created_by", "passport_number",
+                   "tax_pin"]
+    column_screens = {"id": "sm", "email": "lg", "country": "lg", "phone": "xl", "source": "xl",
+                      "value": "xl", "created_at": "xl", "priority": "xxl", "created_by": "xxl",
+                      "passport_number": "xxl", "tax_pin": "xxl"}
     # The columns of before issue 11 keep their places (whoever reads the CSV by position);
     # the profile follows them.
     column_export_list = ["id", "first_name", "last_name", "email", "phone", "country",
@@ -178,10 +206,11 @@ class LeadView(PanelModelView):
                            "opted_out_at", "created_by", "created_at"]
     column_labels = {"id": "#", "created_by": "Added by", "created_at": "Created",
                      "assigned_at": "Assigned", "last_activity_at": "Last activity",
-                     "tax_pin": "Tax PIN", "opted_out_at": "Opted out"}
+                     "tax_pin": "Tax PIN", "opted_out_at": "Opted out",
+                     "next_activity": "Next activity"}
     column_default_sort = ("id", True)
     # Not email or phone: a lead's first contact would be a subquery per row to sort by.
-    column_sortable_list = ["id", "first_name", "last_name", "country", "stage",
+    column_sortable_list = ["id", ("name", "first_name"), "country", "stage",
                             "source", "priority", "value", "created_at"]
     # The names here; get_list searches contacts too (leads.matching).
     column_searchable_list = ["first_name", "last_name"]
@@ -197,17 +226,20 @@ class LeadView(PanelModelView):
         "created_by": lambda v, c, m, n: m.created_by.display_name if m.created_by_id else "Admin panel",
         "country": lambda v, c, m, n: Markup('<span title="{}">{}</span>').format(
             country_name(m.country), m.country),
+        "name": name_link,
+        "next_activity": _next_activity_cell,
         "stage": stage_link,
         "owner": lambda v, c, m, n: _owner_name(m) or "—",
         "value": lambda v, c, m, n: f"{m.value or 0:,.2f}",
-        **dict.fromkeys(LISTED_CONTACTS, _first_contact_cell),
+        "email": _first_contact_cell,
+        "phone": _phone_cell,
         **dict.fromkeys(profile.SECRET_FIELDS, _masked),
     }
     column_formatters_export = {
         "created_by": lambda v, c, m, n: _spreadsheet_safe(
             m.created_by.display_name if m.created_by_id else "Admin panel"),
         "owner": lambda v, c, m, n: _spreadsheet_safe(_owner_name(m)),
-        # Phones are E.164 (+digits), safe as they are.
+        # Phones as stored, E.164 (+digits): what a machine reads, and safe as they are.
         "phone": _first_contact_cell,
         "email": lambda v, c, m, n: _spreadsheet_safe(_first_contact(m, "email")),
         **dict.fromkeys(("first_name", "last_name", "middle_name", "business_domain", "address",
@@ -257,9 +289,11 @@ class LeadView(PanelModelView):
         if not execute:
             return count, query
         rows = list(query)
-        found = contacts.firsts([row.id for row in rows], LISTED_CONTACTS)
+        ids = [row.id for row in rows]
+        found, upcoming = contacts.firsts(ids, LISTED_CONTACTS), board.next_activities(ids)
         for row in rows:
             row._first_contacts = found.get(row.id, {})
+            row._next_activity = upcoming.get(row.id)
         return count, rows
 
     def one_query(self):

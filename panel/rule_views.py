@@ -3,10 +3,11 @@ services.followups.rules and saved by services.followups.rulebook, which checks 
 test mode (nothing runs), and the automation log."""
 import json
 
-from flask import flash, request
+from flask import flash, request, session
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.contrib.peewee.filters import FilterEqual
+from flask_admin.helpers import is_form_submitted
 from flask_admin.model.template import EndpointLinkRowAction
 from markupsafe import Markup
 from peewee import JOIN
@@ -18,9 +19,10 @@ from models import FollowUpRule, Lead, RuleAction
 from panel.base import IdFilter, PanelModelView, for_each_record, lead_link, panel_actor
 from services.core.inputs import parse_id, plain_text
 from services.followups import automation, rulebook, rules, vocabulary
-from services.followups.rules import RuleError
+from services.followups.rules import RuleError, RuleProblems
 
 MAX_TEXT = 20_000  # far more than 20 conditions or 10 actions need
+ADMIN_FAILURES = ("Failed to create record.", "Failed to save record.")  # Flask-Admin's words
 ARITY = {"one": "one value", "list": "values separated by commas", "none": "no value"}
 # What the form's reference box shows (services.followups.rules is the one source).
 REFERENCE = {
@@ -50,34 +52,51 @@ def _lines_cell(formatter, empty=""):
     return cell
 
 
+def rule_texts(conditions_text, actions_text):
+    """The typed lines as plain text, or RuleError for a box too long to read."""
+    texts = {"conditions": plain_text(conditions_text or ""), "actions": plain_text(actions_text or "")}
+    too_long = [RuleError(f"At most {MAX_TEXT:,} characters.", field)
+                for field, text in texts.items() if len(text) > MAX_TEXT]
+    if too_long:
+        raise RuleProblems(too_long)
+    return texts
+
+
 def parse_rule_text(event, conditions_text, actions_text):
-    """(conditions, actions) in stored form, or {field: message}."""
+    """(conditions, actions) in stored form, or {field: its problems, one a line}."""
+    try:
+        texts = rule_texts(conditions_text, actions_text)
+    except RuleError as exc:
+        return {}, {problem.field: str(problem) for problem in exc.problems}
     parsed, problems = {}, {}
     for field, parse in (("conditions", lambda text: rules.parse_conditions(text, event)),
                          ("actions", rules.parse_actions)):
-        text = plain_text((conditions_text if field == "conditions" else actions_text) or "")
-        if len(text) > MAX_TEXT:
-            problems[field] = f"At most {MAX_TEXT:,} characters."
-            continue
         try:
-            parsed[field] = parse(text)
+            parsed[field] = parse(texts[field])
         except RuleError as exc:
             problems[field] = str(exc)
     return parsed, problems
 
 
 def form_rule(form):
-    """The rule the form describes, as services.followups.rulebook takes it, or
-    {field: message} for lines that cannot be read (the rulebook checks the rest)."""
-    if form.event.data not in vocabulary.EVENTS:
-        return None, {"event": f"Unknown event; one of: {', '.join(vocabulary.EVENTS)}."}
-    parsed, problems = parse_rule_text(form.event.data, form.conditions.data, form.actions.data)
-    if problems:
-        return None, problems
-    return {"name": plain_text(form.name.data or ""), "event": form.event.data,
-            "conditions": parsed["conditions"], "actions": parsed["actions"],
-            "priority": form.priority.data, "active": bool(form.active.data),
-            "description": plain_text(form.description.data or "")}, {}
+    """The rule the form describes, read and checked by services.followups.rules, as
+    services.followups.rulebook takes it; else RuleError naming every problem."""
+    texts = rule_texts(form.conditions.data, form.actions.data)
+    name, event, conditions, actions, priority = rules.read_rule(
+        form.name.data, form.event.data, texts["conditions"], texts["actions"], form.priority.data)
+    return {"name": name, "event": event, "conditions": conditions, "actions": actions,
+            "priority": priority, "active": bool(form.active.data),
+            "description": plain_text(form.description.data or "")}
+
+
+def count_problems(form):
+    """A banner saying how many problems the form marks, instead of Flask-Admin's
+    "Failed to create record.", which says neither what nor where."""
+    count = sum(len(errors) for errors in form.errors.values())
+    if count:
+        session["_flashes"] = [(category, message) for category, message
+                               in session.get("_flashes", []) if message not in ADMIN_FAILURES]
+        flash(f"{count} problem{'s' * (count != 1)}: see the marked fields.", "error")
 
 
 def rule_form(base):
@@ -104,6 +123,7 @@ class RuleView(PanelModelView):
     create_template = "rule_create.html"
     edit_template = "rule_edit.html"
     column_list = ["name", "event", "priority", "active", "conditions", "actions", "updated_at"]
+    column_screens = {"priority": "sm", "conditions": "md", "actions": "md", "updated_at": "xl"}
     column_labels = {"updated_at": "Changed"}
     column_default_sort = [("event", False), ("priority", False)]
     column_sortable_list = ["name", "event", "priority", "active", "updated_at"]
@@ -120,6 +140,8 @@ class RuleView(PanelModelView):
 
     def render(self, template, **kwargs):
         kwargs.setdefault("reference", REFERENCE)
+        if template in (self.create_template, self.edit_template):
+            count_problems(kwargs["form"])
         return super().render(template, **kwargs)
 
     def scaffold_form(self):
@@ -133,28 +155,33 @@ class RuleView(PanelModelView):
 
     def validate_form(self, form):
         ok = super().validate_form(form)
-        if not ok or not hasattr(form, "conditions"):  # the delete form has no fields of ours
+        # Not on a page's first showing; not for the delete form, which has no fields of ours.
+        if not is_form_submitted() or not hasattr(form, "conditions"):
             return ok
-        _, problems = form_rule(form)
-        for field, message in problems.items():
-            ok = self.field_error(form, field, message)
+        try:
+            form_rule(form)
+        except RuleError as exc:
+            # One message per cause: a field the form's own check refused (a name left
+            # empty) already says why.
+            ok = self.refused(form, exc, skip=[field.name for field in form if field.errors])
         return ok
 
-    def refused(self, form, exc):
-        """A rulebook refusal under the field it is about (else at the top); False."""
-        return self.field_error(form, exc.field or "", str(exc))
+    def refused(self, form, exc, skip=()):
+        """Each problem of a refusal under the field it is about (else at the top); False."""
+        for problem in exc.problems:
+            if problem.field not in skip:
+                self.field_error(form, problem.field or "", str(problem))
+        return False
 
     def create_model(self, form):
-        values, _ = form_rule(form)
         try:
-            return rulebook.create_rule(panel_actor(), **values)
+            return rulebook.create_rule(panel_actor(), **form_rule(form))
         except RuleError as exc:
             return self.refused(form, exc)
 
     def update_model(self, form, model):
-        values, _ = form_rule(form)
         try:
-            rulebook.update_rule(panel_actor(), model.id, **values)
+            rulebook.update_rule(panel_actor(), model.id, **form_rule(form))
         except RuleError as exc:
             return self.refused(form, exc)
         return True

@@ -23,15 +23,20 @@
     options: {plugins: {legend: {display: false}},
               scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}
   });
+  // Horizontal bars, a row each (the server sends the top countries and "Other"): the box
+  // grows with the bars, so Chart.js need not skip every other label to fit them.
+  var countries = document.getElementById("chart-leads-by-country");
+  countries.parentNode.style.height = Math.max(220, 24 * data.leadsByCountry.length + 40) + "px";
   draw("chart-leads-by-country", {
     type: "bar",
     data: {
       labels: data.leadsByCountry.map(function (row) { return row[0]; }),
       datasets: [{label: "Leads", data: data.leadsByCountry.map(function (row) { return row[1]; }),
-                  backgroundColor: palette}]
+                  backgroundColor: palette, maxBarThickness: 24}]
     },
-    options: {indexAxis: "y", plugins: {legend: {display: false}},
-              scales: {x: {beginAtZero: true, ticks: {precision: 0}}}}
+    options: {indexAxis: "y", maintainAspectRatio: false, plugins: {legend: {display: false}},
+              scales: {x: {beginAtZero: true, ticks: {precision: 0}},
+                       y: {ticks: {autoSkip: false}}}}
   });
   draw("chart-outbox-by-status", {
     type: "doughnut",

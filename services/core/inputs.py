@@ -70,6 +70,12 @@ def plain_text(value):
     return value.replace("\x00", "")
 
 
+def one_newline(text):
+    """`text` with every line break as "\\n": browsers submit a textarea's as "\\r\\n",
+    and Telegram (and every count of a message's length) takes a line break as one."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 class InvalidField(ValueError):
     """A value refused: `field` names it and `reason` says why, in plain text. The message
     is "<label>: <reason>" with the field's label from the subclass's `labels`, or the

@@ -9,7 +9,7 @@ import re
 import unicodedata
 
 from models import GENDERS, Lead, MissingDataKey, utcnow
-from services.core.inputs import InvalidField
+from services.core.inputs import InvalidField, one_newline
 from services.crm import validation
 
 MAX_ADDRESS = 500
@@ -101,7 +101,7 @@ def _text(value, limit, multiline=False):
         raise validation.ValidationError(NOT_TEXT)
     text = unicodedata.normalize("NFC", value)
     if multiline:
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        lines = one_newline(text).split("\n")
         text = "\n".join(line.rstrip() for line in lines).strip()
     else:
         text = " ".join(text.split())

@@ -11,7 +11,7 @@ from peewee import fn
 from models import ROLES, Broadcast, OutboxMessage, User, db
 from services.core import events
 from services.core.actors import Actor
-from services.core.inputs import plain_text
+from services.core.inputs import one_newline, plain_text
 from services.delivery import html as telegram_html, outbox
 
 MAX_LENGTH = 3900  # visible characters; Telegram's limit is 4096
@@ -45,7 +45,7 @@ def prepare(text, audience, test_mode=False):
         raise BroadcastError(f"Choose an audience: {', '.join(AUDIENCES.values())}.")
     try:
         # NUL never means anything in a message, and Postgres refuses it in text.
-        html = telegram_html.clean(plain_text(text or "").strip())
+        html = telegram_html.clean(one_newline(plain_text(text or "")).strip())
     except telegram_html.FormattingError as exc:
         raise BroadcastError(str(exc)) from None
     length = telegram_html.visible_length(html)

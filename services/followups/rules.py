@@ -52,13 +52,49 @@ class RuleError(ValueError):
         super().__init__(message)
         self.field = field
 
+    @property
+    def problems(self):
+        """Every problem found (see RuleProblems): here just this one."""
+        return [self]
 
-def _about(field, check, *args):
-    """Run `check`, tagging a RuleError with the part of the rule it is about."""
+
+class RuleProblems(RuleError):
+    """Several problems at once, in the order of the editor's fields: the message is
+    all of them, one a line; `field` is the first one's."""
+
+    def __init__(self, problems):
+        super().__init__("\n".join(map(str, problems)), problems[0].field)
+        self._problems = problems
+
+    @property
+    def problems(self):
+        return self._problems
+
+
+def _gather(problems, field, check, *args):
+    """`check(*args)`, or None with its problems added to `problems`, tagged with the
+    part of the rule they are about (`field`, unless they name one)."""
     try:
         return check(*args)
     except RuleError as exc:
-        raise RuleError(str(exc), field) from None
+        problems.extend(RuleError(str(p), p.field or field) for p in exc.problems)
+        return None
+
+
+def _refuse(problems):
+    """Raise the problems found, if any: people fix them all in one go."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise RuleProblems(problems)
+
+
+def _each(items, check):
+    """[check(item, n) for each item, numbered from 1], naming every item that fails."""
+    problems = []
+    checked = [_gather(problems, None, check, item, n) for n, item in enumerate(items, 1)]
+    _refuse(problems)
+    return checked
 
 
 @dataclass
@@ -213,30 +249,73 @@ def check_action(action, where="Action"):
 
 
 def check_rule(name, event, conditions, actions, priority=100):
-    """The rule's parts normalised, or RuleError naming the first problem."""
+    """The rule's parts normalised: (name, event, conditions, actions, priority); else
+    RuleError naming every problem (its `problems`)."""
+    return _checked_rule(
+        name, event, priority,
+        lambda: _each(_few_conditions(conditions),
+                      lambda condition, n: check_condition(condition, event, f"Condition {n}")),
+        lambda: _each(_some_actions(actions), lambda action, n: check_action(action, f"Action {n}")))
+
+
+def read_rule(name, event, conditions_text, actions_text, priority=100):
+    """A rule as the editor has it (conditions and actions typed one per line), checked
+    as check_rule does, each wrong line its own problem."""
+    return _checked_rule(name, event, priority,
+                         lambda: _few_conditions(parse_conditions(conditions_text, event)),
+                         lambda: _some_actions(parse_actions(actions_text)))
+
+
+def _checked_rule(name, event, priority, conditions, actions):
+    """check_rule and read_rule: `conditions()` and `actions()` read those parts. Every
+    part is checked, problems in the editor's order; the conditions only for a known
+    event (it decides which fields they may use)."""
+    problems = []
+    name = _gather(problems, "name", _check_name, name)
+    known = _gather(problems, "event", _check_event, event)
+    priority = _gather(problems, "priority", _check_priority, priority)
+    conditions = _gather(problems, "conditions", conditions) if known else None
+    actions = _gather(problems, "actions", actions)
+    _refuse(problems)
+    return name, event, conditions, actions, priority
+
+
+def _check_name(name):
     name = " ".join(plain_text(str(name or "")).split())
     if not name:
-        raise RuleError("The rule needs a name.", "name")
+        raise RuleError("The rule needs a name.")
     if len(name) > 100:
-        raise RuleError("The name is too long (at most 100 characters).", "name")
+        raise RuleError("The name is too long (at most 100 characters).")
+    return name
+
+
+def _check_event(event):
     if event not in EVENTS:
-        raise RuleError(f"Unknown event {event!r}. Events: {', '.join(EVENTS)}.", "event")
+        raise RuleError(f"Unknown event {event!r}. Events: {', '.join(EVENTS)}.")
+    return True
+
+
+def _check_priority(priority):
     priority = parse_bounded_int(priority, -MAX_ID, MAX_ID)
     if priority is None:
-        raise RuleError("Priority must be a whole number (smaller runs first).", "priority")
+        raise RuleError("Priority must be a whole number (smaller runs first).")
     if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-        raise RuleError(f"Priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}.", "priority")
+        raise RuleError(f"Priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}.")
+    return priority
+
+
+def _few_conditions(conditions):
     if len(conditions) > MAX_CONDITIONS:
-        raise RuleError(f"At most {MAX_CONDITIONS} conditions.", "conditions")
+        raise RuleError(f"At most {MAX_CONDITIONS} conditions.")
+    return conditions
+
+
+def _some_actions(actions):
     if not actions:
-        raise RuleError("The rule needs at least one action.", "actions")
+        raise RuleError("The rule needs at least one action.")
     if len(actions) > MAX_ACTIONS:
-        raise RuleError(f"At most {MAX_ACTIONS} actions.", "actions")
-    return (name, event,
-            [_about("conditions", check_condition, c, event, f"Condition {n}")
-             for n, c in enumerate(conditions, 1)],
-            [_about("actions", check_action, a, f"Action {n}") for n, a in enumerate(actions, 1)],
-            priority)
+        raise RuleError(f"At most {MAX_ACTIONS} actions.")
+    return actions
 
 
 def sample_value(name, raw):
@@ -265,24 +344,29 @@ def _lines(text):
 
 
 def parse_conditions(text, event):
-    return _about("conditions", _parse_conditions, text, event)
+    """Conditions typed one per line, checked; RuleError naming every wrong line."""
+    return _parse_lines(text, "conditions", lambda number, line: _parse_condition(number, line, event))
 
 
 def parse_actions(text):
-    return _about("actions", _parse_actions, text)
+    """Actions typed one per line, checked; RuleError naming every wrong line."""
+    return _parse_lines(text, "actions", _parse_action)
 
 
-def _parse_conditions(text, event):
-    conditions = []
-    for number, line in _lines(text):
-        where = f"Condition line {number}"
-        name, _, rest = line.partition(" ")
-        operator, _, value = rest.strip().partition(" ")
-        condition = {"field": name, "operator": operator}
-        if value.strip():
-            condition["value"] = value.strip()
-        conditions.append(check_condition(condition, event, where))
-    return conditions
+def _parse_lines(text, field, parse):
+    problems = []
+    parsed = [_gather(problems, field, parse, number, line) for number, line in _lines(text)]
+    _refuse(problems)
+    return parsed
+
+
+def _parse_condition(number, line, event):
+    name, _, rest = line.partition(" ")
+    operator, _, value = rest.strip().partition(" ")
+    condition = {"field": name, "operator": operator}
+    if value.strip():
+        condition["value"] = value.strip()
+    return check_condition(condition, event, f"Condition line {number}")
 
 
 def parse_delay(text, where):
@@ -292,45 +376,42 @@ def parse_delay(text, where):
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _parse_actions(text):
-    actions = []
-    for number, line in _lines(text):
-        where = f"Action line {number}"
-        words = _split(line, where)
-        action = {"type": words[0].casefold()}
-        words = words[1:]
-        if len(words) >= 2 and words[-2].casefold() == "after":
-            action["delay_minutes"] = parse_delay(words[-1], where)
-            words = words[:-2]
-        kind = action["type"]
-        options = {}
-        if kind in ("create_activity", "send_notification", "send_template") and len(words) >= 2 \
-                and words[-2].casefold() in ("assign", "to"):
-            options[words[-2].casefold()] = words[-1]
-            words = words[:-2]
-        if kind == "create_activity":
-            if len(words) != 2:
-                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
-            action.update(activity_type=words[0], subject=words[1],
-                          assign_to=options.get("assign", "lead_owner"))
-        elif kind == "send_notification":
-            if len(words) != 1:
-                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
-            action.update(template=words[0], to=options.get("to", "lead_owner"))
-        elif kind == "send_template":
-            if len(words) != 1:
-                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 2d].")
-            action.update(template=words[0], to=options.get("to", "client"))
-        elif kind == "update_stage":
-            if len(words) != 2:
-                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
-            action.update(pipeline=words[0], stage=words[1])
-        elif kind == "assign":
-            if len(words) != 1:
-                raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
-            action["to"] = words[0]
-        actions.append(check_action(action, where))
-    return actions
+def _parse_action(number, line):
+    where = f"Action line {number}"
+    words = _split(line, where)
+    action = {"type": words[0].casefold()}
+    words = words[1:]
+    if len(words) >= 2 and words[-2].casefold() == "after":
+        action["delay_minutes"] = parse_delay(words[-1], where)
+        words = words[:-2]
+    kind = action["type"]
+    options = {}
+    if kind in ("create_activity", "send_notification", "send_template") and len(words) >= 2 \
+            and words[-2].casefold() in ("assign", "to"):
+        options[words[-2].casefold()] = words[-1]
+        words = words[:-2]
+    if kind == "create_activity":
+        if len(words) != 2:
+            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
+        action.update(activity_type=words[0], subject=words[1],
+                      assign_to=options.get("assign", "lead_owner"))
+    elif kind == "send_notification":
+        if len(words) != 1:
+            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
+        action.update(template=words[0], to=options.get("to", "lead_owner"))
+    elif kind == "send_template":
+        if len(words) != 1:
+            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 2d].")
+        action.update(template=words[0], to=options.get("to", "client"))
+    elif kind == "update_stage":
+        if len(words) != 2:
+            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
+        action.update(pipeline=words[0], stage=words[1])
+    elif kind == "assign":
+        if len(words) != 1:
+            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
+        action["to"] = words[0]
+    return check_action(action, where)
 
 
 def format_delay(minutes):

@@ -27,6 +27,7 @@ from peewee import IntegrityError
 
 from models import MessageTemplate, db, for_change, utcnow
 from services.core import events
+from services.core.inputs import one_newline
 from services.core.markup import h
 
 ENTITY = "template"
@@ -87,7 +88,7 @@ def check(text):
     TemplateError saying everything that is wrong with it."""
     if not isinstance(text, str):
         raise TemplateError("The text must be text.", "text")
-    text = _lines(text).strip()
+    text = one_newline(text).strip()
     if not text:
         raise TemplateError("The text is empty; write the message the client gets.", "text")
     for index, char in enumerate(text):
@@ -140,7 +141,7 @@ def check_name(name):
 
 def placeholders(text):
     """The placeholder names a text uses, in order, each once (unknown ones too)."""
-    parts, _ = _scan(_lines(text if isinstance(text, str) else ""))
+    parts, _ = _scan(one_newline(text if isinstance(text, str) else ""))
     names = []
     for part in parts:
         if isinstance(part, _Field) and part.name not in names:
@@ -311,7 +312,7 @@ def _problem(problems, text, index, what, fix):
 def _fill(text, values, escape):
     if not isinstance(text, str):
         return ""
-    text = "".join(c for c in _lines(text) if not _control(c))
+    text = "".join(c for c in one_newline(text) if not _control(c))
     values = values or {}
     out = []
     for part in _scan(text)[0]:
@@ -322,10 +323,6 @@ def _fill(text, values, escape):
         else:
             out.append(escape(part.raw))
     return "".join(out)
-
-
-def _lines(text):
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _control(char):

@@ -55,3 +55,15 @@ def test_broadcast_text_loses_nul_characters(any_db, make_user):
     make_user("admin")
     draft = broadcasts.prepare("Hel\x00lo", "team")
     assert draft.html == "Hello" and draft.length == 5
+
+
+def test_a_browser_line_break_counts_and_goes_out_as_one_character(any_db, make_user):
+    # Browsers submit a textarea's line breaks as \r\n; Telegram counts a line break as one.
+    make_user("admin")
+    typed = "<b>Spring offer</b>\n\nTwo lines 👋\nand &amp; a third"
+    submitted = broadcasts.prepare(typed.replace("\n", "\r\n"), "team")
+    assert submitted.length == broadcasts.prepare(typed, "team").length == 40  # 👋 is 2 units
+    assert submitted.html == "<b>Spring offer</b>\n\nTwo lines 👋\nand &amp; a third"
+    assert broadcasts.prepare("old\rMac", "team").html == "old\nMac"
+    sent = broadcasts.send(typed.replace("\n", "\r\n"), "team", False, created_by="boss")
+    assert "\r" not in sent.text and "\r" not in sent.messages[0].text

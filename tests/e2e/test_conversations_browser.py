@@ -3,7 +3,6 @@
 conversation, answers from the composer, and sees the client's next message and the
 delivery state arrive without a reload (the page polls every 3 s)."""
 import datetime
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,13 +11,12 @@ from services.core.actors import Actor
 from services.crm import contacts
 from services.inbox import clients, conversations, sending
 from tests.e2e import test_admin_browser as admin_browser
-from tests.e2e.conftest import PANEL_PASSWORD, PANEL_USER, wait_until
+from tests.e2e.conftest import PANEL_USER, wait_until
 
 pytestmark = pytest.mark.e2e
 
 browser = admin_browser.browser  # headless Chromium at /usr/bin/chromium, or a skip saying why
 ARTIFACTS = admin_browser.ARTIFACTS
-TIMEOUT_MS = admin_browser.TIMEOUT_MS
 CLIENT_ID, OTHER_ID = 700_001, 700_002
 POLL_WAIT_MS = 12_000  # a 3 s poll, with room for a slow machine
 
@@ -63,15 +61,8 @@ def test_deployer_answers_a_client_and_sees_the_reply_arrive(browser, processes,
     panel = processes.start("admin.py", TZ="Europe/Kyiv")
     admin_browser.wait_for_page(base, panel, "/login")  # no scheduler: /health would wait
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
+    page = admin_browser.logged_in(browser, base, "/conversations/")
     seen = admin_browser.Recorder(page)
-    page.goto(f"{base}/conversations/")
-    assert urlsplit(page.url).path == "/login"
-    page.fill("#username", PANEL_USER)
-    page.fill("#password", PANEL_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/conversations/")
 
     # The list: newest first, unread badges; the search finds Olga by her phone as typed.
     rows = page.locator("#conversations .conversation-row")

@@ -11,12 +11,11 @@ from models import Lead, Order, Package
 from services.core.actors import Actor
 from services.shop import orders, profiles, wallet
 from tests.e2e import test_admin_browser as admin_browser
-from tests.e2e.conftest import PANEL_PASSWORD, PANEL_USER
 
 pytestmark = pytest.mark.e2e
 
 browser = admin_browser.browser  # headless Chromium at /usr/bin/chromium, or a skip saying why
-ARTIFACTS, TIMEOUT_MS = admin_browser.ARTIFACTS, admin_browser.TIMEOUT_MS
+ARTIFACTS = admin_browser.ARTIFACTS
 
 KEY = Fernet.generate_key().decode()
 PANEL = Actor.panel()
@@ -54,15 +53,9 @@ def test_the_shop_in_the_panel(browser, processes, shop_data):
     base = processes.panel_url
     panel = processes.start("admin.py", SHOP="on", DATA_ENCRYPTION_KEY=KEY)
     admin_browser.wait_for_page(base, panel, "/login")
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
+    page = admin_browser.logged_in(browser, base)
     seen = admin_browser.Recorder(page)
     page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
-    page.goto(f"{base}/login")
-    page.fill("#username", PANEL_USER)
-    page.fill("#password", PANEL_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
     # Dashboard: the lead charts and the shop's two, drawn with the orders' numbers.
     page.wait_for_function("window.leadgramCharts && window.leadgramCharts.length === 5")

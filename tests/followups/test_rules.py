@@ -311,6 +311,48 @@ def test_check_rule_names_the_condition_that_fails():
                          [{"type": "assign", "to": "round_robin"}])
 
 
+def test_check_rule_names_every_problem_not_only_the_first():
+    with pytest.raises(RuleError) as refused:
+        rules.check_rule("", "lead.created",
+                         [{"field": "mood", "operator": "equals", "value": "happy"},
+                          {"field": "source", "operator": "equals", "value": "website"},
+                          {"field": "value", "operator": "greater_than", "value": "lots"}],
+                         [{"type": "nap"}, {"type": "assign", "to": "round_robin"}, {"type": "dance"}],
+                         "high")
+    assert [(p.field, str(p).split(":")[0]) for p in refused.value.problems] == [
+        ("name", "The rule needs a name."), ("priority", "Priority must be a whole number (smaller runs first)."),
+        ("conditions", "Condition 1"), ("conditions", "Condition 3"),
+        ("actions", "Action 1"), ("actions", "Action 3")]
+    assert str(refused.value).startswith("The rule needs a name.")
+
+
+def test_typed_lines_are_read_with_every_wrong_line_named_under_its_part():
+    with pytest.raises(RuleError) as refused:
+        rules.read_rule("  ", "lead.created",
+                        "colour equals red\nsource equals website\n# fine\nvalue greater_than lots",
+                        'launch_rocket now\nassign round_robin\ncreate_activity call "x" after 1w',
+                        "5000")
+    assert [(p.field, str(p).split(":")[0]) for p in refused.value.problems] == [
+        ("name", "The rule needs a name."), ("priority", "Priority must be between -1000 and 1000."),
+        ("conditions", "Condition line 1"), ("conditions", "Condition line 4"),
+        ("actions", "Action line 1"), ("actions", "Action line 3")]
+    with pytest.raises(RuleError) as refused:  # lines that all fail are not "no actions"
+        rules.read_rule("R", "lead.created", "", "explode\nimplode")
+    assert [str(p).split(":")[0] for p in refused.value.problems] == ["Action line 1", "Action line 2"]
+    with pytest.raises(RuleError) as refused:  # conditions are not judged against an unknown event
+        rules.read_rule("R", "lead.exploded", "outcome equals no_answer", "")
+    assert [p.field for p in refused.value.problems] == ["event", "actions"]
+    assert rules.read_rule(" R ", "lead.created", "source equals website", "assign round_robin", "7") == (
+        "R", "lead.created", [{"field": "source", "operator": "equals", "value": "website"}],
+        [{"type": "assign", "delay_minutes": 0, "to": "round_robin"}], 7)
+
+
+def test_a_single_problem_is_its_own_list():
+    with pytest.raises(RuleError) as refused:
+        rules.parse_actions("explode")
+    assert refused.value.problems == [refused.value]
+
+
 def test_the_eight_default_rules_are_valid_and_survive_format_and_parse():
     assert len(DEFAULT_RULES) == 8
     for name, _, event, conditions, actions, priority in DEFAULT_RULES:

@@ -179,11 +179,11 @@ RULE_LINES = ["owner equals {}", "owner in member:1, {}", "value greater_than {}
 fields = st.one_of(st.sampled_from(["none", "panel", "round_robin", "sales", "csv", "y", "1", "2"]),
                    values, filled(RULE_LINES, values))
 QUERY_KEYS = (["id", "page", "page_size", "sort", "desc", "search", "next", "url", "name",
-               "query", "offset", "limit", "edit", "modal"]
+               "query", "offset", "limit", "edit", "modal", "pipeline", "owner", "source", "stage"]
               + [f"flt{n}_{i}" for n in (0, 1) for i in range(10)])
 FAMILIES = ["leads", "activities", "rules", "automation", "members", "outbox", "lead_pipeline",
             "pipeline", "broadcast", "audit", "templates", "conversations", "admin", "auth",
-            "ops"]  # the endpoints' first part
+            "ops", "board"]  # the endpoints' first part
 GET_ONLY = {"pipeline", "admin", "ops"}  # families that take no form
 FUZZED = [(family, method) for family in FAMILIES for method in ("GET", "POST")
           if not (method == "POST" and family in GET_ONLY)]
@@ -210,6 +210,7 @@ POST_FORMS = {
                                    "due_at": "2030-01-01T10:00", "assigned_to": "none",
                                    "outcome": ""},
     "lead_pipeline.complete": {"outcome": "successful", "note": ""},
+    "board.move": {"lead_id": "1", "stage": "contacted"},
     "broadcast.compose": {"text": "Hi", "audience": "team", "test_mode": ""},
     "broadcast.send": {"text": "Hi", "audience": "team", "test_mode": "1"},
     "auth.login": {"username": "x", "password": "y"},

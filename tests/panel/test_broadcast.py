@@ -1,4 +1,6 @@
 """Broadcast from the panel: compose, preview, confirm, then watch the counts."""
+import re
+
 import pytest
 
 from models import Broadcast, OutboxMessage, User
@@ -42,6 +44,19 @@ def test_bad_messages_get_a_clear_answer(browser, people, text, error):
     response = compose(browser, text)
     assert response.status_code == 200
     assert error.replace("<", "&lt;").replace(">", "&gt;") in text_of(response)
+
+
+def test_the_preview_counts_a_line_break_as_one_character(browser, people):
+    page = text_of(compose(browser, "<b>Offer</b>\r\n\r\nline two\r\n" + "x" * 1000))
+    assert "<dd class=\"col-sm-9\">1,016 characters</dd>" in page  # 5 + 2 + 8 + 1 + 1,000
+
+
+def test_each_broadcast_page_has_one_broadcasts_heading(browser, people):
+    for url, below in (("/broadcast/", None), ("/broadcast/new", "New broadcast")):
+        headings = [re.sub(r"<[^>]+>", "", h).strip()
+                    for h in re.findall(r"<h\d[^>]*>(.*?)</h\d>", text_of(browser.get(url)), re.S)]
+        assert headings[:2] == ["Broadcasts", below] if below else headings[:1] == ["Broadcasts"], headings
+        assert headings.count("Broadcasts") == 1, headings
 
 
 def test_the_limit_counts_what_readers_see(browser, people):

@@ -2,12 +2,14 @@
 import csv
 import datetime
 import io
+import re
 
 import pytest
 
 import models
 from models import Lead, OutboxMessage, User
-from services.crm import leads
+from services.core.actors import Actor
+from services.crm import activities, leads
 from tests.panel.conftest import log_in, text_of
 
 GOOD = {"email": "Ada@Example.com", "phone": "+44 20 7946 0958", "first_name": "Ada",
@@ -120,6 +122,31 @@ def assert_rows_emails(browser, url, names):
     page = text_of(browser.get(url))
     shown = [n for n in ("lead1", "lead2", "lead3") if f"{n}@example.com" in page]
     assert shown == names, url
+
+
+def test_the_list_starts_with_name_stage_owner_and_next_activity(browser, team):
+    ann, sam = team
+    late, later, idle = add(1), add(2), add(3)
+    boss = Actor.panel("boss")
+    now = models.utcnow()
+    activities.log(boss, late.id, "call", "Ring <b>back</b>", due_at=now - datetime.timedelta(hours=2),
+                   assigned_to=sam.id)
+    activities.log(boss, late.id, "email", "Send the quote", due_at=now + datetime.timedelta(days=1),
+                   assigned_to=sam.id)
+    activities.log(boss, later.id, "meeting", "Demo " + "x" * 100, due_at=now + datetime.timedelta(days=2),
+                   assigned_to=ann.id)
+    page = text_of(browser.get("/leads/"))
+    assert re.findall(r'<th class="column-header col-(\w+)"', page)[:5] == [
+        "id", "name", "stage", "owner", "next_activity"]
+    rows = {int(lead_id): cell for lead_id, cell in re.findall(
+        r'href="/lead/(\d+)/pipeline">First\d Last\d</a>.*?<td class="col-next_activity">(.*?)</td>',
+        page, re.S)}
+    assert "call: Ring &lt;b&gt;back&lt;/b&gt;" in rows[late.id] and "text-danger" in rows[late.id]
+    assert "meeting: Demo " + "x" * 54 + "…" in rows[later.id] and "text-muted" in rows[later.id]
+    assert rows[idle.id].strip() == "—"
+    # A phone shows those four; each other column from the screen width that has room for it.
+    assert re.search(r"@media \(max-width: 1199.98px\) \{\s*[^}]*\.model-list \.col-phone", page)
+    assert re.search(r"@media \(max-width: 575.98px\) \{\s*\.model-list \.col-id \{", page)
 
 
 def test_user_typed_data_is_never_html(browser, team):

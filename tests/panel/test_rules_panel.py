@@ -85,6 +85,36 @@ def test_mistakes_are_refused_under_their_field(browser, field, value, message):
     assert FollowUpRule.select().count() == before
 
 
+def banner(page):
+    """The alerts at the top of the page, as text."""
+    return " ".join(" ".join(re.sub(r"<[^>]+>|&times;", "", alert).split())
+                    for alert in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', page, re.S))
+
+
+@pytest.mark.parametrize("url", ["/rules/new/", "edit"])
+def test_every_wrong_line_is_shown_under_its_field_and_counted_in_a_banner(browser, url):
+    if url == "edit":
+        url = f"/rules/edit/?id={rule('Urgent lead: call now').id}"
+    response = browser.post(url, data={
+        **GOOD, "priority": "5000",
+        "conditions": "colour equals red\nsource equals partner\nvalue greater_than lots",
+        "actions": 'launch_rocket now\nassign round_robin\ncreate_activity call "x" after 1w'})
+    page = text_of(response)
+    conditions = errors_under(page, "conditions")
+    assert "Condition line 1: unknown field" in conditions and "Condition line 3: value is a number" in conditions
+    assert "Condition line 2" not in conditions
+    actions = errors_under(page, "actions")
+    assert "Action line 1: unknown action" in actions and "Action line 3: write the delay" in actions
+    assert "Priority must be between" in errors_under(page, "priority")
+    assert banner(page) == "5 problems: see the marked fields."
+    assert "Failed to" not in page
+
+
+def test_one_refusal_from_the_rulebook_is_counted_too(browser):
+    page = text_of(browser.post("/rules/new/", data={**GOOD, "name": "Urgent lead: call now"}))
+    assert banner(page) == "1 problem: see the marked fields."
+
+
 def test_a_refused_form_keeps_what_was_typed(browser):
     existing = rule("Urgent lead: call now")
     typed = "priority equals urgent\ncolour equals red"
