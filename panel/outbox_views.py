@@ -13,6 +13,8 @@ PREVIEW_CHARS = 80
 
 
 def _preview(view, context, model, name):
+    if model.commands is not None:  # services/chat/menus.py: no text, a menu update
+        return "(their command menu, for their new role)"
     text = visible_text(model.text) if model.parse_mode == "HTML" else model.text
     return text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS] + "…"
 
@@ -22,6 +24,9 @@ class OutboxView(PanelModelView):
     simple_list_pager = True  # counting a million rows for a page number costs more than the page
     column_list = ["id", "recipient", "status", "text", "attempts", "last_error", "broadcast",
                    "next_attempt_at", "sent_at", "created_at"]
+    # A phone: to whom, how it went, what.
+    column_screens = {"id": "sm", "last_error": "md", "attempts": "lg", "next_attempt_at": "lg",
+                      "sent_at": "lg", "broadcast": "xl", "created_at": "xl"}
     column_labels = {"text": "Message", "last_error": "Error", "broadcast": "Broadcast #",
                      "next_attempt_at": "Next try", "sent_at": "Sent",
                      "created_at": "Queued"}

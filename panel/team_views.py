@@ -31,6 +31,9 @@ class MemberView(PanelModelView):
     can_delete = False   # take them off the team instead; their history stays
     column_list = ["id", "name", "username", "telegram_id", "role", "notify", "unreachable",
                    "unreachable_reason", "joined_at", "created_at"]
+    column_screens = {"id": "sm", "username": "md", "telegram_id": "lg", "notify": "md",
+                      "unreachable": "md", "unreachable_reason": "lg", "joined_at": "xl",
+                      "created_at": "xl"}  # a phone: who and their role
     column_labels = {"notify": "Notifications", "unreachable_reason": "Why unreachable",
                      "created_at": "First /start", "joined_at": "Joined team"}
     column_formatters = {"name": lambda v, c, m, n: m.display_name,
@@ -59,7 +62,9 @@ class MemberView(PanelModelView):
         return True
 
     @action("deactivate", "Take off the team",
-            "Take the selected people off the team? They keep their history and can be invited again.")
+            "Take the selected people off the team? Their open leads and activities are shared "
+            "out among the salespeople (round robin), who are told; they keep their history and "
+            "can be invited again.")
     def action_deactivate(self, ids):
         admin_ids = current_app.extensions["leadgram"].settings.admin_telegram_ids
         done, refused = for_each_record(

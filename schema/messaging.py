@@ -64,6 +64,9 @@ class OutboxMessage(BaseModel):
     edit_message_id = BigIntegerField(null=True)
     expires_at = DateTimeField(null=True)
     reaction = CharField(null=True)   # set this emoji on `edit_message_id` instead of editing it
+    # Set the recipient's command menu to this JSON [[name, description], …] ("[]": back to
+    # the bot's default) instead of sending text: a role change reaches Telegram at once.
+    commands = TextField(null=True)
     # Client conversations (services/inbox): the conversation a row is about (a relay to
     # the client, or a notification a member may answer with Telegram's reply), the id
     # Telegram gave the sent message, and for relayed media the message to copy.

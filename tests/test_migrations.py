@@ -67,7 +67,8 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
             p="%s" if models.is_postgres() else "?"), (creator, added))
     assert models.migrate() == ["0002_admin_panel", "0003_lead_search_index", "0004_pipeline",
                                 "0005_panel_sessions", "0006_shared_pacing_and_durable_replies",
-                                "0007_audit_log", "0008_client_inbox", "0009_shop"]
+                                "0007_audit_log", "0008_client_inbox", "0009_shop",
+                                "0010_search_keys", "0011_menu_updates"]
     if models.is_postgres():
         assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
     lead = models.Lead.get()
@@ -137,7 +138,8 @@ def test_upgrading_from_0007_moves_email_and_phone_to_contacts_and_keeps_dialogu
             changes='{"email": [null, "ada@example.com"]}')
     before = _counts()
 
-    assert models.migrate() == ["0008_client_inbox", "0009_shop"]
+    assert models.migrate() == ["0008_client_inbox", "0009_shop", "0010_search_keys",
+                                "0011_menu_updates"]
 
     after = _counts()
     renamed = {"conversation": "dialogue_state"}
@@ -197,7 +199,7 @@ def test_upgrading_from_0008_adds_the_shop_and_keeps_edited_templates(backend, t
     models.db.execute_sql("UPDATE message_template SET text = 'Hello from us' "
                           "WHERE name = 'welcome'")
     before = _counts()
-    assert models.migrate() == ["0009_shop"]
+    assert models.migrate() == ["0009_shop", "0010_search_keys", "0011_menu_updates"]
     after = _counts()
     assert all(after[table] == rows for table, rows in before.items()
                if table != "message_template")
@@ -212,4 +214,51 @@ def test_upgrading_from_0008_adds_the_shop_and_keeps_edited_templates(backend, t
     assert catalogue[9] == ("email_confirmation", None, 50, 30, "addon")
     assert len(catalogue) == 10
     assert after["wallet"] == after["shop_order"] == after["ledger_entry"] == 0
+    models.db.close()
+
+
+# Issue 13: the folded search columns, filled for the rows there are, in batches (more
+# leads than one batch holds), so /find diaz finds a Díaz added before the upgrade.
+OLD_NAMES = [("José", "Díaz"), ("ÉLODIE", "Ørsted"), ("Дмитрий", "Ёлкин"), ("Hans", "Straße")]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_upgrading_from_0009_fills_the_search_columns_of_every_row(backend, tmp_path, request):
+    from playhouse.migrations import Runner
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite"
+           else request.getfixturevalue("empty_postgres_url"))
+    models.db.initialize(models.open_database(url))
+    Runner(models.db.obj, str(models.MIGRATIONS_DIR)).up(target="0009_shop")
+    now = models.utcnow().replace(microsecond=0)
+    names = OLD_NAMES + [(f"Filler{n}", "Example") for n in range(1200)]
+    with models.db.atomic():
+        for n, (first, last) in enumerate(names):
+            lead_id = _insert("lead", first_name=first, last_name=last, country="", created_at=now,
+                              stage="new", source="other", priority="normal", value=0,
+                              last_activity_at=now)
+            _insert("contact", lead_id=lead_id, kind="email", value=f"lead{n}@example.com",
+                    created_at=now)
+    _insert("contact", lead_id=1, kind="other", value="Skype: José.Díaz", created_at=now)
+    _insert("customer_profile", lead_id=2, first_name="Zoë", last_name="Łukasiewicz",
+            country="US", created_at=now, updated_at=now)
+    before = _counts()
+
+    assert models.migrate()[0] == "0010_search_keys"   # then any later ones
+
+    assert _counts() == before
+    assert [lead.search_name for lead in models.Lead.select().order_by(models.Lead.id).limit(5)] == [
+        "jose diaz", "elodie orsted", "дмитрии елкин", "hans strasse", "filler0 example"]
+    assert models.Lead.select().where(models.Lead.search_name == "").count() == 0
+    assert models.Contact.select().where(models.Contact.search_value == "").count() == 0
+    assert models.CustomerProfile.get().search_name == "zoe lukasiewicz"
+    assert [lead.id for lead in leads.search("diaz")] == [1]
+    assert [lead.id for lead in leads.search("skype: jose.diaz")] == [1]
+    assert [lead.id for lead in leads.search("ÉLODIE ORSTED")] == [2]
+    assert {lead.id for lead in models.Lead.select().where(leads.matching("ЁЛКИН"))} == {3}
+    assert [lead.id for lead in leads.search("filler1199")] == [len(names)]
+    if models.is_postgres():  # the trigram indexes read the folded columns now
+        definitions = {name: sql for name, sql in models.db.execute_sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE %s", ("%search_trgm",))}
+        assert "search_name gin_trgm_ops" in definitions["lead_search_trgm"]
+        assert "search_value gin_trgm_ops" in definitions["contact_search_trgm"]
     models.db.close()

@@ -17,6 +17,7 @@ from services.core.markup import h
 from services.core.policy import current as policy
 from services.crm import activities
 from services.crm.access import AccessDenied, require_activity
+from services.crm.messages import lead_command
 from services.delivery.html import TELEGRAM_TEXT_LIMIT
 from services.followups import rules
 
@@ -52,7 +53,8 @@ def _when(moment):
 # /today ----------------------------------------------------------------------------
 
 def today(ctx, user, replace=False):
-    """Overdue and due-today activities, each with a Done button."""
+    """Overdue and due-today activities, each with a Done button; for dispatchers and
+    admins also the unassigned activities and leads (each lead a tappable /lead_12)."""
     actor = Actor.member(user)
     agenda = activities.agenda(actor, _zone(), now=ctx.clock())
     sections = [("Overdue", agenda.overdue), ("Due today", agenda.today),
@@ -65,7 +67,13 @@ def today(ctx, user, replace=False):
             lines.append(_agenda_line(activity))
             rows.append([(f"✅ Done #{activity.id}: {_short(activity.subject, 30)}",
                           buttons.encode("done", activity_id=activity.id))])
-    if not rows:
+    if agenda.unowned_leads:  # dispatchers and admins: leads waiting for an owner
+        lines.append("\n<b>Unassigned leads</b>")
+        lines += [f"{lead_command(lead.id)} {h(_short(lead.full_name))} · {lead.source}"
+                  for lead in agenda.unowned_leads]
+        if agenda.more_unowned:
+            lines.append(f"…and {agenda.more_unowned:,} more.")
+    if not rows and not agenda.unowned_leads:
         return Reply("Nothing is overdue or due today. /log &lt;lead id&gt; plans an activity.",
                      replace=replace)
     text = "\n".join(lines)
@@ -78,7 +86,7 @@ def _agenda_line(activity):
     lead = activity.lead
     return (f"#{activity.id} {local_time(activity.due_at, _zone())} "
             f"{label(activity.type).lower()}: {h(_short(activity.subject))} · "
-            f"lead #{lead.id} {h(_short(lead.full_name))}")
+            f"{lead_command(lead.id)} {h(_short(lead.full_name))}")
 
 
 def press_done(ctx, user, activity_id, outcome=None):

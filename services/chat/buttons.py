@@ -156,13 +156,18 @@ KINDS = _declare({
             (Choice("step", ["when"]), Choice("choice", LOG_WHEN)),
             (Choice("step", ["outcome"]), Choice("choice", OUTCOMES))),
     # /team: "team:<member>" shows what an admin may do with them.
+    # "team:<member>:remove" asks to confirm and who takes over their work;
+    # "team:<member>:remove:<member id>|rr" removes them.
     "team": ((Id("member_id"),),
              (Id("member_id"), Choice("action", ["role"]), Choice("role", ROLES)),
-             (Id("member_id"), Choice("action", ["remove", "back"]))),
+             (Id("member_id"), Choice("action", ["remove", "back"])),
+             (Id("member_id"), Choice("action", ["remove"]), IdOr("hand_to", [ROUND_ROBIN]))),
     # The /createLead summary: save, edit, cancel, and edit:<field>.
     "wiz": ((Choice("action", ["save", "edit", "cancel"]),),
             (Choice("action", ["edit"]), Choice("field", LEAD_FIELDS))),
     "leads": ((Page("page"),),),                     # /leads' Newer and Older
+    # A lead notification's Open and Take it; a refused /lead's "Ask for it".
+    "lead": ((Choice("action", ["open", "take", "ask"]), Id("lead_id")),),
     # Client conversations: a client alert's and /chat's Reply, Open, Take, Close.
     "chat": ((Choice("action", ["reply", "open", "take", "close"]), Id("conversation_id")),),
     "chats": ((Page("page"),),),                     # /chats' Newer and Older

@@ -5,10 +5,13 @@ one field again and returns to the summary.
 """
 from models import db
 from services.chat import buttons, dialogues
+from services.chat.leads import someone_elses
 from services.chat.replies import Reply
+from services.core.actors import Actor
 from services.core.markup import h
 from services.crm import leads, team
-from services.crm.validation import country_name
+from services.crm.messages import lead_command
+from services.crm.validation import country_name, display_phone
 
 FLOW = "lead"
 STEPS = ("email", "phone", "first_name", "last_name", "country")
@@ -53,15 +56,25 @@ def answer(user, text):
         return Reply(f"{h(exc.reason)}\n\n" + _question(field, step))
     duplicate = leads.find_duplicate(field, value)
     if duplicate:
-        return Reply(f"A lead with this {field} already exists: #{duplicate.id} "
-                     f"{h(duplicate.full_name)}. See /lead {duplicate.id}.\n\n"
-                     + _question(field, step))
+        return _duplicate(user, field, duplicate, step)
     values[field] = value
     next_step = _next_step(step, values)
     dialogues.advance(conversation, next_step, values)
     if next_step == CONFIRM:
         return _summary(values)
     return Reply(_question(next_step))
+
+
+def _duplicate(user, field, lead, step):
+    """Someone has this lead already: the member is shown it, or told whose it is and
+    offered to take or ask for it, and asked for a different value."""
+    intro = f"A lead with this {field.replace('_', ' ')} already exists. "
+    if Actor.member(user).sees_all or lead.owner_id == user.id:
+        seen = Reply(f"{intro}It is #{lead.id} {h(lead.full_name)}: "
+                     f"{lead_command(lead.id)} opens it.")
+    else:
+        seen = someone_elses(lead, intro)
+    return Reply(f"{seen.text}\n\n{_question(field, step)}", seen.buttons)
 
 
 def _ask(step, values, note=""):
@@ -131,7 +144,7 @@ def _summary(values):
     lines = [
         "<b>Check the lead</b>",
         f"Email: {h(values['email'])}",
-        f"Phone: {h(values['phone'])}",
+        f"Phone: {h(display_phone(values['phone']))}",
         f"First name: {h(values['first_name'])}",
         f"Last name: {h(values['last_name'])}",
         f"Country: {h(country_name(values['country']))} ({h(values['country'])})",

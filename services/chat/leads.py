@@ -3,6 +3,7 @@
 Sales members see only the leads they own; dispatchers and admins see all
 (services.crm.access decides).
 """
+from models import Lead
 from services.chat import buttons
 from services.chat.replies import Reply
 from services.core.actors import Actor
@@ -11,8 +12,8 @@ from services.core.inputs import split_id
 from services.core.markup import h
 from services.core.policy import current as policy
 from services.crm import activities, contacts, leads, pipeline
-from services.crm.access import require_lead
-from services.crm.messages import lead_card, lead_line
+from services.crm.access import AccessDenied, require_lead
+from services.crm.messages import NO_SUCH_LEAD, lead_card, lead_command, lead_line
 from services.crm.scoring import RECOMMENDATIONS
 
 TIMELINE_ENTRIES = 10
@@ -35,7 +36,7 @@ def page(user, number, replace=True):
     mine = "" if actor.sees_all else ", yours"
     text = "\n".join([f"<b>Leads</b> (page {current + 1} of {pages}, newest first{mine})"]
                      + _lines(rows)
-                     + ["", "/lead &lt;id&gt; shows one."])
+                     + ["", "Tap a lead's /lead_… to open it."])
     nav = []
     if current > 0:
         nav.append(("◀ Newer", buttons.encode("leads", page=current - 1)))
@@ -54,6 +55,8 @@ def show(user, args):
         lead, entries = activities.timeline(actor, lead_id, limit=TIMELINE_ENTRIES)
     except LookupError as exc:
         return Reply(h(str(exc)))
+    except AccessDenied:
+        return someone_elses(Lead.get_by_id(lead_id))
     timezone = policy().timezone
     lines = [lead_card(lead), "", *details(lead), "", "<b>Timeline</b> (newest first)"]
     lines += [_entry(entry, timezone) for entry in entries] or ["Nothing yet. /log "
@@ -63,6 +66,8 @@ def show(user, args):
             [("Log activity", buttons.encode("log", step="lead", lead_id=lead.id))]]
     if actor.assigns:
         rows[1].append(("Assign…", buttons.encode("assign", lead_id=lead.id)))
+    if lead.owner_id is None:
+        rows.insert(0, [("Take it", buttons.encode("lead", action="take", lead_id=lead.id))])
     return Reply("\n".join(lines), rows)
 
 
@@ -119,9 +124,59 @@ def command_lead(actor, args, command, example=""):
 
 
 def lead_or_refusal(actor, lead_id):
-    """(lead, None) when `actor` may work on it, else (None, a Reply saying why);
-    AccessDenied propagates for the chat's polite refusal."""
+    """(lead, None) when `actor` may work on it, else (None, a Reply saying why: for
+    someone else's lead, whose it is and how to get it)."""
     try:
         return require_lead(actor, lead_id), None
     except LookupError as exc:
         return None, Reply(h(str(exc)))
+    except AccessDenied:
+        return None, someone_elses(Lead.get_by_id(lead_id))
+
+
+def someone_elses(lead, intro=""):
+    """A lead the member may not see: whose it is, with Take it when nobody owns it,
+    else Ask for it (which asks its owner and the dispatchers)."""
+    name = f"Lead #{lead.id} {h(lead.full_name)}"
+    if lead.owner_id is None:
+        return Reply(f"{intro}{name} has no owner yet: take it to work on it.",
+                     [[("Take it", buttons.encode("lead", action="take", lead_id=lead.id))]])
+    return Reply(f"{intro}{name} is {h(lead.owner.display_name)}'s. Ask for it, and they "
+                 "or a dispatcher can give it to you.",
+                 [[("Ask for it", buttons.encode("lead", action="ask", lead_id=lead.id))]])
+
+
+def pressed(ctx, user, action, lead_id):
+    """A lead notification's Open and Take it, and a refusal's Ask for it."""
+    if action == "open":
+        return show(user, str(lead_id))
+    if action == "take":
+        return _take(ctx, user, lead_id)
+    return _ask_for(ctx, user, lead_id)
+
+
+def _take(ctx, user, lead_id):
+    if Lead.get_or_none(Lead.id == lead_id) is None:
+        return Reply(h(NO_SUCH_LEAD.format(lead_id=lead_id)))
+    owner = pipeline.take(Actor.member(user), lead_id, ctx.clock())
+    if owner is None:
+        card = show(user, str(lead_id))
+        return Reply(f"✋ Lead #{lead_id} is yours now.\n\n{card.text}", card.buttons)
+    if owner.id == user.id:
+        return Reply(f"Lead #{lead_id} is already yours. {lead_command(lead_id)} shows it.")
+    return Reply(f"{h(owner.display_name)} already took lead #{lead_id}.")
+
+
+def _ask_for(ctx, user, lead_id):
+    lead = Lead.get_or_none(Lead.id == lead_id)
+    if lead is None:
+        return Reply(h(NO_SUCH_LEAD.format(lead_id=lead_id)))
+    if lead.owner_id == user.id:
+        return Reply(f"Lead #{lead_id} is yours now. {lead_command(lead_id)} shows it.")
+    asked = pipeline.request(Actor.member(user), lead.id, ctx.clock())
+    if not asked:
+        return Reply("There is nobody who can give it to you: no owner or dispatcher takes "
+                     "notifications. Ask an admin.")
+    names = ", ".join(h(member.display_name) for member in asked)
+    return Reply(f"📨 Asked {names} to give you lead #{lead_id} {h(lead.full_name)}. "
+                 "You will hear when it is yours.")

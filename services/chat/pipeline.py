@@ -97,8 +97,9 @@ def _score(ctx, actor, lead):
 
 
 def transfer(ctx, user, args):
+    """/transfer 12 [salesperson]: to sales, and to that salesperson or the next one."""
     actor = Actor.member(user)
-    lead, _, refusal = command_lead(actor, args, "transfer")
+    lead, named, refusal = command_lead(actor, args, "transfer")
     if refusal:
         return refusal
     if pipeline.pipeline_of(lead) == "sales":
@@ -110,11 +111,30 @@ def transfer(ctx, user, args):
     problems = pipeline.transfer_problems(lead)
     if problems:
         return _transfer_refused(lead, problems)
+    to_member = "round_robin"
+    if named:
+        salesperson = team.find_member(named, role="sales")
+        if salesperson is None:
+            return _no_such_salesperson(lead, named)
+        to_member = salesperson.id
     try:
-        change = pipeline.transfer(actor, lead.id, now=ctx.clock())
+        change, owner = pipeline.transfer(actor, lead.id, to_member, now=ctx.clock())
     except pipeline.StageError as exc:  # something changed since the check above
         return Reply(h(str(exc)))
-    return _moved(lead, change)
+    moved = _moved(lead, change)
+    if owner is None:
+        return Reply(f"{moved.text}\nNobody in sales can take it (no reachable salesperson), "
+                     "so it stays with its owner. /assign gives it to someone.")
+    told = "" if owner.id == user.id else " They have been told."
+    return Reply(f"{moved.text}\n🤝 It is now {h(owner.display_name)}'s.{told}")
+
+
+def _no_such_salesperson(lead, named):
+    names = ", ".join(h(member.display_name) for member in team.members()
+                      if member.role == "sales") or "nobody yet"
+    return Reply(f"“{h(named)}” is not a salesperson on the team. Salespeople: {names}.\n"
+                 f"Send /transfer {lead.id} to give it to the next one, or "
+                 f"/transfer {lead.id} &lt;name&gt;.")
 
 
 def _transfer_refused(lead, problems):
@@ -151,10 +171,11 @@ def _assign_choices(lead):
 def press_assign(ctx, user, lead_id, member=None):
     """assign:<id> shows the team; assign:<id>:<member id>|rr gives the lead away."""
     actor = Actor.member(user)
-    _require_assigner(actor)
     lead, refusal = lead_or_refusal(actor, lead_id)
     if refusal:
         return refusal
+    if lead.owner_id != user.id or member is None:  # an owner may give theirs to who asked
+        _require_assigner(actor)
     if member is None:
         return _assign_choices(lead)
     member_id = "round_robin" if member == ROUND_ROBIN else member

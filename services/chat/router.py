@@ -3,6 +3,7 @@
 The bot adapter turns a Telegram message into `on_text` and a button press
 into `on_button`; everything else about the conversation is decided here.
 """
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -55,36 +56,51 @@ INVALID_BUTTON = buttons.NO_LONGER_VALID
 # "dispatch" dispatchers and admins, "admin" admins, "operate" operators and admins
 # while the shop is on)
 COMMANDS = {
-    "start": ("Start the bot", None),
-    "help": ("What I can do", None),
-    "createlead": ("Add a lead step by step", "team"),
-    "leads": ("Recent leads", "team"),
-    "lead": ("Show one lead with its timeline: /lead 12", "team"),
-    "find": ("Search leads: /find smith", "team"),
+    # Most used first: Telegram's command menu lists them in this order.
     "today": ("Your overdue and due-today activities", "team"),
+    "leads": ("Recent leads", "team"),
+    "find": ("Search leads: /find smith", "team"),
+    "createlead": ("Add a lead step by step", "team"),
     "log": ("Log a call, meeting, note… on a lead: /log 12", "team"),
+    "chats": ("Client conversations, newest first", "team"),
+    "lead": ("Show one lead with its timeline: /lead 12", "team"),
     "stage": ("Move a lead along the pipeline: /stage 12", "team"),
+    "assign": ("Give a lead to a member: /assign 12", "dispatch"),
+    "transfer": ("Hand a qualified lead to sales: /transfer 12 [name]", "team"),
     "score": ("Advisory score of a lead: /score 12", "team"),
-    "transfer": ("Transfer a qualified lead to sales: /transfer 12", "team"),
     "domain": ("Set a lead's business domain: /domain 12 dental clinics", "team"),
     "source": ("Set a lead's source: /source 12 referral", "team"),
-    "assign": ("Give a lead to a member: /assign 12", "dispatch"),
-    "cancel": ("Stop what you are doing", "team"),
-    "back": ("Go back one step", "team"),
-    "notify": ("Lead notifications: /notify on or off", "team"),
-    "chats": ("Client conversations, newest first", "team"),
     "chat": ("Show a conversation: /chat 12", "team"),
     "close": ("Close a conversation: /close 12", "team"),
     "done": ("Stop replying to a client", "team"),
     "t": ("Send a template while replying: /t name", "team"),
-    "invite": ("Invite link for a new member: /invite [sales|dispatcher|operator|admin]", "admin"),
-    "team": ("List and manage the team", "admin"),
     "queue": ("Orders waiting for an operator, and yours", "operate"),
     "skip": ("Skip the order note being asked for", "operate"),
+    "notify": ("Lead notifications: /notify on or off", "team"),
+    "team": ("List and manage the team", "admin"),
+    "invite": ("Invite link for a new member: /invite [sales|dispatcher|operator|admin]", "admin"),
+    "cancel": ("Stop what you are doing", "team"),
+    "back": ("Go back one step", "team"),
+    "help": ("What I can do", None),
+    "start": ("Start the bot", None),
 }
+# /help on one screen: the commands by what they are for, each with a word or an example.
+HELP_GROUPS = (
+    ("Leads", (("createlead", "add"), ("leads", "recent"), ("find", "smith"), ("lead", "12"),
+               ("stage", "12"), ("score", "12"), ("transfer", "12"), ("assign", "12"),
+               ("domain", "12"), ("source", "12"))),
+    ("Follow-ups", (("today", "your agenda"), ("log", "12"))),
+    ("Clients", (("chats", "newest"), ("chat", "12"), ("close", "12"), ("done", "stop replying"),
+                 ("t", "template"))),
+    ("Orders", (("queue", "to fulfil"), ("skip", "the note"))),
+    ("Team", (("notify", "on|off"), ("team", "members"), ("invite", "[role]"))),
+)
+HELP_PER_LINE = 4
 # Besides the queue, what an operator's menu and /help list (every team command still works).
 OPERATOR_COMMANDS = ("start", "help", "cancel", "notify")   # /notify: new orders
 ALIASES = {"newlead": "createlead"}
+# Telegram makes "/lead_12" tappable where "/lead 12" is not: a list's links.
+TAPPABLE = re.compile(r"(?P<command>lead)_(?P<id>[0-9]+)")
 # Buttons only clients are sent (with the shop on), and the shop's for the team.
 CLIENT_KINDS = frozenset({"menu", "order", "orders", "rerun", "reg"})
 SHOP_KINDS = CLIENT_KINDS | {"op"}
@@ -116,7 +132,9 @@ def _is_client(ctx, user):
 
 
 def parse_command(text, bot_username):
-    """('createlead', 'rest of the line') for '/createLead@bot rest', else (None, text)."""
+    """('createlead', 'rest of the line') for '/createLead@bot rest', else (None, text).
+    A tappable link such as '/lead_12' (services/crm/messages.py: lead_command) is
+    '/lead 12'."""
     if not text.startswith("/"):
         return None, text
     head, _, rest = text[1:].partition(" ")
@@ -124,6 +142,9 @@ def parse_command(text, bot_username):
     if addressee and addressee.casefold() != bot_username.casefold():
         return None, text
     name = name.casefold()
+    linked = TAPPABLE.fullmatch(name)
+    if linked:
+        name, rest = linked["command"], f"{linked['id']} {rest}"
     return ALIASES.get(name, name), rest.strip()
 
 
@@ -220,8 +241,15 @@ def _start(ctx, user, token):
 def _help(ctx, user):
     if not user.is_team:
         return Reply(STRANGER + "\n\n/start — start the bot\n/help — this message")
+    usable = {name for name, _ in menu(user.role, shop=ctx.shop)}
     lines = [f"You are on the team as <b>{user.role}</b>. Commands:"]
-    lines += [f"/{name} — {h(desc)}" for name, desc in menu(user.role, shop=ctx.shop)]
+    for group, commands in HELP_GROUPS:
+        items = [f"/{name} <i>{h(hint)}</i>" for name, hint in commands if name in usable]
+        if items:
+            lines.append(f"\n<b>{group}</b>")
+            lines += [" · ".join(items[at:at + HELP_PER_LINE])
+                      for at in range(0, len(items), HELP_PER_LINE)]
+    lines.append("\n/cancel stops what you are doing; /back goes back a step.")
     return Reply("\n".join(lines))
 
 
@@ -303,6 +331,7 @@ _BUTTONS = {
     "team": chat_team.press,                     # for admins: on_button checks
     "wiz": lambda ctx, user, **fields: lead_wizard.press(user, **fields),
     "leads": lambda ctx, user, page: chat_leads.page(user, page),
+    "lead": chat_leads.pressed,
     "chat": lambda ctx, user, action, conversation_id: chat_inbox.pressed(
         ctx, user, action, conversation_id),
     "chats": lambda ctx, user, page: chat_inbox.chats(ctx, user, "", page, replace=True),

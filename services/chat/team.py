@@ -2,8 +2,8 @@
 from models import ROLES
 from services.chat import buttons
 from services.chat.replies import Reply
-from services.core.markup import h
-from services.crm import team
+from services.core.markup import h, quantity
+from services.crm import handover, team
 
 
 def invite(ctx, admin, args):
@@ -40,20 +40,47 @@ def listing(replace=False):
     return Reply("\n".join(lines), rows, replace=replace)
 
 
-def press(ctx, admin, member_id, action=None, role=None):
-    """team:<id> shows choices; team:<id>:role:<role>, team:<id>:remove and team:<id>:back act."""
+def press(ctx, admin, member_id, action=None, role=None, hand_to=None):
+    """team:<id> shows choices; team:<id>:remove asks to confirm, and who takes over the
+    member's work; team:<id>:remove:<member>|rr, team:<id>:role:<role> and
+    team:<id>:back act."""
     try:
         if action is None:
             return _choices(member_id)
+        if action == "remove" and hand_to is None:
+            return _confirm_removal(admin, member_id)
         if action == "remove":
-            member = team.remove(admin, member_id, ctx.admin_ids)
-            return Reply(f"{h(member.display_name)} is no longer on the team.", replace=True)
+            to = handover.ROUND_ROBIN if hand_to == buttons.ROUND_ROBIN else hand_to
+            member = team.remove(admin, member_id, ctx.admin_ids, to)
+            return Reply(f"{h(member.display_name)} is no longer on the team. Whoever got "
+                         "their leads and activities has been told.", replace=True)
         if action == "role":
             member = team.set_role(admin, member_id, role, ctx.admin_ids)
             return Reply(f"{h(member.display_name)} is now <b>{member.role}</b>.", replace=True)
     except team.TeamError as exc:
         return Reply(h(str(exc)))
     return listing(replace=True)  # back
+
+
+def _confirm_removal(admin, member_id):
+    member = team.get_member(member_id)
+    leads, activities = handover.counts(member.id)
+    back = ("✖️ Keep them", buttons.encode("team", member_id=member.id, action="back"))
+    question = f"Remove {h(member.display_name)} from the team?"
+    if not leads and not activities:
+        return Reply(f"{question} They have no open leads or activities.",
+                     [[("Yes, remove", buttons.encode("team", member_id=member.id, action="remove",
+                                                      hand_to=buttons.ROUND_ROBIN)), back]],
+                     replace=True)
+    others = [m for m in team.members() if m.id != member.id and m.role != "operator"]
+    rows = [[("Share them out (round robin)", buttons.encode(
+        "team", member_id=member.id, action="remove", hand_to=buttons.ROUND_ROBIN))]]
+    rows += [[(f"All to {m.display_name} ({m.role})"[:60], buttons.encode(
+        "team", member_id=member.id, action="remove", hand_to=m.id))] for m in others]
+    rows.append([back])
+    return Reply(f"{question} They have {quantity(leads, 'open lead')} and "
+                 f"{quantity(activities, 'open activity', 'open activities')}. "
+                 "Who takes them over?", rows, replace=True)
 
 
 def _choices(member_id):

@@ -6,3 +6,8 @@ import html
 def h(value):
     """Escape user data for HTML parse mode (Telegram understands &lt; &gt; &amp;)."""
     return html.escape("" if value is None else str(value), quote=False)
+
+
+def quantity(number, one, many=None):
+    """"1 lead", "3 leads", "2 activities" (with `many` for an irregular plural)."""
+    return f"{number} {one if number == 1 else many or one + 's'}"

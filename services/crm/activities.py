@@ -30,6 +30,7 @@ from services.crm.access import AccessDenied, require_activity, require_lead, vi
 LOGGABLE_TYPES = tuple(t for t in ACTIVITY_TYPES if t != "status_change")  # stage changes log themselves
 MAX_SUBJECT, MAX_DESCRIPTION = 200, 4000
 AGENDA_LIMIT = 30
+UNOWNED_LIMIT = 10    # open leads without an owner listed on a dispatcher's agenda
 
 
 class InvalidActivity(ValueError):
@@ -136,17 +137,25 @@ def _touch(lead, now):
 @dataclass
 class Entry:
     at: datetime.datetime
-    kind: str       # the activity type, or "status_change"
+    kind: str       # the activity type, "status_change", "edit" or "assignment"
     text: str       # plain text; the adapter escapes it
     who: str = ""
 
 
 def timeline(actor, lead_id, limit=20):
-    """Stage changes, activities and edits of one lead's fields, newest first."""
+    """Stage changes, activities, assignments and edits of one lead's fields, newest
+    first. Edits and assignments are read from the audit log, which says who made them."""
     lead = require_lead(actor, lead_id)
     entries = []
-    for entry in audit.entries("lead", lead.id).where(AuditEntry.event == "lead.updated").limit(limit):
-        entries.append(Entry(entry.at, "edit", audit.described(entry), entry.actor_label))
+    audited = list(audit.entries("lead", lead.id)
+                   .where(AuditEntry.event.in_(("lead.updated", "lead.assigned"))).limit(limit))
+    names = _owner_names(audited)
+    for entry in audited:
+        if entry.event == "lead.assigned":
+            entries.append(Entry(entry.at, "assignment", _assignment(entry, names), entry.actor_label))
+        else:
+            entries.append(Entry(entry.at, "edit", audit.described(entry), entry.actor_label))
+    assigned_at = {entry.at for entry in audited if entry.event == "lead.assigned"}
     for change in (StageChange.select().where(StageChange.lead == lead)
                    .order_by(StageChange.changed_at.desc()).limit(limit)):
         where = "sale" if change.pipeline == "sales" else "stage"
@@ -159,11 +168,54 @@ def timeline(actor, lead_id, limit=20):
                                                                on=Activity.assigned_to == Assignee.id)
                      .where(Activity.lead == lead)
                      .order_by(shown_at.desc(), Activity.id.desc()).limit(limit)):
+        if _assignment_note(activity):
+            if activity.created_at not in assigned_at:  # else the audit entry tells it
+                entries.append(Entry(activity.created_at, "assignment", activity.subject,
+                                     _noted_by(activity)))
+            continue
         entries.append(Entry(activity.completed_at or activity.due_at or activity.created_at,
                              activity.type, describe(activity),
                              activity.assigned_to.display_name if activity.assigned_to_id else ""))
     entries.sort(key=lambda e: e.at, reverse=True)
     return lead, entries[:limit]
+
+
+def _owner_names(audited):
+    """{member id: display name} for the owners the lead.assigned entries name."""
+    ids = {owner for entry in audited if entry.event == "lead.assigned"
+           for owner in audit.changes_of(entry).get("owner", ()) if owner is not None}
+    if not ids:
+        return {}
+    return {user.id: user.display_name for user in User.select().where(User.id.in_(list(ids)))}
+
+
+def _assignment(entry, names):
+    """What a lead.assigned audit entry did, as people read it (who did it is its actor)."""
+    changes = audit.changes_of(entry)
+    if "owner" not in changes:  # given again to the owner it had
+        return "Assigned to its owner again"
+    old, new = changes["owner"]
+    after = "nobody" if new is None else names.get(new, f"member #{new}")
+    before = "" if old is None else names.get(old, f"member #{old}")
+    if entry.actor_kind == "member" and entry.actor_ref == str(new):
+        return f"{after} took the lead" + (f" from {before}" if before else "")
+    return f"Assigned to {after}" + (f" (was {before})" if before else "")
+
+
+# Before issue 13 an assignment was also written as a note: "Assigned to Bob", "by
+# Dana (dispatcher)", or "Taken by Bob". Such rows are shown as assignments.
+def _assignment_note(activity):
+    return (activity.type == "note" and activity.rule_id is None
+            and activity.assigned_to_id is None and activity.completed_at == activity.created_at
+            and ((activity.subject.startswith("Assigned to ")
+                  and (activity.description or "").startswith("by "))
+                 or (activity.subject.startswith("Taken by ") and activity.description is None)))
+
+
+def _noted_by(note):
+    if note.description:
+        return note.description.removeprefix("by ")
+    return note.created_by.display_name if note.created_by_id else ""
 
 
 def describe(activity):
@@ -195,10 +247,14 @@ class Agenda:
     overdue: list = field(default_factory=list)
     today: list = field(default_factory=list)
     unassigned: list = field(default_factory=list)  # for dispatchers and admins
+    unowned_leads: list = field(default_factory=list)  # open leads nobody owns, newest first
+    more_unowned: int = 0                              # beyond UNOWNED_LIMIT
 
 
 def agenda(actor, timezone, now=None):
-    """What `actor` has to do: overdue, and due before the end of their day."""
+    """What `actor` has to do: overdue, and due before the end of their day; for those
+    who see everything (dispatchers, admins) also the activities and the open leads
+    nobody has been given yet (such as leads added in the panel without an owner)."""
     now = now or utcnow()
     end = local_day_end(now, timezone)
     mine = (open_activities().where(Activity.assigned_to == actor.user_id, Activity.due_at < end)
@@ -210,6 +266,10 @@ def agenda(actor, timezone, now=None):
         result.unassigned = list(open_activities().join(Lead).select(Activity, Lead)
                                  .where(Activity.assigned_to.is_null(), Activity.due_at < end)
                                  .order_by(Activity.due_at).limit(AGENDA_LIMIT))
+        unowned = Lead.open().where(Lead.owner.is_null())
+        result.unowned_leads = list(unowned.order_by(Lead.id.desc()).limit(UNOWNED_LIMIT))
+        if len(result.unowned_leads) == UNOWNED_LIMIT:  # count only when there may be more
+            result.more_unowned = unowned.count() - UNOWNED_LIMIT
     return result
 
 

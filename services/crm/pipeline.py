@@ -16,7 +16,6 @@ from models import (
     LEAD_STAGES,
     PRIORITIES,
     SOURCES,
-    Activity,
     Lead,
     LeadScore,
     StageChange,
@@ -25,11 +24,11 @@ from models import (
     utcnow,
 )
 from services.core import events
+from services.core.actors import SEE_ALL_ROLES
 from services.core.inputs import plain_text
 from services.core.policy import current as policy
 from services.crm import messages
 from services.crm.access import AccessDenied, require_lead
-from services.delivery import outbox
 
 LEAD_FLOW = {"new": ("contacted", "lost"), "contacted": ("qualified", "lost"),
              "qualified": ("transferred", "lost"), "transferred": (), "lost": ()}
@@ -112,15 +111,33 @@ def change_stage(actor, lead_id, to_stage, now=None, depth=0):
     return change
 
 
-def transfer(actor, lead_id, now=None):
-    return change_stage(actor, lead_id, "transferred", now=now)
+def transfer(actor, lead_id, to_member="round_robin", now=None):
+    """Move a qualified lead to sales and hand it to a salesperson (`to_member`, else the
+    next reachable one by round robin) in one transaction; returns (StageChange, the new
+    owner, or None when sales has nobody to take it and it stays with its owner)."""
+    now = now or utcnow()
+    with db.atomic():
+        if to_member != "round_robin":
+            _require_salesperson(to_member)
+        member = to_member if to_member != "round_robin" else round_robin_member(sales_only=True)
+        change = change_stage(actor, lead_id, "transferred", now=now)
+        if member is None:
+            return change, None
+        return change, _hand_to(actor, lead_id, getattr(member, "id", member), now)
 
 
-def round_robin_member():
+def _require_salesperson(member_id):
+    member = User.get_or_none(User.id == member_id)
+    if member is None or not member.is_team or member.role != "sales":
+        raise AccessDenied(messages.NOT_A_SALESPERSON)
+
+
+def round_robin_member(sales_only=False):
     """The next salesperson after whoever was given a lead last (everyone on the
-    team if there are no reachable salespeople); None with an empty team."""
+    team if there are no reachable salespeople, unless `sales_only`); None when there
+    is nobody."""
     people = list(User.team().where(User.role == "sales", User.unreachable == False))  # noqa: E712
-    people = people or list(User.team())
+    people = people or ([] if sales_only else list(User.team()))
     if not people:
         return None
     last = (Lead.select(Lead.owner).where(Lead.owner.in_([p.id for p in people]),
@@ -130,14 +147,42 @@ def round_robin_member():
     return next((p for p in people if p.id > after), people[0])
 
 
-def assign(actor, lead_id, member_id="round_robin", now=None):
+def assign(actor, lead_id, member_id="round_robin", now=None, tell=True):
     """Give a lead an owner (a member id, or "round_robin"); returns the member.
 
-    The new owner hears about it, and the timeline gets a note.
+    lead.assigned tells the new owner (services/chat/lead_alerts.py) unless `tell` is
+    False (a rule that sends them its own message); the timeline shows it from the
+    audit log (services/crm/activities.py: timeline).
     """
-    if not actor.assigns:
+    if not actor.assigns and not _owns(actor, lead_id):
         raise AccessDenied(messages.ONLY_DISPATCHERS_ASSIGN)
-    now = now or utcnow()
+    return _hand_to(actor, lead_id, member_id, now or utcnow(), tell)
+
+
+def _owns(actor, lead_id):
+    """An owner may give their own lead to someone else (one who asked for it)."""
+    return actor.user_id is not None and Lead.select().where(
+        Lead.id == lead_id, Lead.owner == actor.user_id).exists()
+
+
+def request(actor, lead_id, now=None):
+    """`actor` asks for someone else's lead: its owner and the dispatchers and admins who
+    take notifications are told (lead.requested; services/chat/lead_alerts.py), any of
+    whom can give it. Returns who was asked."""
+    with db.atomic():
+        lead = Lead.get_or_none(Lead.id == lead_id)
+        if lead is None:
+            raise LookupError(messages.NO_SUCH_LEAD.format(lead_id=lead_id))
+        asked = list(User.lead_recipients().where(
+            (User.role.in_(SEE_ALL_ROLES) | (User.id == lead.owner_id))
+            & (User.id != actor.user_id)))
+        if asked:
+            events.emit("lead.requested", actor, "lead", lead.id, now=now or utcnow(),
+                        lead=lead, asked=asked)
+    return asked
+
+
+def _hand_to(actor, lead_id, member_id, now, tell=True):
     with db.atomic():
         lead = require_lead(actor, lead_id)
         member = round_robin_member() if member_id == "round_robin" else \
@@ -147,14 +192,8 @@ def assign(actor, lead_id, member_id="round_robin", now=None):
                                else messages.NOBODY_TO_ASSIGN)
         values = {"owner": member.id, "assigned_at": now}
         Lead.update(values).where(Lead.id == lead.id).execute()
-        events.emit("lead.assigned", actor, "lead", lead.id, events.changed(lead, values), now=now)
-        note = Activity.create(lead=lead, type="note", subject=f"Assigned to {member.display_name}",
-                               description=f"by {actor.label}", created_by=actor.user_id,
-                               completed_at=now, completed_by=actor.user_id, created_at=now)
-        events.emit("activity.created", actor, "activity", note.id, events.created(note), now=now)
-        if member.id != actor.user_id:
-            outbox.enqueue(f"assign:{lead.id}:{member.id}:{now.isoformat()}", member,
-                           messages.assigned_to_you(lead, actor.label))
+        events.emit("lead.assigned", actor, "lead", lead.id, events.changed(lead, values), now=now,
+                    tell=tell)
     return member
 
 
@@ -173,10 +212,6 @@ def take(actor, lead_id, now=None):
         if not won:
             return Lead.select(Lead.owner).where(Lead.id == lead_id).get().owner
         events.emit("lead.assigned", actor, "lead", lead.id, events.changed(lead, values), now=now)
-        note = Activity.create(lead=lead, type="note", subject=f"Taken by {actor.user.display_name}",
-                               created_by=actor.user_id, completed_at=now,
-                               completed_by=actor.user_id, created_at=now)
-        events.emit("activity.created", actor, "activity", note.id, events.created(note), now=now)
     return None
 
 
@@ -221,11 +256,13 @@ def set_details(actor, lead_id, **raw):
     return Lead.get_by_id(lead.id)
 
 
-def stage_totals():
-    """[(pipeline, stage, leads, total value)] for the pipeline view, every stage listed."""
+def stage_totals(leads=None):
+    """[(pipeline, stage, leads, total value)] of `leads` (a Lead query, e.g. the board's
+    filters; default all) in one grouped query, every stage listed."""
     rows = {}
     for stage, sales_stage, count, value in (
-            Lead.select(Lead.stage, Lead.sales_stage, fn.COUNT(Lead.id), fn.SUM(Lead.value))
+            (Lead.select() if leads is None else leads)
+            .select(Lead.stage, Lead.sales_stage, fn.COUNT(Lead.id), fn.SUM(Lead.value))
             .group_by(Lead.stage, Lead.sales_stage).tuples()):
         key = ("sales", sales_stage) if stage == "transferred" and sales_stage else ("lead", stage)
         seen = rows.get(key, (0, decimal.Decimal(0)))

@@ -28,7 +28,7 @@ RECOMMENDATIONS = {
 BASE = 0.10
 SOURCE_WEIGHTS = {"partner": 0.20, "referral": 0.15, "website": 0.10, "telegram": 0.05, "other": 0.0}
 STAGE_WEIGHTS = {"new": 0.0, "contacted": 0.10, "qualified": 0.20}
-PER_MESSAGE, MAX_MESSAGES = 0.015, 10
+PER_ACTIVITY, MAX_ACTIVITIES = 0.015, 10
 DOMAIN_WEIGHT = 0.15
 FRESH_DAYS, PER_OLD_DAY, MAX_AGE_PENALTY = 3, 0.01, 0.20
 LLM_CACHE = datetime.timedelta(hours=1)
@@ -58,8 +58,9 @@ class Score:
 
 
 def signals(lead, now=None):
-    """The lead's signals. Notes are the team's own (e.g. "Assigned to …"), so only
-    completed interactions with the lead count as messages."""
+    """The lead's signals. Notes are the team's own, so only completed interactions
+    with the lead count (`message_count`, the name the LLM is given: seed 004's list);
+    the reason calls them activities done."""
     now = now or utcnow()
     messages = (Activity.select().where(Activity.lead == lead.id,
                                         Activity.type.in_(INTERACTIONS),
@@ -89,8 +90,8 @@ def local_score(s, min_score=None):
     parts = [("base", BASE),
              (f"{s.source} source", SOURCE_WEIGHTS.get(s.source, 0.0)),
              (f"{s.stage} stage", STAGE_WEIGHTS.get(s.stage, 0.0)),
-             (f"{s.message_count} message" + ("" if s.message_count == 1 else "s"),
-              PER_MESSAGE * min(s.message_count, MAX_MESSAGES)),
+             ("1 activity done" if s.message_count == 1 else f"{s.message_count} activities done",
+              PER_ACTIVITY * min(s.message_count, MAX_ACTIVITIES)),
              ("business domain set" if s.has_business_domain else "no business domain",
               DOMAIN_WEIGHT if s.has_business_domain else 0.0)]
     old_days = max(0, s.days_since_created - FRESH_DAYS)

@@ -7,7 +7,8 @@ from peewee import IntegrityError
 from models import ROLES, Invite, User, db, utcnow
 from services.core import events
 from services.core.actors import Actor
-from services.crm import messages
+from services.core.search import fold
+from services.crm import handover, messages
 from services.crm.access import AccessDenied
 
 INVITE_TTL = datetime.timedelta(days=2)
@@ -116,20 +117,32 @@ def members():
     return list(User.team())
 
 
+def find_member(text, role=None):
+    """The member (with `role`) that `text` names: their @username, or their name as
+    shown, whatever the case and accents; None when nobody or more than one fits."""
+    wanted = fold(text.strip().removeprefix("@"))
+    found = [member for member in (User.team().where(User.role == role) if role else User.team())
+             if wanted in (fold(member.username or ""), fold(member.display_name),
+                           fold(member.first_name or ""))]
+    return found[0] if len(found) == 1 else None
+
+
 def set_role(admin, member_id, role, admin_ids=frozenset()):
     require_admin(admin)
     get_member(member_id)
     return change_role(Actor.member(admin), member_id, role, admin_ids)
 
 
-def remove(admin, member_id, admin_ids=frozenset()):
+def remove(admin, member_id, admin_ids=frozenset(), hand_to=handover.ROUND_ROBIN):
     require_admin(admin)
     get_member(member_id)
-    return change_role(Actor.member(admin), member_id, None, admin_ids)
+    return change_role(Actor.member(admin), member_id, None, admin_ids, hand_to)
 
 
-def change_role(actor, member_id, role, admin_ids=frozenset()):
-    """Give a member another role, or take them off the team with None.
+def change_role(actor, member_id, role, admin_ids=frozenset(), hand_to=handover.ROUND_ROBIN):
+    """Give a member another role, or take them off the team with None: then their open
+    leads and activities go to `hand_to` (a member id) or round robin, in the same
+    transaction (services/crm/handover.py).
 
     The caller has checked who asks: an admin in chat, or the panel's login.
     """
@@ -140,7 +153,10 @@ def change_role(actor, member_id, role, admin_ids=frozenset()):
         if member is None:
             raise TeamError(messages.NEVER_STARTED)
         _guard_admin_change(member, role, admin_ids)
+        leaving = role is None and member.is_team
         _set_role(actor, member, role)
+        if leaving:
+            handover.hand_over(actor, member, hand_to)
     return member
 
 

@@ -7,6 +7,7 @@ below Telegram's ~30 messages/s, both shared by every sending process
 retried with exponential backoff, dead chats never retried.
 """
 import datetime
+import json
 import logging
 import random
 from dataclasses import dataclass, field
@@ -128,6 +129,10 @@ def deliver(transport, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow,
 def _send(transport, message, pacer, chat_wait):
     """Send what is left of `message`; returns when its chat is free if another
     sender has it busy for longer than we should wait, else None."""
+    if message.commands is not None:  # no message in the chat: only the global pace applies
+        pacer.acquire(None, max_wait=0)
+        transport.set_commands(message.chat_id, json.loads(message.commands))
+        return None
     if message.edit_message_id is not None:
         # An edit is no new message in the chat: only the global pace applies.
         pacer.acquire(None, max_wait=0)

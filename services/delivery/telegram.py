@@ -72,6 +72,16 @@ class TelegramTransport:
             "chat_id": chat_id, "message_id": message_id,
             "reaction": json.dumps([{"type": "emoji", "emoji": emoji}])})
 
+    def set_commands(self, chat_id, commands):
+        """A chat's own command menu, [[name, description], …]; none: the chat gets the
+        bot's default menu again."""
+        scope = json.dumps({"type": "chat", "chat_id": chat_id})
+        if not commands:
+            self._call("deleteMyCommands", {"scope": scope})
+            return
+        self._call("setMyCommands", {"scope": scope, "commands": json.dumps(
+            [{"command": name, "description": description} for name, description in commands])})
+
     def edit(self, chat_id, message_id, text, parse_mode=None, reply_markup=None):
         """Edit a message the bot sent: its text and keyboard, or with no text its
         keyboard alone (none: removed). An edit that changes nothing succeeds."""

@@ -1,9 +1,17 @@
 """The follow-up rules engine: events in, actions out (seed 003).
 
 The engine subscribes to the rule events (`register`); the services emit them
-inside the transaction that caused them (services/core/events.py). Matching rules
-run in priority order; each of their actions becomes a RuleAction row, run at once
-when it has no delay, else by the scheduler (`run_due`) when it comes due. A due
+inside the transaction that caused them (services/core/events.py). Which rules
+match is decided once, on the lead as the event left it; each of their actions
+becomes a RuleAction row, run at once when it has no delay, else by the scheduler
+(`run_due`) when it comes due. The actions without a delay run in this order, each
+seeing the lead as the ones before left it:
+  1. every matching rule's `assign` actions, in rule priority order (smaller first,
+     then by id): they decide whom everything else is for;
+  2. all the other actions, in rule priority order, each rule's in the order written.
+So an urgent lead a referral rule assigns gets its "call now" activity assigned to,
+and its team notification naming, the new owner. Activities a rule creates for a
+lead nobody owns yet follow the owner it gets (`follow_owner`). A due
 action first checks its rule's conditions again, so a follow-up that no longer makes
 sense cancels itself and says why. Claiming a row and doing its work share one
 transaction, so an action runs once even with two schedulers.
@@ -73,6 +81,26 @@ def context(lead, fields=None, event_at=None, now=None):
 def register():
     for name in vocabulary.EVENTS:
         events.subscribe(name, on_event)
+    events.subscribe("lead.assigned", follow_owner)
+
+
+def follow_owner(event):
+    """lead.assigned: the open activities rules made for the lead while it had nobody
+    to give them to become the new owner's, in the same transaction (each audited as
+    activity.assigned), so they are on the owner's /today."""
+    owner_id = event.changes.get("owner", (None, None))[1]
+    if owner_id is None:
+        return None
+    waiting = Activity.select().where(Activity.lead == event.entity_id,
+                                      Activity.rule.is_null(False),
+                                      Activity.assigned_to.is_null(),
+                                      Activity.completed_at.is_null())
+    for activity in waiting:
+        values = {"assigned_to": owner_id}
+        Activity.update(values).where(Activity.id == activity.id).execute()
+        events.emit("activity.assigned", event.actor, "activity", activity.id,
+                    events.changed(activity, values), now=event.data.get("now"))
+    return None
 
 
 def on_event(event):
@@ -96,7 +124,7 @@ def run_rules(event, lead, fields=None, depth=0, now=None):
     snapshot = context(lead, fields, now=now)
     event_id = uuid.uuid4().hex
     payload = json.dumps({**fields, "event_at": now.isoformat()}, default=str)
-    created = []
+    created, assigning = [], set()
     for rule in matching.matching(candidates, snapshot):
         for index, action in enumerate(rule.actions):
             row = RuleAction.create(
@@ -105,10 +133,14 @@ def run_rules(event, lead, fields=None, depth=0, now=None):
                 depth=depth, due_at=now + datetime.timedelta(minutes=action["delay_minutes"]),
                 created_at=now)
             created.append(row)
+            if action["type"] == "assign":
+                assigning.add(row.id)
     # Every match is decided on the same snapshot before any action changes the lead.
-    for row in created:
-        if row.due_at <= now:
-            _execute(row, now)
+    # The immediate actions then run assigns first (sorted() keeps each group in
+    # priority order), as the module docstring says.
+    immediate = [row for row in created if row.due_at <= now]
+    for row in sorted(immediate, key=lambda row: row.id not in assigning):
+        _execute(row, now)
     return created
 
 
@@ -214,8 +246,15 @@ def _run(row, action, rule_row, lead, now):
     if target == "round_robin_if_unowned" and lead.owner_id:
         return f"kept owner {lead.owner.display_name}"
     member = pipeline.assign(actor, lead.id, target if isinstance(target, int) else "round_robin",
-                             now=now)
+                             now=now, tell=not _tells_owner_at_once(rule_row))
     return f"assigned lead #{lead.id} to {member.display_name}"
+
+
+def _tells_owner_at_once(rule_row):
+    """A rule that assigns and at once sends the owner its own message (the referral
+    rule's "…is yours: call them") gives them that one message, not two."""
+    return any(action["type"] == "send_notification" and action["to"] == "lead_owner"
+               and action["delay_minutes"] == 0 for action in json.loads(rule_row.actions))
 
 
 def _recipients(to, lead):

@@ -35,7 +35,7 @@ def test_today_lists_overdue_and_due_today_with_done_buttons(any_db, admin, make
                                  due_at=NOW, scheduled_at=NOW, created_at=NOW)
     agenda = reply(member, "/today")
     overdue, today = agenda.text.split("<b>Overdue</b>")[1].split("<b>Due today</b>")
-    assert f"#{late.id} 2026-12-01 07:00 call: Late call · lead #{lead.id} Ann Smith" in overdue
+    assert f"#{late.id} 2026-12-01 07:00 call: Late call · /lead_{lead.id} Ann Smith" in overdue
     assert f"#{soon.id} 2026-12-01 14:00 call: Afternoon call" in today
     assert "Tomorrow" not in agenda.text and "Eve's" not in agenda.text
     assert "Nobody's" not in agenda.text and "Unassigned" not in agenda.text

@@ -63,7 +63,7 @@ def test_sales_members_see_and_change_only_their_own_leads(any_db, admin, make_u
     listing = say(mine_owner, "/leads")
     assert "Mine Smith" in listing and "Theirs" not in listing and "yours" in listing
     assert "Theirs" not in say(mine_owner, "/find smith") and "Mine" in say(mine_owner, "/find smith")
-    refusal = f"Lead #{theirs.id} is not yours"
+    refusal = f"Lead #{theirs.id} Theirs Smith is Eve's. Ask for it"
     for command in ("lead", "stage", "score", "transfer", "log", "domain"):
         assert refusal in say(mine_owner, f"/{command} {theirs.id} retail"), command
     for data in (f"stage:{theirs.id}:lead:new:contacted", f"score:{theirs.id}", f"log:lead:{theirs.id}"):
@@ -202,8 +202,7 @@ def test_only_dispatchers_and_admins_assign(any_db, admin, make_user):
     dispatcher = make_user(role="dispatcher", first_name="Dee")
     lead = make_lead(seller)
     assert say(seller, f"/assign {lead.id}") == "Only dispatchers and admins assign leads."
-    assert press(seller, f"assign:{lead.id}:{colleague.id}").text == \
-        "Only dispatchers and admins assign leads."
+    assert press(seller, f"assign:{lead.id}").text == "Only dispatchers and admins assign leads."
     menu = reply(dispatcher, f"/assign {lead.id}")
     assert "it is Max's now" in menu.text
     assert labels(menu) == ["Ada (admin)", "✓ Max (sales)", "Eve (sales)", "Dee (dispatcher)",
@@ -211,9 +210,11 @@ def test_only_dispatchers_and_admins_assign(any_db, admin, make_user):
     done = press(dispatcher, data_of(menu, "Eve (sales)"))
     assert "is now Eve's. They have been told." in done.text
     assert Lead.get_by_id(lead.id).owner_id == colleague.id
-    assert OutboxMessage.get(OutboxMessage.recipient == colleague.id,
-                             OutboxMessage.key.startswith("assign:")).text.startswith(
-        f"Lead #{lead.id} Ann Smith is now yours")
+    told = OutboxMessage.get(OutboxMessage.recipient == colleague.id,
+                             OutboxMessage.key.startswith("assign:"))
+    assert told.text.startswith(f"<b>Yours now: lead #{lead.id}</b>\nName: Ann Smith")
+    assert told.text.endswith("Given to you by Dee (dispatcher).")
+    assert "lead:open:" in told.reply_markup and "lead:take:" not in told.reply_markup
     assert "is now Max's" in press(admin, f"assign:{lead.id}:rr").text  # the next salesperson
     assert "not on the team" in press(admin, f"assign:{lead.id}:{make_user(role=None).id}").text
     assert press(admin, f"assign:{lead.id}:nobody").text == "That button is no longer valid."
@@ -258,4 +259,4 @@ def test_help_and_menu_list_the_new_commands_by_role(any_db, make_user):
     assert "invite" not in [name for name, _ in chat.menu("dispatcher")]
     assert "assign" in [name for name, _ in chat.menu("admin")]
     text = say(make_user(), "/help")
-    assert "/today — Your overdue and due-today activities" in text and "/assign" not in text
+    assert "/today <i>your agenda</i>" in text and "/assign" not in text

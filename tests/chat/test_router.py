@@ -1,5 +1,6 @@
 """The conversation rules (services.chat) without Telegram: wizard, access, team."""
 import datetime
+import json
 
 from models import Invite, Lead, OutboxMessage, User, utcnow
 from services.chat import router as chat
@@ -34,15 +35,18 @@ def test_wizard_asks_each_field_by_name_and_saves_after_confirmation(any_db, adm
     for prompt, field in zip(prompts, ["email", "phone", "first name", "last name", "country"]):
         assert f"<b>{field}</b>" in prompt
     summary = chat.on_text(CTX, admin, "United Kingdom")[0]
-    assert "+442079460958" in summary.text and "United Kingdom (GB)" in summary.text
+    assert "+44 20 7946 0958" in summary.text and "United Kingdom (GB)" in summary.text
     assert [label for label, _ in summary.buttons[0]] == ["✅ Save", "✏️ Edit", "✖️ Cancel"]
     saved = press(admin, "wiz:save")
     lead = Lead.get()
     assert f"Saved as lead #{lead.id}" in saved.text
     assert (lead.email, lead.phone, lead.country, lead.created_by.id) == (
         "ann@example.com", "+442079460958", "GB", admin.id)
-    # One notification per team member, in the same transaction as the lead.
-    assert sorted(m.recipient.id for m in OutboxMessage.select()) == sorted([admin.id, member.id])
+    # One notification per team member but its creator, in the lead's transaction; the
+    # lead is its creator's, so it can be opened, not taken.
+    [told] = OutboxMessage.select()
+    assert told.recipient_id == member.id and "Owner: Ada" in told.text
+    assert [b["text"] for b in json.loads(told.reply_markup)["inline_keyboard"][0]] == ["Open"]
     assert press(admin, "wiz:save").text == chat.lead_wizard.NOT_ACTIVE.text
 
 
@@ -75,7 +79,8 @@ def test_duplicate_email_or_phone_is_refused_naming_the_field_and_lead(any_db, a
     press(admin, "wiz:save")
     say(admin, "/createLead")
     reply = say(admin, "ANN@example.com")
-    assert f"already exists: #{Lead.get().id} Ann Smith" in reply and "email" in reply
+    assert f"email already exists. It is #{Lead.get().id} Ann Smith" in reply
+    assert f"/lead_{Lead.get().id} opens it" in reply
     say(admin, "bob@example.com")
     assert "phone already exists" in say(admin, "+442079460958")
 
@@ -93,7 +98,8 @@ def test_duplicate_saved_meanwhile_is_caught_at_save(any_db, admin, make_user):
     assert Lead.select().count() == 2
 
 
-def test_user_data_is_escaped_everywhere(any_db, admin):
+def test_user_data_is_escaped_everywhere(any_db, admin, make_user):
+    make_user()  # told of the lead: its creator is not
     fill(admin, [GOOD[0], GOOD[1], "O'Neil_Smith <b>&", "Smith", "gb"])
     press(admin, "wiz:save")
     notification = OutboxMessage.get().text
@@ -140,9 +146,11 @@ def test_only_admins_manage_the_team(any_db, admin, make_user):
     assert User.get_by_id(admin.id).role == "admin"
     assert member.display_name in say(admin, "/team")
     assert "is now <b>dispatcher</b>" in press(admin, f"team:{member.id}:role:dispatcher").text
-    assert "no longer on the team" in press(admin, f"team:{member.id}:remove").text
+    assert f"Remove {member.display_name} from the team?" in press(admin, f"team:{member.id}:remove").text
+    assert User.get_by_id(member.id).role == "dispatcher"  # asked, not done
+    assert "no longer on the team" in press(admin, f"team:{member.id}:remove:rr").text
     assert say(member, "/leads") == chat.STRANGER
-    assert "at least one admin" in press(admin, f"team:{admin.id}:remove").text
+    assert "at least one admin" in press(admin, f"team:{admin.id}:remove:rr").text
 
 
 def test_config_admins_cannot_be_demoted_in_chat(any_db, make_user):
@@ -152,12 +160,12 @@ def test_config_admins_cannot_be_demoted_in_chat(any_db, make_user):
 
 
 def test_notify_toggle_controls_lead_notifications(any_db, admin, make_user):
-    member = make_user()
+    member, listening = make_user(), make_user()
     assert "now <b>off</b>" in say(member, "/notify off")
     assert "are <b>off</b>" in say(member, "/notify")
     fill(admin)
     press(admin, "wiz:save")
-    assert [m.recipient.id for m in OutboxMessage.select()] == [admin.id]
+    assert [m.recipient.id for m in OutboxMessage.select()] == [listening.id]
 
 
 def test_open_team_lets_everyone_in(any_db):

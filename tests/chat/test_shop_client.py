@@ -45,8 +45,8 @@ def test_the_menus_gain_the_shop_only_with_it_on():
     assert chat.menu("sales", shop=True) == chat.menu("sales")
     # Operators fulfil orders: their menu is the queue, not the leads.
     assert [name for name, _ in chat.menu("operator", shop=True)] == [
-        "start", "help", "cancel", "notify", "queue", "skip"]
-    assert [name for name, _ in chat.menu("operator")] == ["start", "help", "cancel", "notify"]
+        "queue", "skip", "notify", "cancel", "help", "start"]
+    assert [name for name, _ in chat.menu("operator")] == ["notify", "cancel", "help", "start"]
 
 
 def test_start_and_help_show_the_shop_menu(zoe):

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from models import Activity, Lead, OutboxMessage, User
+from models import AuditEntry, Lead, OutboxMessage, User
 from services.core.actors import Actor
 from services.crm import leads, team
 from services.crm.access import AccessDenied
@@ -49,8 +49,8 @@ def lead_fields(lead, **changes):
 
 
 def assignments(lead):
-    return Activity.select().where(Activity.lead == lead.id,
-                                   Activity.subject.startswith("Assigned to")).count()
+    return AuditEntry.select().where(AuditEntry.event == "lead.assigned",
+                                     AuditEntry.entity_id == lead.id).count()
 
 
 def test_edit_lead_saves_fields_details_and_owner_together(add_lead, any_db, make_user):

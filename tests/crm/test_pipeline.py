@@ -184,19 +184,27 @@ def test_only_dispatchers_and_admins_assign(any_db, make_lead, make_user):
     stranger = make_user(role=None)
     lead = make_lead(owner=sam, first_name="<i>Ann</i>")
     with pytest.raises(AccessDenied, match="^Only dispatchers and admins assign leads.$"):
-        pipeline.assign(Actor.member(sam), lead.id, sue.id, now=NOW)
+        pipeline.assign(Actor.member(sue), lead.id, sue.id, now=NOW)  # not hers to give
     with pytest.raises(AccessDenied, match="^That person is not on the team.$"):
         pipeline.assign(Actor.member(dispatcher), lead.id, stranger.id, now=NOW)
     assert pipeline.assign(Actor.member(dispatcher), lead.id, sue.id, now=NOW) == sue
     lead = Lead.get_by_id(lead.id)
     assert (lead.owner_id, lead.assigned_at) == (sue.id, NOW)
-    note = Activity.get()
-    assert (note.type, note.subject, note.description, note.completed_at) == \
-        ("note", "Assigned to Sue", "by Dana (dispatcher)", NOW)
-    [message] = OutboxMessage.select()
+    [entry] = [e for e in activities.timeline(PANEL, lead.id)[1] if e.kind == "assignment"]
+    assert (entry.at, entry.text, entry.who) == (NOW, "Assigned to Sue (was Sam)", "Dana (dispatcher)")
+    assert Activity.select().count() == 0  # an assignment is no activity (it used to be a note)
+    [message] = OutboxMessage.select().where(OutboxMessage.key.startswith("assign:"))
     assert message.recipient_id == sue.id
-    assert f"Lead #{lead.id} &lt;i&gt;Ann&lt;/i&gt; Example is now yours (assigned by Dana (dispatcher))" \
-        in message.text
+    assert message.text.startswith(f"<b>Yours now: lead #{lead.id}</b>\nName: &lt;i&gt;Ann&lt;/i&gt; Example")
+    assert message.text.endswith("Given to you by Dana (dispatcher).")
+
+
+def test_an_owner_may_give_their_own_lead_away(any_db, make_lead, make_user):
+    sam, sue = make_user(first_name="Sam"), make_user(first_name="Sue")
+    lead = make_lead(owner=sam)
+    assert pipeline.assign(Actor.member(sam), lead.id, sue.id, now=NOW) == sue
+    with pytest.raises(AccessDenied, match="^Only dispatchers and admins assign leads.$"):
+        pipeline.assign(Actor.member(sam), lead.id, sam.id, now=NOW)  # no longer his
 
 
 def test_round_robin_needs_a_team(any_db, make_lead):

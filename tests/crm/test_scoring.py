@@ -25,7 +25,7 @@ SEED = Signals(source="partner", stage="qualified", message_count=12, has_busine
 def test_the_seed_example_scores_0_78_and_recommends_transfer():
     result = local_score(SEED, min_score=0.6)
     assert (result.score, result.recommendation, result.model) == (0.78, "transfer_to_sales", "local")
-    assert result.reason == ("base +0.10, partner source +0.20, qualified stage +0.20, 12 messages +0.15, "
+    assert result.reason == ("base +0.10, partner source +0.20, qualified stage +0.20, 12 activities done +0.15, "
                              "business domain set +0.15, 5 days old -0.02 = 0.78")
 
 
@@ -33,8 +33,14 @@ def test_the_reason_lists_only_the_weights_that_counted():
     result = local_score(Signals("other", "new", 0, False, "", 2), min_score=0.6)
     assert (result.score, result.reason) == (0.1, "base +0.10 = 0.10")
     result = local_score(Signals("website", "contacted", 2, False, "", 10), min_score=0.6)
-    assert result.reason == ("base +0.10, website source +0.10, contacted stage +0.10, 2 messages +0.03, "
+    assert result.reason == ("base +0.10, website source +0.10, contacted stage +0.10, 2 activities done +0.03, "
                              "10 days old -0.07 = 0.26")
+
+
+def test_the_reason_names_what_it_counts_activities_done_singular_or_plural():
+    one = local_score(Signals("referral", "new", 1, False, "", 0), min_score=0.6)
+    assert one.reason == "base +0.10, referral source +0.15, 1 activity done +0.01 = 0.26"
+    assert "message" not in local_score(SEED, min_score=0.6).reason
 
 
 @pytest.mark.parametrize("signals, recommendation", [
@@ -188,7 +194,7 @@ def test_any_llm_failure_falls_back_to_the_local_model_and_says_so(any_db, make_
     lead = seed_lead(make_lead)
     row = scoring.score_lead(PANEL, lead.id, settings=settings_for(llm.url, timeout=0.5), now=NOW)
     assert (row.score, row.recommendation, row.model) == (0.78, "transfer_to_sales", "local")
-    assert row.reason == ("base +0.10, partner source +0.20, qualified stage +0.20, 12 messages +0.15, "
+    assert row.reason == ("base +0.10, partner source +0.20, qualified stage +0.20, 12 activities done +0.15, "
                           f"business domain set +0.15, 5 days old -0.02 = 0.78 (local model: the LLM failed: {why})")
     assert len(llm.requests) == 1
     assert Lead.get_by_id(lead.id).stage == "qualified"

@@ -45,6 +45,11 @@ class FakeTransport:
         return len(self.sent)
 
 
+class MenuTransport(FakeTransport):
+    def set_commands(self, chat_id, commands):
+        self.sent.append((self.clock.now, chat_id, commands))
+
+
 @pytest.fixture
 def clock():
     return FakeClock()
@@ -216,3 +221,13 @@ def test_a_rejected_token_keeps_every_message_for_later(any_db, make_user, clock
     rows = list(OutboxMessage.select())
     assert {(r.status, r.attempts) for r in rows} == {("pending", 0)}
     assert "TELEGRAM_BOT_TOKEN" in OutboxMessage.get(OutboxMessage.key == "1").last_error
+
+
+def test_a_menu_row_sets_the_chats_commands_instead_of_sending_text(any_db, make_user, clock):
+    member = make_user()
+    outbox.enqueue("menu", member, "", commands='[["today", "Your agenda"]]')
+    outbox.enqueue("gone", member, "", commands="[]")
+    transport = MenuTransport(clock)
+    assert run(transport, clock).sent == 2
+    assert [(chat, commands) for _, chat, commands in transport.sent] == [
+        (member.telegram_id, [["today", "Your agenda"]]), (member.telegram_id, [])]

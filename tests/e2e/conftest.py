@@ -39,12 +39,22 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def without_dotenv(env):
+    """`env` with every setting .env.example documents present (empty: the default), so
+    that a process started with it takes nothing from the developer's .env: the
+    environment wins over .env (services/core/config.py)."""
+    names = [line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines()
+             if "=" in line and not line.startswith("#")]
+    return {**dict.fromkeys(names, ""), **env}
+
+
 class Processes:
     """Starts Leadgram's processes as a deployer would and stops them afterwards."""
 
     def __init__(self, emulator, database_url, logs):
         self.logs = logs
-        self.env = dict(os.environ, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=emulator.base_url,
+        self.env = dict(without_dotenv(os.environ), TELEGRAM_BOT_TOKEN=TOKEN,
+                        TELEGRAM_API_URL=emulator.base_url,
                         DATABASE_URL=database_url, ADMIN_TELEGRAM_IDS=str(ADMIN_ID),
                         OPEN_TEAM="false", SEND_BATCH_SIZE="30", SEND_INTERVAL_SECONDS="0.2",
                         PYTHONUNBUFFERED="1", ADMIN_USERNAME=PANEL_USER,
@@ -169,13 +179,18 @@ def wait_until(predicate, timeout=15, message="condition"):
 
 def join_team(admin_chat, chat, role="sales"):
     """`chat` joins the team as `role` with an invite link `admin_chat` (an admin) asks
-    for: /invite <role>, then /start <token>."""
+    for: /invite <role>, then /start <token>; the admin is told (the scheduler must run)."""
     link = admin_chat.ask(f"/invite {role}", "Invite link")["text"]
     token = link.split("?start=")[1].split()[0]
     seen = len(chat.bot_messages())
     chat.send(f"/start {token}", replies=2)
     joined = [m["text"] for m in chat.bot_messages()[seen:]]
     assert any(f"You joined as {role}" in text for text in joined), joined
+    # The admin hears of it (the scheduler sends that): waiting for it keeps the notice
+    # from being taken for the answer to what the test asks next.
+    notice = admin_chat.emulator.wait_for_message(admin_chat.user_id,
+                                                  f"{chat.first_name} joined the team")
+    assert notice["text"].endswith(f"with your invite, as {role}.")
 
 
 _group_message_ids = itertools.count(1)

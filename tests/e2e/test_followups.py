@@ -32,10 +32,9 @@ def test_done_with_callback_requested_brings_the_callback_next_day(processes, em
     lead = lead_of(member)
     call = activities.log(Actor.member(member), lead.id, "call", "First call",
                           due_at=utcnow() - datetime.timedelta(hours=1))
-    emulator.wait_for_message(ADMIN_ID, f"New lead #{lead.id}")
 
     agenda = ada.ask("/today", "To do")
-    assert f"#{call.id}" in agenda["text"] and "First call · lead #1 Ann Smith" in agenda["text"]
+    assert f"#{call.id}" in agenda["text"] and "First call · /lead_1 Ann Smith" in agenda["text"]
     question = ada.press(agenda, f"✅ Done #{call.id}: First call", contains="How did it go?")
     assert "Callback requested" in button_labels(question)
     answer = ada.press(question, "Callback requested", contains="✅ Done")

@@ -26,10 +26,10 @@ def test_leads_per_day_in_the_deployers_zone(add_lead, any_db, make_user):
 
 
 def test_summary_counts_today_and_this_week(add_lead, any_db, make_user):
-    sam = make_user("sales")
-    add_lead(1, sam, created_at=NOW - datetime.timedelta(hours=1))          # today
-    add_lead(2, sam, created_at=datetime.datetime(2026, 11, 16, 0, 5))      # Monday
-    add_lead(3, sam, created_at=datetime.datetime(2026, 11, 15, 23, 55))    # last Sunday
+    make_user("sales")  # told of each lead, added in the panel
+    add_lead(1, created_at=NOW - datetime.timedelta(hours=1))          # today
+    add_lead(2, created_at=datetime.datetime(2026, 11, 16, 0, 5))      # Monday
+    add_lead(3, created_at=datetime.datetime(2026, 11, 15, 23, 55))    # last Sunday
     heartbeat.beat("scheduler", now=NOW - datetime.timedelta(seconds=5))
     summary = dashboard.summary(settings(), now=NOW)
     assert (summary.leads_today, summary.leads_this_week, summary.leads_total) == (1, 2, 3)
@@ -43,6 +43,16 @@ def test_leads_by_country_keeps_the_top_and_sums_the_rest(add_lead, any_db):
     for n, code in enumerate(codes):
         add_lead(n, country=code)
     assert dashboard.leads_by_country(limit=2) == [("Germany", 3), ("France", 2), ("Other", 3)]
+
+
+def test_the_chart_gets_ten_countries_and_other_at_most(add_lead, any_db):
+    # The dashboard draws a labelled bar for each row: ten countries and one "Other".
+    codes = ["DE"] * 3 + "FR GB US PL ES IT NL SE BR IN JP ZA MX".split()
+    for n, code in enumerate(codes):
+        add_lead(n, country=code)
+    rows = dashboard.leads_by_country()
+    assert len(rows) == 11 and rows[0] == ("Germany", 3) and rows[-1] == ("Other", 4)
+    assert sum(count for _, count in rows) == len(codes)
 
 
 def test_health_report(any_db):

@@ -107,9 +107,13 @@ def test_editing_changes_details_and_hands_the_lead_over(browser, team):
     assert (lead.email, lead.source, lead.business_domain, lead.priority, lead.value,
             lead.owner_id) == ("ada@example.com", "referral", "Bakery", "urgent",
                                decimal.Decimal("99.90"), team["sid"].id)
-    note = Activity.get(Activity.lead == lead.id)
-    assert note.subject == "Assigned to Sid" and note.description == "by admin panel (boss)"
     assert [m.recipient_id for m in OutboxMessage.select()] == [team["sid"].id]
+    # The timeline says what happened and who did it: an assignment, not a note.
+    page = text_of(browser.get(f"/lead/{lead.id}/pipeline"))
+    [row] = [row for row in re.findall(r"<tr>(.*?)</tr>", page, re.S) if "Assigned to" in row]
+    cells = [c.strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[1:] == ["assignment", "Assigned to Sid (was Sam)", "admin panel (boss)"]
+    assert not Activity.select().where(Activity.lead == lead.id).exists()
 
 
 def test_the_edit_form_shows_the_current_owner_and_keeps_one(browser, team):

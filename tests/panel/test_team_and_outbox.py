@@ -1,7 +1,8 @@
 """Team members and the outbox in the panel, changed through services."""
 import pytest
 
-from models import OutboxMessage, User
+from models import Lead, OutboxMessage, User
+from services.crm import leads
 from services.delivery import outbox
 from tests.panel.conftest import text_of
 
@@ -56,6 +57,18 @@ def test_deactivate_takes_people_off_the_team_but_keeps_them(browser, people):
     assert "is an admin by ADMIN_TELEGRAM_IDS" in page and "Took 1 person off the team." in page
 
 
+def test_taking_someone_off_the_team_hands_their_open_leads_over(browser, people, make_user):
+    lee = make_user("sales", first_name="Lee")
+    lead = leads.add_lead({"first_name": "Open"}, owner=people["sam"])
+    browser.post("/members/action/", data={"action": "deactivate", "rowid": [str(people["sam"].id)]})
+    assert Lead.get_by_id(lead.id).owner_id == lee.id
+    [told] = OutboxMessage.select().where(OutboxMessage.key.startswith("handover:"))
+    assert told.recipient_id == lee.id and "Sam left the team" in told.text
+    [menu] = OutboxMessage.select().where(OutboxMessage.recipient == people["sam"].id,
+                                          OutboxMessage.commands.is_null(False))
+    assert menu.commands == "[]"  # their chat's menu goes back to the bot's default at once
+
+
 def test_mark_reachable_clears_the_flag(browser, people):
     User.update(unreachable=True, unreachable_reason="Forbidden: bot was blocked by the user").execute()
     browser.post("/members/action/", data={"action": "reachable", "rowid": [str(people["sam"].id)]})
@@ -85,6 +98,8 @@ def test_outbox_lists_status_error_and_text(browser, messages):
     assert "Bad Request: chat not found" in page and "message 3" in page
     failed_only = text_of(browser.get("/outbox/?flt0_0=failed"))
     assert "message 1" in failed_only and "message 0" not in failed_only
+    outbox.enqueue("menu", messages[0].recipient, "", commands="[]")
+    assert "(their command menu, for their new role)" in text_of(browser.get("/outbox/"))
 
 
 def test_retry_failed_and_cancel_pending(browser, messages):
