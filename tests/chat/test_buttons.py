@@ -160,10 +160,12 @@ def test_a_page_that_is_no_page_is_the_first_one(page):
 
 
 TEMPLATES = ["{}", "{}:{}", "stage:{}", "stage:{}:{}:{}:{}", "done:{}:{}", "assign:{}:{}", "team:{}:{}",
-             "team:{}:role:{}", "log:{}:{}", "wiz:{}", "wiz:edit:{}", "today:{}", "score:{}"]
+             "team:{}:role:{}", "team:{}:remove:{}", "lead:{}:{}", "log:{}:{}", "wiz:{}",
+             "wiz:edit:{}", "today:{}", "score:{}"]
 parts = st.one_of(values, st.sampled_from(["1", "12", "rr", "lead", "sales", "new", "contacted",
                                            "role", "admin", "remove", "back", "edit", "email",
-                                           "type", "call", "when", "1h", "outcome", "successful"]))
+                                           "type", "call", "when", "1h", "outcome", "successful",
+                                           "open", "take", "ask"]))
 
 
 @settings(max_examples=500, deadline=None)

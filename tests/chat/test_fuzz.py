@@ -20,7 +20,7 @@ TOKENS = ["1", "2", "3", "#1", "rr", "lead", "sales", "admin", "new", "contacted
           "note", "type", "when", "outcome", "now", "1h", "tomorrow", "3d", "save", "edit",
           "cancel", "email", "country", "role", "remove", "back", "on", "off", "referral",
           "ann@example.com", "+44 20 7946 0958", "gb", "2026-12-02 10:00", "reply", "open",
-          "take", "welcome", "quote_followup"]
+          "take", "ask", "welcome", "quote_followup"]
 fields = st.one_of(st.sampled_from(TOKENS), values)
 COMMANDS = [*chat.COMMANDS, *chat.ALIASES, "nonsense"]
 commands = st.builds(lambda name, mention, args: f"/{name}{mention} {' '.join(args)}",
@@ -30,7 +30,8 @@ commands = st.builds(lambda name, mention, args: f"/{name}{mention} {' '.join(ar
 BUTTONS = ["wiz:{}", "wiz:edit:{}", "leads:{}", "stage:{}", "stage:{}:{}:{}:{}", "score:{}",
            "assign:{}", "assign:{}:{}", "today:{}", "done:{}", "done:{}:{}", "log:lead:{}",
            "log:type:{}", "log:when:{}", "log:outcome:{}", "team:{}", "team:{}:role:{}",
-           "team:{}:{}", "chat:{}:{}", "chats:{}", "tpl:{}", "{}", "{}:{}"]
+           "team:{}:{}", "team:{}:remove:{}", "lead:{}:{}", "chat:{}:{}", "chats:{}", "tpl:{}",
+           "{}", "{}:{}"]
 steps = st.lists(st.one_of(commands.map(lambda text: ("text", text)),
                            fields.map(lambda text: ("text", text)),  # a dialogue's answer
                            filled(BUTTONS, fields).map(lambda data: ("button", data))),
