@@ -75,10 +75,14 @@ def leads_per_day(settings, days=30, now=None):
             for i in range(days)]
 
 
+NO_COUNTRY = "Not given"
+
+
 def leads_by_country(limit=TOP_COUNTRIES):
-    """[(country name, leads)], the largest first, the rest summed as "Other"."""
+    """[(country name, leads)], the largest first, the rest summed as "Other"; clients who
+    wrote in before giving a country are "Not given"."""
     rows = list(Lead.select(Lead.country, fn.COUNT(Lead.id).alias("n"))
                 .group_by(Lead.country).order_by(fn.COUNT(Lead.id).desc(), Lead.country).tuples())
-    top = [(country_name(code), count) for code, count in rows[:limit]]
+    top = [(country_name(code) if code else NO_COUNTRY, count) for code, count in rows[:limit]]
     rest = sum(count for _, count in rows[limit:])
     return top + ([("Other", rest)] if rest else [])

@@ -3,6 +3,7 @@ import datetime
 
 from models import utcnow
 from services.core.config import load_settings
+from services.crm import leads
 from services.ops import dashboard, health, heartbeat
 
 NOW = datetime.datetime(2026, 11, 20, 12, 0)  # a Friday
@@ -43,6 +44,12 @@ def test_leads_by_country_keeps_the_top_and_sums_the_rest(add_lead, any_db):
     for n, code in enumerate(codes):
         add_lead(n, country=code)
     assert dashboard.leads_by_country(limit=2) == [("Germany", 3), ("France", 2), ("Other", 3)]
+
+
+def test_leads_without_a_country_have_a_label_too(add_lead, any_db):
+    add_lead(1, country="DE"), add_lead(2, country="DE")
+    leads.add_lead({"first_name": "Client"})  # wrote in, no country yet
+    assert dashboard.leads_by_country() == [("Germany", 2), ("Not given", 1)]
 
 
 def test_the_chart_gets_ten_countries_and_other_at_most(add_lead, any_db):
