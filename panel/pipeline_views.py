@@ -146,8 +146,10 @@ class LeadPipelineView(login_required_view(BaseView)):
     @expose("/<lead_id>/transfer", methods=["POST"])
     def transfer(self, lead_id):
         def work(key):
-            pipeline.transfer(panel_actor(), key)
-            return f"Lead #{key} is transferred to sales; its sale starts at stage new."
+            _, owner = pipeline.transfer(panel_actor(), key)
+            given = (f" {owner.display_name} has it now and has been told." if owner else
+                     " Nobody in sales can take it, so it keeps its owner.")
+            return f"Lead #{key} is transferred to sales; its sale starts at stage new.{given}"
         return self._act(lead_id, work)
 
     @expose("/<lead_id>/score", methods=["POST"])

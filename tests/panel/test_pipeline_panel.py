@@ -201,9 +201,10 @@ def test_scoring_shows_the_reason_then_transfer_succeeds(browser, team):
     assert f"Score {score.score:.2f}: transfer to sales. Why: base +0.10" in flashes(page)
     assert "partner source +0.20" in re.search(r'id="score-reason">(.*?)</div>', page, re.S).group(1)
     response = browser.post(f"/lead/{lead.id}/transfer", follow_redirects=True)
-    assert "is transferred to sales" in flashes(text_of(response))
+    assert "is transferred to sales; its sale starts at stage new. Sam has it now and has been " \
+        "told." in flashes(text_of(response))
     lead = Lead.get_by_id(lead.id)
-    assert (lead.stage, lead.sales_stage) == ("transferred", "new")
+    assert (lead.stage, lead.sales_stage, lead.owner_id) == ("transferred", "new", team["sam"].id)
     assert stage_buttons(text_of(response)) == ["kyc"]
 
 
