@@ -69,7 +69,7 @@ class ImapServer:
         # A non-root master cannot chroot or change users: every service runs as us, unchrooted.
         no_chroot = "service imap-login {\n  chroot =\n}\n" if os.geteuid() != 0 else ""
         self.config_path.write_text(f"""\
-# Written by tests/mailservers.py: a private Dovecot for the email tests.
+# Written by tests/mailservers/imap.py: a private Dovecot for the email tests.
 protocols = imap
 listen = {HOST}
 base_dir = {d}/run
