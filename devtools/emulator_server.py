@@ -11,12 +11,11 @@ import json
 import re
 import select
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devtools.botapi_spec import Upload
+from devtools.loopback_http import TrackedHandler, TrackedServer
 
 if TYPE_CHECKING:
     from devtools.telegram_emulator import TelegramEmulator
@@ -28,53 +27,14 @@ _MEDIA_FIELDS = {"latitude": float, "longitude": float, "duration": int, "width"
                  "phone_number": str, "file_name": str, "mime_type": str, "emoji": str}
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class Server(TrackedServer):
     def __init__(self, address: tuple[str, int], emulator: TelegramEmulator) -> None:
         self.emulator = emulator
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         super().__init__(address, Handler)
 
-    def get_request(self):
-        connection, address = super().get_request()
-        # Without it Nagle's algorithm and delayed ACKs cost ~40 ms per keep-alive call.
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection, address
 
-    def track(self, connection: socket.socket, alive: bool) -> None:
-        with self._connections_lock:
-            (self._connections.add if alive else self._connections.discard)(connection)
-
-    def close_connections(self) -> None:
-        """Cut keep-alive connections, so that no handler outlives stop()."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(TrackedHandler):
     server: Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, alive=True)
-
-    def finish(self) -> None:
-        self.server.track(self.connection, alive=False)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the emulator records calls itself
-        pass
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)

@@ -67,8 +67,7 @@ class FakeTwilio:
     def start(self) -> FakeTwilio:
         self._stopping = False
         self._server = Server(self._address, self)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-twilio", daemon=True).start()
+        self._server.serve_in_background("fake-twilio")
         return self
 
     @property
@@ -88,9 +87,7 @@ class FakeTwilio:
             self._cond.notify_all()
         for worker in self._workers:
             worker.join(timeout=2)
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
+        self._server.stop()
         self._server = None
 
     def __enter__(self) -> FakeTwilio:

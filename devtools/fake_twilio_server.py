@@ -11,11 +11,10 @@ import base64
 import binascii
 import json
 import re
-import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
+
+from devtools.loopback_http import TrackedHandler, TrackedServer
 
 if TYPE_CHECKING:
     from devtools.fake_twilio import FakeTwilio
@@ -118,51 +117,14 @@ def basic_auth(header: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class Server(TrackedServer):
     def __init__(self, address: tuple[str, int], fake: FakeTwilio) -> None:
         self.fake = fake
-        self._connections: set[socket.socket] = set()
-        self._lock = threading.Lock()
         super().__init__(address, Handler)
 
-    def get_request(self):
-        connection, address = super().get_request()
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return connection, address
 
-    def track(self, connection: socket.socket, alive: bool) -> None:
-        with self._lock:
-            (self._connections.add if alive else self._connections.discard)(connection)
-
-    def close_connections(self) -> None:
-        with self._lock:
-            connections = list(self._connections)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(TrackedHandler):
     server: Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, alive=True)
-
-    def finish(self) -> None:
-        self.server.track(self.connection, alive=False)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the fake records calls itself
-        pass
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)

@@ -12,7 +12,6 @@ import copy
 import itertools
 import json
 import re
-import threading
 import time
 from typing import Any, Callable
 
@@ -49,8 +48,7 @@ class TelegramEmulator(BotApiMethods):
     def start(self) -> TelegramEmulator:
         self._stopping = False
         self._server = Server(self._address, self)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="telegram-emulator", daemon=True).start()
+        self._server.serve_in_background("telegram-emulator")
         return self
 
     @property
@@ -67,9 +65,7 @@ class TelegramEmulator(BotApiMethods):
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        self._server.close_connections()
+        self._server.stop()
         self._server = None
 
     def __enter__(self) -> TelegramEmulator:
