@@ -17,7 +17,7 @@ from outbox_speed import postgres_backend, sqlite_backend
 import models  # noqa: E402
 from models import Activity, FollowUpRule, Lead, LeadScore, User, db  # noqa: E402
 from services.crm import activities
-from services.followups import automation, matching as rule_matching, rules
+from services.followups import automation, matching as rule_matching, rule_lines, rules
 
 TARGET_MATCHING_MS = 1.0      # 100 active rules against one event; median
 TARGET_OVERDUE_MS = 20.0      # the overdue query over 100,000 activities; median
@@ -74,8 +74,8 @@ def rule_texts(count=RULES, seed=3):
 
 def in_memory_rules():
     return [rules.Rule(id=n + 1, name=f"rule {n + 1}", event=EVENT,
-                       conditions=rules.parse_conditions(conditions, EVENT),
-                       actions=rules.parse_actions(actions), priority=priority)
+                       conditions=rule_lines.parse_conditions(conditions, EVENT),
+                       actions=rule_lines.parse_actions(actions), priority=priority)
             for n, (conditions, actions, priority) in enumerate(rule_texts())]
 
 
@@ -109,8 +109,8 @@ def bench_emit(backend):
     FollowUpRule.delete().execute()  # only the bench's rules (the defaults are seeded)
     for n, (conditions, actions, priority) in enumerate(rule_texts()):
         FollowUpRule.create(name=f"bench rule {n + 1}", event=EVENT, priority=priority,
-                            conditions=json.dumps(rules.parse_conditions(conditions, EVENT)),
-                            actions=json.dumps(rules.parse_actions(actions)))
+                            conditions=json.dumps(rule_lines.parse_conditions(conditions, EVENT)),
+                            actions=json.dumps(rule_lines.parse_actions(actions)))
     owner = User.create(telegram_id=FIRST_MEMBER_ID - 1, first_name="Owner", role="sales")
     lead = Lead.create(first_name="Emma", last_name="Emit", country="GB", source="website",
                        stage="qualified", priority="high", business_domain="Fintech lending",

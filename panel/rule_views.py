@@ -18,7 +18,7 @@ from wtforms.widgets import NumberInput
 from models import FollowUpRule, Lead, RuleAction
 from panel.base import IdFilter, PanelModelView, for_each_record, lead_link, panel_actor
 from services.core.inputs import parse_id, plain_text
-from services.followups import automation, rulebook, rules, vocabulary
+from services.followups import automation, rule_lines, rulebook, rules, vocabulary
 from services.followups.rules import RuleError, RuleProblems
 
 MAX_TEXT = 20_000  # far more than 20 conditions or 10 actions need
@@ -69,8 +69,8 @@ def parse_rule_text(event, conditions_text, actions_text):
     except RuleError as exc:
         return {}, {problem.field: str(problem) for problem in exc.problems}
     parsed, problems = {}, {}
-    for field, parse in (("conditions", lambda text: rules.parse_conditions(text, event)),
-                         ("actions", rules.parse_actions)):
+    for field, parse in (("conditions", lambda text: rule_lines.parse_conditions(text, event)),
+                         ("actions", rule_lines.parse_actions)):
         try:
             parsed[field] = parse(texts[field])
         except RuleError as exc:
@@ -82,7 +82,7 @@ def form_rule(form):
     """The rule the form describes, read and checked by services.followups.rules, as
     services.followups.rulebook takes it; else RuleError naming every problem."""
     texts = rule_texts(form.conditions.data, form.actions.data)
-    name, event, conditions, actions, priority = rules.read_rule(
+    name, event, conditions, actions, priority = rule_lines.read_rule(
         form.name.data, form.event.data, texts["conditions"], texts["actions"], form.priority.data)
     return {"name": name, "event": event, "conditions": conditions, "actions": actions,
             "priority": priority, "active": bool(form.active.data),
@@ -130,8 +130,8 @@ class RuleView(PanelModelView):
     column_searchable_list = ["name"]
     column_filters = [FilterEqual(FollowUpRule.event, "Event", options=[(e, e) for e in vocabulary.EVENTS]),
                       "active"]
-    column_formatters = {"conditions": _lines_cell(rules.format_conditions, "always"),
-                         "actions": _lines_cell(rules.format_actions)}
+    column_formatters = {"conditions": _lines_cell(rule_lines.format_conditions, "always"),
+                         "actions": _lines_cell(rule_lines.format_actions)}
     column_details_list = ["id", "name", "description", "event", "priority", "active",
                            "conditions", "actions", "created_at", "updated_at"]
     column_formatters_detail = column_formatters
@@ -150,8 +150,8 @@ class RuleView(PanelModelView):
     def on_form_prefill(self, form, id):
         if request.method == "GET":  # after a refused save, keep what was typed
             model = self.get_one(id)
-            form.conditions.data = readable(model.conditions, rules.format_conditions)
-            form.actions.data = readable(model.actions, rules.format_actions)
+            form.conditions.data = readable(model.conditions, rule_lines.format_conditions)
+            form.actions.data = readable(model.actions, rule_lines.format_actions)
 
     def validate_form(self, form):
         ok = super().validate_form(form)
@@ -228,9 +228,9 @@ class RuleView(PanelModelView):
         event = form.get("event") or (row.event if row else next(iter(vocabulary.EVENTS)))
         event = event if event in vocabulary.EVENTS else next(iter(vocabulary.EVENTS))
         conditions_text = form.get("conditions") if "conditions" in form else (
-            readable(row.conditions, rules.format_conditions) if row else "")
+            readable(row.conditions, rule_lines.format_conditions) if row else "")
         actions_text = form.get("actions") if "actions" in form else (
-            readable(row.actions, rules.format_actions) if row else "")
+            readable(row.actions, rule_lines.format_actions) if row else "")
         names = rules.fields_for(event)
         event_only = [n for n in names if vocabulary.FIELDS[n].events != vocabulary.ALL_EVENTS]
         typed = {n: plain_text(form.get(f"sample_{n}", ""))[:200] for n in names}
@@ -244,7 +244,7 @@ class RuleView(PanelModelView):
                            lead_text=lead_text, typed=typed, fields=vocabulary.FIELDS,
                            lead_fields=[n for n in names if n not in event_only],
                            event_fields=event_only, explanation=explanation, errors=errors,
-                           format_delay=rules.format_delay,
+                           format_delay=rule_lines.format_delay,
                            unsaved="conditions" in form and row is not None)
 
     @staticmethod
@@ -271,7 +271,7 @@ class RuleView(PanelModelView):
 
 def _action_line(view, context, model, name):
     return Markup('<span class="rule-lines">{}</span>').format(
-        readable(model.action, rules.format_action))
+        readable(model.action, rule_lines.format_action))
 
 
 class RuleActionView(PanelModelView):

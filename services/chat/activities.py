@@ -19,7 +19,7 @@ from services.crm import activities
 from services.crm.access import AccessDenied, require_activity
 from services.crm.messages import lead_command
 from services.delivery.html import TELEGRAM_TEXT_LIMIT
-from services.followups import rules
+from services.followups import rule_lines
 
 FLOW = "log"
 STEPS = ("type", "subject", "when", "outcome")
@@ -141,7 +141,7 @@ def follow_up(row):
             return f"Follow-up created: {what}, due now"
         return f"Follow-up not created: {what} ({h(row.result)})"
     if row.status == "pending":
-        return f"Scheduled by a rule for {_when(row.due_at)}: {h(rules.format_action(action))}"
+        return f"Scheduled by a rule for {_when(row.due_at)}: {h(rule_lines.format_action(action))}"
     return f"A rule {row.status}: {h(row.result)}"
 
 

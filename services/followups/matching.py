@@ -2,7 +2,7 @@
 rules match, and (test mode) why. Pure: services/followups/automation.py builds the context."""
 from dataclasses import dataclass, field
 
-from services.followups.rules import format_action, format_condition
+from services.followups.rule_lines import format_action, format_condition
 
 
 def _fold(value):

@@ -1,21 +1,13 @@
-"""Follow-up rules: what they may say, how they are written, and how they are checked.
+"""Follow-up rules: what they may say and how they are checked.
 
-A rule names an event, a list of conditions and a list of actions. They are stored
-as JSON and shown to people as one line each, e.g.
-
-    source equals website
-    stage not_in lost, transferred
-    create_activity call "Call new website lead" assign lead_owner after 1h
-    send_notification deal_won to team
-
-`parse_*` turns lines into the stored form and refuses anything unknown with a
-message naming the line; `format_*` turns it back. What may be said (events,
+A rule names an event, a list of conditions and a list of actions, stored as JSON
+(services/followups/rule_lines.py reads and writes them as the lines people type).
+`check_*` normalises the stored form and refuses anything unknown, naming every
+problem (RuleError.problems). What may be said (events,
 fields, operators, actions, templates) is services/followups/vocabulary.py. Nothing
 here touches the database: services/followups/matching.py evaluates rules, services/followups/automation.py loads
 them and runs their actions.
 """
-import re
-import shlex
 from dataclasses import dataclass
 
 from models import LEAD_STAGES, SALES_STAGES
@@ -39,9 +31,6 @@ from services.followups.vocabulary import (
     TEMPLATES,
 )
 from services.inbox import templates
-
-_DELAY = re.compile(r"^([0-9]{1,6})([mhd])$")
-_UNITS = {"m": 1, "h": 60, "d": 1440}
 
 
 class RuleError(ValueError):
@@ -71,7 +60,7 @@ class RuleProblems(RuleError):
         return self._problems
 
 
-def _gather(problems, field, check, *args):
+def gather(problems, field, check, *args):
     """`check(*args)`, or None with its problems added to `problems`, tagged with the
     part of the rule they are about (`field`, unless they name one)."""
     try:
@@ -81,7 +70,7 @@ def _gather(problems, field, check, *args):
         return None
 
 
-def _refuse(problems):
+def refuse(problems):
     """Raise the problems found, if any: people fix them all in one go."""
     if len(problems) == 1:
         raise problems[0]
@@ -92,8 +81,8 @@ def _refuse(problems):
 def _each(items, check):
     """[check(item, n) for each item, numbered from 1], naming every item that fails."""
     problems = []
-    checked = [_gather(problems, None, check, item, n) for n, item in enumerate(items, 1)]
-    _refuse(problems)
+    checked = [gather(problems, None, check, item, n) for n, item in enumerate(items, 1)]
+    refuse(problems)
     return checked
 
 
@@ -251,32 +240,24 @@ def check_action(action, where="Action"):
 def check_rule(name, event, conditions, actions, priority=100):
     """The rule's parts normalised: (name, event, conditions, actions, priority); else
     RuleError naming every problem (its `problems`)."""
-    return _checked_rule(
+    return checked_rule(
         name, event, priority,
-        lambda: _each(_few_conditions(conditions),
+        lambda: _each(few_conditions(conditions),
                       lambda condition, n: check_condition(condition, event, f"Condition {n}")),
-        lambda: _each(_some_actions(actions), lambda action, n: check_action(action, f"Action {n}")))
+        lambda: _each(some_actions(actions), lambda action, n: check_action(action, f"Action {n}")))
 
 
-def read_rule(name, event, conditions_text, actions_text, priority=100):
-    """A rule as the editor has it (conditions and actions typed one per line), checked
-    as check_rule does, each wrong line its own problem."""
-    return _checked_rule(name, event, priority,
-                         lambda: _few_conditions(parse_conditions(conditions_text, event)),
-                         lambda: _some_actions(parse_actions(actions_text)))
-
-
-def _checked_rule(name, event, priority, conditions, actions):
-    """check_rule and read_rule: `conditions()` and `actions()` read those parts. Every
+def checked_rule(name, event, priority, conditions, actions):
+    """check_rule and rule_lines.read_rule: `conditions()` and `actions()` read those parts. Every
     part is checked, problems in the editor's order; the conditions only for a known
     event (it decides which fields they may use)."""
     problems = []
-    name = _gather(problems, "name", _check_name, name)
-    known = _gather(problems, "event", _check_event, event)
-    priority = _gather(problems, "priority", _check_priority, priority)
-    conditions = _gather(problems, "conditions", conditions) if known else None
-    actions = _gather(problems, "actions", actions)
-    _refuse(problems)
+    name = gather(problems, "name", _check_name, name)
+    known = gather(problems, "event", _check_event, event)
+    priority = gather(problems, "priority", _check_priority, priority)
+    conditions = gather(problems, "conditions", conditions) if known else None
+    actions = gather(problems, "actions", actions)
+    refuse(problems)
     return name, event, conditions, actions, priority
 
 
@@ -304,13 +285,13 @@ def _check_priority(priority):
     return priority
 
 
-def _few_conditions(conditions):
+def few_conditions(conditions):
     if len(conditions) > MAX_CONDITIONS:
         raise RuleError(f"At most {MAX_CONDITIONS} conditions.")
     return conditions
 
 
-def _some_actions(actions):
+def some_actions(actions):
     if not actions:
         raise RuleError("The rule needs at least one action.")
     if len(actions) > MAX_ACTIONS:
@@ -325,142 +306,3 @@ def sample_value(name, raw):
 
 def fields_for(event):
     return [name for name, spec in FIELDS.items() if event in spec.events]
-
-
-# Lines <-> stored form ----------------------------------------------------------
-
-def _split(line, where):
-    try:
-        return shlex.split(line)
-    except ValueError as exc:
-        raise RuleError(f"{where}: {exc} (quote the subject with \"…\").") from None
-
-
-def _lines(text):
-    """(line number, line) for every line that is not blank or a # comment."""
-    for number, line in enumerate(plain_text(text or "").splitlines(), 1):
-        if line.strip() and not line.lstrip().startswith("#"):
-            yield number, line.strip()
-
-
-def parse_conditions(text, event):
-    """Conditions typed one per line, checked; RuleError naming every wrong line."""
-    return _parse_lines(text, "conditions", lambda number, line: _parse_condition(number, line, event))
-
-
-def parse_actions(text):
-    """Actions typed one per line, checked; RuleError naming every wrong line."""
-    return _parse_lines(text, "actions", _parse_action)
-
-
-def _parse_lines(text, field, parse):
-    problems = []
-    parsed = [_gather(problems, field, parse, number, line) for number, line in _lines(text)]
-    _refuse(problems)
-    return parsed
-
-
-def _parse_condition(number, line, event):
-    name, _, rest = line.partition(" ")
-    operator, _, value = rest.strip().partition(" ")
-    condition = {"field": name, "operator": operator}
-    if value.strip():
-        condition["value"] = value.strip()
-    return check_condition(condition, event, f"Condition line {number}")
-
-
-def parse_delay(text, where):
-    match = _DELAY.match(text.strip().casefold())
-    if not match:
-        raise RuleError(f"{where}: write the delay like 30m, 1h or 2d, got {text!r}.")
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
-def _parse_action(number, line):
-    where = f"Action line {number}"
-    words = _split(line, where)
-    action = {"type": words[0].casefold()}
-    words = words[1:]
-    if len(words) >= 2 and words[-2].casefold() == "after":
-        action["delay_minutes"] = parse_delay(words[-1], where)
-        words = words[:-2]
-    kind = action["type"]
-    options = {}
-    if kind in ("create_activity", "send_notification", "send_template") and len(words) >= 2 \
-            and words[-2].casefold() in ("assign", "to"):
-        options[words[-2].casefold()] = words[-1]
-        words = words[:-2]
-    if kind == "create_activity":
-        if len(words) != 2:
-            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
-        action.update(activity_type=words[0], subject=words[1],
-                      assign_to=options.get("assign", "lead_owner"))
-    elif kind == "send_notification":
-        if len(words) != 1:
-            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
-        action.update(template=words[0], to=options.get("to", "lead_owner"))
-    elif kind == "send_template":
-        if len(words) != 1:
-            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 2d].")
-        action.update(template=words[0], to=options.get("to", "client"))
-    elif kind == "update_stage":
-        if len(words) != 2:
-            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
-        action.update(pipeline=words[0], stage=words[1])
-    elif kind == "assign":
-        if len(words) != 1:
-            raise RuleError(f"{where}: write {ACTIONS[kind]} [after 1h].")
-        action["to"] = words[0]
-    return check_action(action, where)
-
-
-def format_delay(minutes):
-    for unit, size in (("d", 1440), ("h", 60)):
-        if minutes and minutes % size == 0:
-            return f"{minutes // size}{unit}"
-    return f"{minutes}m"
-
-
-def _target_text(value):
-    return f"member:{value}" if isinstance(value, int) else value
-
-
-def _quoted(text):
-    """`text` in double quotes as shlex reads them back: only \\ and \" are escapes there
-    (json.dumps would also write \\u0001 and the like, which shlex keeps literally)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def format_condition(condition):
-    value = condition.get("value")
-    if isinstance(value, list):
-        value = ", ".join(str(_target_text(v)) if condition["field"] == "owner" else str(v)
-                          for v in value)
-    elif condition["field"] == "owner" and value is not None:
-        value = _target_text(value)
-    return " ".join(str(p) for p in (condition["field"], condition["operator"], value)
-                    if p is not None)
-
-
-def format_action(action):
-    kind = action["type"]
-    if kind == "create_activity":
-        words = [kind, action["activity_type"], _quoted(action["subject"]),
-                 "assign", str(_target_text(action["assign_to"]))]
-    elif kind in ("send_notification", "send_template"):
-        words = [kind, action["template"], "to", str(_target_text(action["to"]))]
-    elif kind == "update_stage":
-        words = [kind, action["pipeline"], action["stage"]]
-    else:
-        words = [kind, str(_target_text(action["to"]))]
-    if action.get("delay_minutes"):
-        words += ["after", format_delay(action["delay_minutes"])]
-    return " ".join(words)
-
-
-def format_conditions(conditions):
-    return "\n".join(format_condition(c) for c in conditions)
-
-
-def format_actions(actions):
-    return "\n".join(format_action(a) for a in actions)

@@ -13,7 +13,7 @@ from services.core import policy
 from services.core.actors import Actor
 from services.crm import activities, team as team_service
 from services.delivery import outbox
-from services.followups import automation, rulebook, rules
+from services.followups import automation, rule_lines, rulebook, rules
 from services.inbox import conversations, sending, templates
 from tests.chat.helpers import CTX, NOW, data_of, labels, press, say
 
@@ -308,9 +308,9 @@ def test_history_shows_delivery_state(team):
 def test_a_rule_chases_a_quote_unless_the_client_answered(team, client_answers):
     """quote sent -> after 2 days send quote_followup to the client, unless they wrote."""
     chase = rulebook.create_rule(Actor.panel(), "Chase quotes", "quote.sent",
-                         rules.parse_conditions("messages_received_since_event less_than 1",
+                         rule_lines.parse_conditions("messages_received_since_event less_than 1",
                                                 "quote.sent"),
-                         rules.parse_actions("send_template quote_followup to client after 2d"))
+                         rule_lines.parse_actions("send_template quote_followup to client after 2d"))
     zoe = client()
     writes(zoe, "How much for 10 boxes?", now=NOW)
     lead = Lead.get()
@@ -331,17 +331,17 @@ def test_a_rule_chases_a_quote_unless_the_client_answered(team, client_answers):
 
 def test_rules_refuse_a_template_that_does_not_exist(any_db):
     with pytest.raises(rules.RuleError, match="no message template 'nope'"):
-        rules.parse_actions("send_template nope to client")
+        rule_lines.parse_actions("send_template nope to client")
     with pytest.raises(rules.RuleError, match="goes to the client"):
-        rules.parse_actions("send_template welcome to team")
-    assert rules.format_actions(rules.parse_actions("send_template welcome to client after 2d")) \
+        rule_lines.parse_actions("send_template welcome to team")
+    assert rule_lines.format_actions(rule_lines.parse_actions("send_template welcome to client after 2d")) \
         == "send_template welcome to client after 2d"
 
 
 def test_message_received_runs_rules_with_the_text(team):
     rulebook.create_rule(Actor.panel(), "Urgent words", "message.received",
-                         rules.parse_conditions("message_text contains urgent", "message.received"),
-                         rules.parse_actions('create_activity call "Client says urgent" assign round_robin'))
+                         rule_lines.parse_conditions("message_text contains urgent", "message.received"),
+                         rule_lines.parse_actions('create_activity call "Client says urgent" assign round_robin'))
     zoe = client()
     writes(zoe, "hello")
     writes(zoe, "this is URGENT please")
@@ -351,7 +351,7 @@ def test_message_received_runs_rules_with_the_text(team):
 
 def test_a_template_a_rule_sends_cannot_be_deleted_or_renamed(any_db):
     rulebook.create_rule(Actor.panel(), "Chase", "quote.sent", [],
-                         rules.parse_actions("send_template quote_followup to client after 2d"))
+                         rule_lines.parse_actions("send_template quote_followup to client after 2d"))
     chosen = templates.get("quote_followup")
     with pytest.raises(templates.TemplateError, match="Rule “Chase” sends this template"):
         templates.delete(Actor.panel(), chosen.id)

@@ -10,7 +10,7 @@ import pytest
 from models import Activity, FollowUpRule, Lead, LeadScore, OutboxMessage, RuleAction, StageChange, db
 from services.core.actors import Actor
 from services.crm import activities, pipeline
-from services.followups import automation, rules
+from services.followups import automation, rule_lines
 
 NOW = datetime.datetime(2026, 3, 2, 9, 0)
 HOUR = datetime.timedelta(hours=1)
@@ -19,8 +19,8 @@ PANEL = Actor.panel()
 
 def add_rule(name, event, conditions, actions, priority=100, active=True):
     return FollowUpRule.create(name=name, event=event,
-                               conditions=json.dumps(rules.parse_conditions(conditions, event)),
-                               actions=json.dumps(rules.parse_actions(actions)),
+                               conditions=json.dumps(rule_lines.parse_conditions(conditions, event)),
+                               actions=json.dumps(rule_lines.parse_actions(actions)),
                                priority=priority, active=active)
 
 

@@ -7,7 +7,7 @@ import json
 from models import Activity, AuditEntry, FollowUpRule, Lead, OutboxMessage, RuleAction
 from services.core.actors import Actor
 from services.crm import activities, leads, pipeline
-from services.followups import automation, rules
+from services.followups import automation, rule_lines
 
 NOW = datetime.datetime(2026, 3, 2, 9, 0)
 HOUR = datetime.timedelta(hours=1)
@@ -15,8 +15,8 @@ HOUR = datetime.timedelta(hours=1)
 
 def add_rule(name, event, conditions, actions, priority=100):
     return FollowUpRule.create(name=name, event=event,
-                               conditions=json.dumps(rules.parse_conditions(conditions, event)),
-                               actions=json.dumps(rules.parse_actions(actions)), priority=priority)
+                               conditions=json.dumps(rule_lines.parse_conditions(conditions, event)),
+                               actions=json.dumps(rule_lines.parse_actions(actions)), priority=priority)
 
 
 def texts_starting(prefix):

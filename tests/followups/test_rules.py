@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from models import LEAD_STAGES, SALES_STAGES
-from services.followups import matching as rule_matching, rules, vocabulary
+from services.followups import matching as rule_matching, rule_lines, rules, vocabulary
 from services.followups.defaults import DEFAULT_RULES
 from services.followups.rules import RuleError
 
@@ -89,9 +89,9 @@ def test_matching_runs_smaller_priority_first_ties_by_id_and_skips_inactive():
 
 
 def test_explain_shows_each_condition_with_its_actual_value_and_actions_only_when_matched():
-    rule = rules.Rule(1, "r", "lead.created", rules.parse_conditions(
+    rule = rules.Rule(1, "r", "lead.created", rule_lines.parse_conditions(
         "source equals website\nscore greater_than 0.5", "lead.created"),
-        rules.parse_actions('create_activity call "Call" after 1h'))
+        rule_lines.parse_actions('create_activity call "Call" after 1h'))
     shown = rule_matching.explain(rule, {"source": "website", "score": 0.4})
     assert shown.conditions == [("source equals website", "website", True),
                                 ("score greater_than 0.5", 0.4, False)]
@@ -114,17 +114,17 @@ def test_sample_values_are_typed_like_the_field():
 def test_conditions_parse_from_lines_skipping_blanks_and_comments_and_format_back():
     text = ("# website leads only\n\nsource equals Website\nstage not_in lost, transferred\n"
             "business_domain is_present\nowner in member:3, member:9\nvalue greater_than 1500.5")
-    parsed = rules.parse_conditions(text, "lead.created")
+    parsed = rule_lines.parse_conditions(text, "lead.created")
     assert parsed == [
         {"field": "source", "operator": "equals", "value": "website"},
         {"field": "stage", "operator": "not_in", "value": ["lost", "transferred"]},
         {"field": "business_domain", "operator": "is_present"},
         {"field": "owner", "operator": "in", "value": [3, 9]},
         {"field": "value", "operator": "greater_than", "value": 1500.5}]
-    assert rules.format_conditions(parsed) == (
+    assert rule_lines.format_conditions(parsed) == (
         "source equals website\nstage not_in lost, transferred\nbusiness_domain is_present\n"
         "owner in member:3, member:9\nvalue greater_than 1500.5")
-    assert rules.parse_conditions(rules.format_conditions(parsed), "lead.created") == parsed
+    assert rule_lines.parse_conditions(rule_lines.format_conditions(parsed), "lead.created") == parsed
 
 
 def test_actions_parse_from_lines_and_format_back():
@@ -133,7 +133,7 @@ def test_actions_parse_from_lines_and_format_back():
             "update_stage sales kyc after 2d\n"
             "assign member:12\n"
             'create_activity meeting "Kick \\"off\\"" assign round_robin after 90m')
-    parsed = rules.parse_actions(text)
+    parsed = rule_lines.parse_actions(text)
     assert parsed == [
         {"type": "create_activity", "delay_minutes": 60, "activity_type": "call",
          "subject": "Call new website lead", "assign_to": "lead_owner"},
@@ -142,9 +142,9 @@ def test_actions_parse_from_lines_and_format_back():
         {"type": "assign", "delay_minutes": 0, "to": 12},
         {"type": "create_activity", "delay_minutes": 90, "activity_type": "meeting",
          "subject": 'Kick "off"', "assign_to": "round_robin"}]
-    assert rules.parse_actions(rules.format_actions(parsed)) == parsed
-    assert rules.format_action(parsed[2]) == "update_stage sales kyc after 2d"
-    assert rules.parse_actions("send_notification lead_lost")[0]["to"] == "lead_owner"
+    assert rule_lines.parse_actions(rule_lines.format_actions(parsed)) == parsed
+    assert rule_lines.format_action(parsed[2]) == "update_stage sales kyc after 2d"
+    assert rule_lines.parse_actions("send_notification lead_lost")[0]["to"] == "lead_owner"
 
 
 def _value_for(spec, arity):
@@ -184,7 +184,7 @@ def events_and_conditions(draw):
 def test_any_valid_conditions_survive_format_and_parse(case):
     event, raw = case
     checked = [rules.check_condition(c, event) for c in raw]
-    assert rules.parse_conditions(rules.format_conditions(checked), event) == checked
+    assert rule_lines.parse_conditions(rule_lines.format_conditions(checked), event) == checked
 
 
 members = st.integers(1, 10**9)
@@ -212,7 +212,7 @@ actions = st.one_of(
 @settings(max_examples=300, deadline=None)
 def test_any_valid_actions_survive_format_and_parse(raw):
     checked = [rules.check_action(a) for a in raw]
-    assert rules.parse_actions(rules.format_actions(checked)) == checked
+    assert rule_lines.parse_actions(rule_lines.format_actions(checked)) == checked
 
 
 # Validation: what is refused, and that the message names the line --------------------
@@ -246,7 +246,7 @@ def test_any_valid_actions_survive_format_and_parse(raw):
 ])
 def test_bad_conditions_are_refused_naming_the_line(line, event, message):
     with pytest.raises(RuleError) as refused:
-        rules.parse_conditions(f"# comment\n\n{line}", event)
+        rule_lines.parse_conditions(f"# comment\n\n{line}", event)
     assert str(refused.value).startswith(message)
 
 
@@ -275,7 +275,7 @@ def test_bad_conditions_are_refused_naming_the_line(line, event, message):
 ])
 def test_bad_actions_are_refused_naming_the_line(line, message):
     with pytest.raises(RuleError) as refused:
-        rules.parse_actions(f"# first line is a comment\n{line}")
+        rule_lines.parse_actions(f"# first line is a comment\n{line}")
     assert str(refused.value).startswith(message)
 
 
@@ -328,7 +328,7 @@ def test_check_rule_names_every_problem_not_only_the_first():
 
 def test_typed_lines_are_read_with_every_wrong_line_named_under_its_part():
     with pytest.raises(RuleError) as refused:
-        rules.read_rule("  ", "lead.created",
+        rule_lines.read_rule("  ", "lead.created",
                         "colour equals red\nsource equals website\n# fine\nvalue greater_than lots",
                         'launch_rocket now\nassign round_robin\ncreate_activity call "x" after 1w',
                         "5000")
@@ -337,19 +337,19 @@ def test_typed_lines_are_read_with_every_wrong_line_named_under_its_part():
         ("conditions", "Condition line 1"), ("conditions", "Condition line 4"),
         ("actions", "Action line 1"), ("actions", "Action line 3")]
     with pytest.raises(RuleError) as refused:  # lines that all fail are not "no actions"
-        rules.read_rule("R", "lead.created", "", "explode\nimplode")
+        rule_lines.read_rule("R", "lead.created", "", "explode\nimplode")
     assert [str(p).split(":")[0] for p in refused.value.problems] == ["Action line 1", "Action line 2"]
     with pytest.raises(RuleError) as refused:  # conditions are not judged against an unknown event
-        rules.read_rule("R", "lead.exploded", "outcome equals no_answer", "")
+        rule_lines.read_rule("R", "lead.exploded", "outcome equals no_answer", "")
     assert [p.field for p in refused.value.problems] == ["event", "actions"]
-    assert rules.read_rule(" R ", "lead.created", "source equals website", "assign round_robin", "7") == (
+    assert rule_lines.read_rule(" R ", "lead.created", "source equals website", "assign round_robin", "7") == (
         "R", "lead.created", [{"field": "source", "operator": "equals", "value": "website"}],
         [{"type": "assign", "delay_minutes": 0, "to": "round_robin"}], 7)
 
 
 def test_a_single_problem_is_its_own_list():
     with pytest.raises(RuleError) as refused:
-        rules.parse_actions("explode")
+        rule_lines.parse_actions("explode")
     assert refused.value.problems == [refused.value]
 
 
@@ -362,8 +362,9 @@ def test_the_eight_default_rules_are_valid_and_survive_format_and_parse():
         assert checked_conditions == conditions, name
         assert checked_actions == [{**a, "assign_to": a.get("assign_to", "lead_owner")}
                                    if a["type"] == "create_activity" else a for a in actions], name
-        assert rules.parse_conditions(rules.format_conditions(checked_conditions), event) == checked_conditions
-        assert rules.parse_actions(rules.format_actions(checked_actions)) == checked_actions
+        assert rule_lines.parse_conditions(rule_lines.format_conditions(checked_conditions),
+                                           event) == checked_conditions
+        assert rule_lines.parse_actions(rule_lines.format_actions(checked_actions)) == checked_actions
 
 
 ACTION = {"type": "send_notification", "template": "deal_won", "to": "team"}
@@ -383,5 +384,5 @@ def test_a_refusal_names_the_part_of_the_rule_it_is_about(args, field):
         rules.check_rule(*args)
     assert refused.value.field == field
     with pytest.raises(RuleError) as refused:
-        rules.parse_actions("send_notification nope")
+        rule_lines.parse_actions("send_notification nope")
     assert refused.value.field == "actions"

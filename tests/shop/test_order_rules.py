@@ -4,7 +4,7 @@ import datetime
 
 from models import Activity, Message, OutboxMessage, Package, RuleAction
 from services.core.actors import Actor
-from services.followups import automation, rulebook, rules
+from services.followups import automation, rule_lines, rulebook
 from services.shop import orders
 from tests.shop.conftest import NOW, PANEL
 
@@ -12,8 +12,8 @@ from tests.shop.conftest import NOW, PANEL
 def review_rule():
     return rulebook.create_rule(
         Actor.panel(), "Ask for a review", "order.status_changed",
-        rules.parse_conditions("order_status equals completed", "order.status_changed"),
-        rules.parse_actions("send_template review_request to client after 3d"))
+        rule_lines.parse_conditions("order_status equals completed", "order.status_changed"),
+        rule_lines.parse_actions("send_template review_request to client after 3d"))
 
 
 def test_a_completed_order_asks_the_customer_for_a_review_three_days_later(customer, package,
@@ -38,14 +38,14 @@ def test_a_completed_order_asks_the_customer_for_a_review_three_days_later(custo
 def test_order_fields_in_conditions(customer, package, staff):
     rulebook.create_rule(
         Actor.panel(), "Big first orders", "order.created",
-        rules.parse_conditions("order_package greater_than 500\norder_price greater_than 400",
+        rule_lines.parse_conditions("order_package greater_than 500\norder_price greater_than 400",
                                "order.created"),
-        rules.parse_actions('create_activity call "Thank them for a big order" assign round_robin'))
+        rule_lines.parse_actions('create_activity call "Thank them for a big order" assign round_robin'))
     rulebook.create_rule(
         Actor.panel(), "Cancelled while queued", "order.status_changed",
-        rules.parse_conditions("order_status equals cancelled\nfrom_order_status in pending, processing",
+        rule_lines.parse_conditions("order_status equals cancelled\nfrom_order_status in pending, processing",
                                "order.status_changed"),
-        rules.parse_actions('create_activity call "Ask why they cancelled"'))
+        rule_lines.parse_actions('create_activity call "Ask why they cancelled"'))
     actor, lead, profile = customer(tokens=5000)
     small = orders.place(actor, lead.id, profile.id, package.id, now=NOW)
     big = orders.place(PANEL, lead.id, profile.id,
