@@ -11,7 +11,7 @@ from models import Activity, Lead, User, utcnow
 from services.core import events
 from services.crm import messages
 from services.crm.access import AccessDenied
-from services.crm.pipeline import round_robin_member
+from services.crm.pipeline import round_robin
 
 ROUND_ROBIN = "round_robin"
 
@@ -40,8 +40,9 @@ def hand_over(actor, member, to=ROUND_ROBIN, now=None):
             raise AccessDenied(messages.NOT_ON_TEAM)
     leads, activities = open_work(member.id)
     given, new_owner = {}, {}
+    rotation = round_robin()  # one read of the team (the leaving member is off it already)
     for lead in leads:
-        holder = chosen or round_robin_member()
+        holder = chosen or next(rotation, None)
         if holder is None or holder.id == member.id:
             break  # nobody left on the team: the leads wait for an admin
         values = {"owner": holder.id, "assigned_at": now}
@@ -51,7 +52,7 @@ def hand_over(actor, member, to=ROUND_ROBIN, now=None):
         new_owner[lead.id] = holder
         given.setdefault(holder.id, {"leads": [], "activities": []})["leads"].append(lead)
     for activity in activities:
-        holder = new_owner.get(activity.lead_id) or chosen or round_robin_member()
+        holder = new_owner.get(activity.lead_id) or chosen or next(rotation, None)
         if holder is None or holder.id == member.id:
             break
         values = {"assigned_to": holder.id}

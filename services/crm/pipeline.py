@@ -9,6 +9,7 @@ timeline and reports read) and emits lead.stage_changed (the audit log, the
 follow-up rules) in the same transaction.
 """
 import decimal
+import itertools
 
 from peewee import fn
 
@@ -136,15 +137,22 @@ def round_robin_member(sales_only=False):
     """The next salesperson after whoever was given a lead last (everyone on the
     team if there are no reachable salespeople, unless `sales_only`); None when there
     is nobody."""
+    return next(round_robin(sales_only), None)
+
+
+def round_robin(sales_only=False):
+    """round_robin_member, then the one after, and so on without end (nothing when there
+    is nobody): for handing out many leads with one read of the team."""
     people = list(User.team().where(User.role == "sales", User.unreachable == False))  # noqa: E712
     people = people or ([] if sales_only else list(User.team()))
     if not people:
-        return None
+        return iter(())
     last = (Lead.select(Lead.owner).where(Lead.owner.in_([p.id for p in people]),
                                           Lead.assigned_at.is_null(False))
             .order_by(Lead.assigned_at.desc(), Lead.id.desc()).first())
     after = last.owner_id if last else 0
-    return next((p for p in people if p.id > after), people[0])
+    start = next((n for n, p in enumerate(people) if p.id > after), 0)
+    return itertools.cycle(people[start:] + people[:start])
 
 
 def assign(actor, lead_id, member_id="round_robin", now=None, tell=True):
