@@ -58,10 +58,12 @@ from schema.crm import (  # noqa: F401
 from schema.messaging import (  # noqa: F401
     AuditEntry,
     Broadcast,
+    ChannelState,
     Conversation,
     ConversationRead,
     DialogueState,
     Heartbeat,
+    InboundEvent,
     Message,
     MessageTemplate,
     OutboxMessage,

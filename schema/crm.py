@@ -92,8 +92,6 @@ class Lead(BaseModel):
     # Stale detection: the last activity or stage change, and when lead.stale last fired.
     last_activity_at = DateTimeField(default=utcnow, index=True)
     stale_event_at = DateTimeField(null=True)
-    # The client sent /stop: nothing automated reaches them until they write again.
-    opted_out_at = DateTimeField(null=True)
 
     def contact(self, kind):
         """The value of this lead's first contact of `kind`, or None."""
@@ -137,6 +135,9 @@ class Contact(BaseModel):
     search_value = SearchKeyField(default="")   # `value` as search compares it (fold)
     label = CharField(null=True)   # as shown: "@username" for Telegram
     created_at = DateTimeField(default=utcnow)
+    # The client opted out of messages on this contact's channel (Telegram's /stop, SMS or
+    # WhatsApp STOP, an email's unsubscribe link): services/inbox/consent.py.
+    opted_out_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("kind", "value"), True),)

@@ -43,9 +43,13 @@ class Broadcast(BaseModel):
 class OutboxMessage(BaseModel):
     """One message to one recipient; the scheduler moves it
     pending -> sending -> sent | failed (or back to pending to retry), and
-    the panel may cancel a pending one."""
+    the panel may cancel a pending one. A Telegram row goes to `recipient`'s chat; an
+    email, SMS or WhatsApp row to `address` (services/delivery/channels.py)."""
     key = CharField(unique=True)
-    recipient = ForeignKeyField(User, backref="outbox")
+    recipient = ForeignKeyField(User, null=True, backref="outbox")
+    channel = CharField(default="telegram")
+    address = CharField(null=True)      # email address or E.164 phone: not a Telegram row
+    headers = TextField(null=True)      # JSON: the channel's extras (email subject, threading…)
     broadcast = ForeignKeyField(Broadcast, null=True, backref="messages", on_delete="CASCADE")
     text = TextField()
     parse_mode = CharField(default="HTML")
@@ -75,11 +79,19 @@ class OutboxMessage(BaseModel):
     sent_message_id = BigIntegerField(null=True)
     copy_from_chat_id = BigIntegerField(null=True)
     copy_message_id = BigIntegerField(null=True)
+    # The provider's id of the sent message (Twilio's SID, the email's Message-ID) and the
+    # delivery state it last reported (queued, sent, delivered, undelivered, failed, read).
+    provider_id = CharField(null=True)
+    provider_status = CharField(null=True)
+    provider_status_at = DateTimeField(null=True)
+    # A client alert: the client's message it tells of, whose channel an answer takes.
+    about_message_id = BigIntegerField(null=True)
 
     class Meta:
         table_name = "outbox"
         indexes = ((("status", "next_attempt_at", "id"), False),
-                   (("recipient", "sent_message_id"), False))
+                   (("recipient", "sent_message_id"), False),
+                   (("provider_id",), False))
 
 
 class SendPace(BaseModel):
@@ -154,16 +166,23 @@ class Message(BaseModel):
     sender_kind = CharField()                # client | member | panel | rule | system
     sender = ForeignKeyField(User, null=True, on_delete="SET NULL")   # the member
     sender_label = CharField()               # as people read it, kept if the sender goes
-    transport = CharField(default="telegram")
+    transport = CharField(default="telegram")   # the channel: telegram | email | sms | whatsapp
+    address = CharField(null=True)           # the client's: email address, E.164 phone, chat id
     text = TextField(null=True)
     attachments = TextField(default="[]")    # JSON: services/inbox/attachments.py
-    external_id = BigIntegerField(null=True)  # the channel's id of an inbound message
+    external_id = BigIntegerField(null=True)  # Telegram's id of an inbound message
+    # Other channels' id of a message, in or out: an email's Message-ID, Twilio's SID.
+    external_ref = CharField(null=True)
+    # JSON: what the channel adds (an email's subject, References, and the text as it
+    # came, before quoted history and signature were trimmed).
+    details = TextField(null=True)
     outbox = ForeignKeyField(OutboxMessage, null=True, on_delete="SET NULL")
     created_at = DateTimeField(default=utcnow)
     read_at = DateTimeField(null=True)       # inbound: first read by someone on the team
 
     class Meta:
-        indexes = ((("conversation", "id"), False),)
+        indexes = ((("conversation", "id"), False),
+                   (("transport", "external_ref"), False))
 
 
 class ConversationRead(BaseModel):
@@ -183,8 +202,43 @@ class MessageTemplate(BaseModel):
     """A canned message with placeholders: services/inbox/templates.py."""
     name = CharField(unique=True)
     text = TextField()
+    # The approved WhatsApp template (Twilio Content SID, HX…) sent for it outside the
+    # 24 hours after a client's last WhatsApp message.
+    whatsapp_content_sid = CharField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
     class Meta:
         table_name = "message_template"
+
+
+class InboundEvent(BaseModel):
+    """Something a provider told us, stored before it is acted on (store, then work): a
+    Twilio webhook (an SMS or WhatsApp message, a delivery status) or a mail taken from
+    the IMAP mailbox. Unique by the provider's id, so a retried delivery is stored once;
+    the scheduler works through the unprocessed ones: services/inbox/inbound.py."""
+    source = CharField()                  # sms | whatsapp | status | email
+    external_ref = CharField()            # MessageSid (+ status), the mailbox UID…
+    payload = TextField()                 # JSON, as received
+    received_at = DateTimeField(default=utcnow)
+    processed_at = DateTimeField(null=True)
+    attempts = IntegerField(default=0)
+    last_error = TextField(null=True)
+
+    class Meta:
+        table_name = "inbound_event"
+        indexes = ((("source", "external_ref"), True), (("processed_at", "id"), False))
+
+
+class ChannelState(BaseModel):
+    """How a channel last fared, for the log's reader and the panel (sending, polling
+    the mailbox, refused webhooks), and where the mailbox poll stands (IMAP UIDs)."""
+    name = CharField(primary_key=True)    # email | imap | sms | whatsapp | twilio_webhooks
+    ok_at = DateTimeField(null=True)
+    error_at = DateTimeField(null=True)
+    error = TextField(null=True)
+    uid_validity = BigIntegerField(null=True)
+    last_uid = BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "channel_state"

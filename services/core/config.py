@@ -71,6 +71,40 @@ class Settings:
     # The bot's profile texts; empty: services/chat/bot_profile.py's, made for these settings.
     bot_description: str = ""
     bot_short_description: str = ""
+    # Email, SMS and WhatsApp (services/delivery/channels.py): a channel whose settings
+    # are missing is off. PUBLIC_BASE_URL is where Twilio and mail programs reach admin.py.
+    public_base_url: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: str = "starttls"     # starttls | ssl | none
+    email_from: str = ""                # "Acme Support <support@acme.example>"
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_folder: str = "INBOX"
+    imap_security: str = "ssl"          # ssl | starttls | none
+    imap_poll_seconds: float = 60.0
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_sms_from: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    sms_max_segments: int = 5
+
+    def channel_on(self, channel):
+        """Whether these settings turn a channel on: telegram, email (sending), imap
+        (receiving email), sms, whatsapp (services/delivery/channels.py)."""
+        twilio = bool(self.twilio_account_sid and self.twilio_auth_token)
+        return {
+            "telegram": True,
+            "email": bool(self.smtp_host and self.email_from),
+            "imap": bool(self.imap_host and self.imap_username and self.imap_password),
+            "sms": twilio and bool(self.twilio_sms_from),
+            "whatsapp": twilio and bool(self.twilio_whatsapp_from),
+        }[channel]
 
     def require_bot_token(self):
         if not self.bot_token:
@@ -184,7 +218,75 @@ def load_settings(env=None):
         shop_country=_country(env, "SHOP_COUNTRY", "US"),
         bot_description=_text(env, "BOT_DESCRIPTION", DESCRIPTION_LIMIT),
         bot_short_description=_text(env, "BOT_SHORT_DESCRIPTION", SHORT_DESCRIPTION_LIMIT),
+        **_channel_settings(env),
     )
+
+
+def _channel_settings(env):
+    """Email (SMTP out, IMAP in), SMS and WhatsApp (Twilio)."""
+    smtp_security = _security(env, "SMTP_SSL", "SMTP_STARTTLS", default="starttls")
+    imap_security = _security(env, "IMAP_SSL", "IMAP_STARTTLS", default="ssl")
+    return {
+        "public_base_url": _url(env, "PUBLIC_BASE_URL", "", "https://crm.example.com"),
+        "smtp_host": env.get("SMTP_HOST", "").strip(),
+        "smtp_port": _number(env, "SMTP_PORT", 465 if smtp_security == "ssl" else 587,
+                             minimum=1, maximum=65535),
+        "smtp_username": env.get("SMTP_USERNAME", "").strip(),
+        "smtp_password": env.get("SMTP_PASSWORD", ""),
+        "smtp_security": smtp_security,
+        "email_from": _email_from(env),
+        "imap_host": env.get("IMAP_HOST", "").strip(),
+        "imap_port": _number(env, "IMAP_PORT", 993 if imap_security == "ssl" else 143,
+                             minimum=1, maximum=65535),
+        "imap_username": env.get("IMAP_USERNAME", "").strip(),
+        "imap_password": env.get("IMAP_PASSWORD", ""),
+        "imap_folder": env.get("IMAP_FOLDER", "").strip() or "INBOX",
+        "imap_security": imap_security,
+        "imap_poll_seconds": _number(env, "IMAP_POLL_SECONDS", 60.0, minimum=1.0, kind=float),
+        "twilio_account_sid": env.get("TWILIO_ACCOUNT_SID", "").strip(),
+        "twilio_auth_token": env.get("TWILIO_AUTH_TOKEN", "").strip(),
+        "twilio_sms_from": _sender_number(env, "TWILIO_SMS_FROM"),
+        "twilio_whatsapp_from": _sender_number(env, "TWILIO_WHATSAPP_FROM"),
+        "twilio_api_url": _url(env, "TWILIO_API_URL", "https://api.twilio.com",
+                               "https://api.twilio.com"),
+        "sms_max_segments": _number(env, "SMS_MAX_SEGMENTS", 5, minimum=1, maximum=10),
+    }
+
+
+def _security(env, ssl_name, starttls_name, default):
+    """ssl (TLS from the first byte), starttls, or none (loopback and tests only)."""
+    if _bool(env, ssl_name):
+        return "ssl"
+    starttls = env.get(starttls_name, "").strip()
+    if starttls == "":
+        return default
+    return "starttls" if _bool(env, starttls_name) else "none"
+
+
+def _url(env, name, default, example):
+    url = env.get(name, "").strip().rstrip("/") or default
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be a URL starting with https:// (like {example}), "
+                          f"got {url!r}")
+    return url
+
+
+def _email_from(env):
+    from email.utils import parseaddr
+    raw = " ".join(env.get("EMAIL_FROM", "").split())
+    if raw and "@" not in parseaddr(raw)[1]:
+        raise ConfigError("EMAIL_FROM must be an email address, optionally with a name: "
+                          f"Acme Support <support@acme.example>; got {raw!r}")
+    return raw
+
+
+def _sender_number(env, name):
+    """A Twilio sender: an E.164 number (+15005550006), or for SMS a messaging service
+    (MG…) or alphanumeric sender id; a `whatsapp:` prefix is taken off (we add it)."""
+    value = env.get(name, "").strip()
+    if value.lower().startswith("whatsapp:"):
+        value = value[len("whatsapp:"):]
+    return value
 
 
 def _text(env, name, limit):

@@ -38,7 +38,7 @@ def worker_id():
 class Claimed:
     id: int
     worker: str
-    recipient_id: int
+    recipient_id: int             # a Telegram row's User (None for the other channels)
     chat_id: int
     text: str
     parse_mode: str
@@ -52,6 +52,16 @@ class Claimed:
     reaction: str = None          # set this emoji on edit_message_id instead of editing
     commands: str = None          # JSON: set the chat's command menu instead of sending text
     sent_message_id: int = None   # Telegram's id of the message once sent
+    channel: str = "telegram"     # services/delivery/channels.py
+    address: str = None           # an email address or E.164 phone (not Telegram)
+    headers: str = None           # JSON: the channel's extras
+    provider_id: str = None       # the provider's id once sent (not Telegram)
+    provider_status: str = None
+
+    @property
+    def destination(self):
+        """Who the row goes to: its Telegram chat, else its channel and address."""
+        return self.chat_id if self.channel == "telegram" else (self.channel, self.address)
 
 
 def enqueue(key, recipient, text, parse_mode="HTML", **reply):
@@ -83,11 +93,11 @@ def enqueue_for(recipients, key_prefix, text, parse_mode="HTML", broadcast=None,
     rows = recipients.select(
         Value(key_prefix).concat(User.id), User.id, Value(text), Value(parse_mode),
         Value(PENDING), Value(0), Value(0), Value(now), Value(now),
-        Value(broadcast.id if broadcast else None), Value(reply_markup))
+        Value(broadcast.id if broadcast else None), Value(reply_markup), Value("telegram"))
     columns = [OutboxMessage.key, OutboxMessage.recipient, OutboxMessage.text,
                OutboxMessage.parse_mode, OutboxMessage.status, OutboxMessage.attempts,
                OutboxMessage.parts_sent, OutboxMessage.next_attempt_at, OutboxMessage.created_at,
-               OutboxMessage.broadcast, OutboxMessage.reply_markup]
+               OutboxMessage.broadcast, OutboxMessage.reply_markup, OutboxMessage.channel]
     query = OutboxMessage.insert_from(rows, columns).on_conflict_ignore()
     created = len(list(query.returning(OutboxMessage.id).execute()))
     if created:
@@ -159,7 +169,7 @@ WHERE id IN (
     LIMIT {p} {lock})
 RETURNING id, recipient_id, text, parse_mode, attempts, parts_sent, reply_markup,
           edit_message_id, next_attempt_at, copy_from_chat_id, copy_message_id, conversation_id,
-          reaction, commands
+          reaction, commands, channel, address, headers
 """
 _NOTIFICATIONS_DUE = "expires_at IS NULL AND next_attempt_at <= {p}"
 _REPLIES_DUE = "recipient_id = {p} AND expires_at > {p} AND next_attempt_at <= {p}"
@@ -209,10 +219,11 @@ def _claim(which, which_params, limit, now, worker):
     rows.sort(key=lambda r: (r[8], r[0]))
     chats = dict(User.select(User.id, User.telegram_id)
                  .where(User.id.in_([r[1] for r in rows])).tuples())
-    return [Claimed(id=r[0], worker=worker, recipient_id=r[1], chat_id=chats[r[1]], text=r[2],
+    return [Claimed(id=r[0], worker=worker, recipient_id=r[1], chat_id=chats.get(r[1]), text=r[2],
                     parse_mode=r[3], attempts=r[4], parts_sent=r[5], reply_markup=r[6],
                     edit_message_id=r[7], copy_from_chat_id=r[9], copy_message_id=r[10],
-                    conversation_id=r[11], reaction=r[12], commands=r[13])
+                    conversation_id=r[11], reaction=r[12], commands=r[13], channel=r[14],
+                    address=r[15], headers=r[16])
             for r in rows]
 
 
@@ -243,8 +254,41 @@ def record_part_sent(claimed, parts_sent):
 
 
 def mark_sent(claimed, now=None):
-    _move(claimed, status=SENT, sent_at=now or utcnow(), last_error=None,
-          attempts=OutboxMessage.attempts + 1, sent_message_id=claimed.sent_message_id)
+    now = now or utcnow()
+    _move(claimed, status=SENT, sent_at=now, last_error=None,
+          attempts=OutboxMessage.attempts + 1, sent_message_id=claimed.sent_message_id,
+          provider_id=claimed.provider_id, provider_status=claimed.provider_status,
+          provider_status_at=now if claimed.provider_status else None)
+
+
+# Delivery states a provider reports after accepting a message, and how far along each
+# is: a late callback never moves a message back (Twilio's may arrive out of order).
+PROVIDER_PROGRESS = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4,
+                     "read": 5, "undelivered": 4, "failed": 4}
+PROVIDER_FAILURES = ("undelivered", "failed")
+
+
+def record_provider_status(provider_id, status, error=None, now=None):
+    """A provider's delivery report (Twilio's status callback) for the row it gave
+    `provider_id`; a failure after sending marks the row failed and tells the sender, as a
+    failure to send does. Returns True when the row's state moved on."""
+    now = now or utcnow()
+    with db.atomic():
+        row = OutboxMessage.get_or_none(OutboxMessage.provider_id == provider_id)
+        if row is None or status not in PROVIDER_PROGRESS:
+            return False
+        if PROVIDER_PROGRESS.get(row.provider_status, -1) >= PROVIDER_PROGRESS[status]:
+            return False
+        values = {"provider_status": status, "provider_status_at": now}
+        failed = status in PROVIDER_FAILURES
+        if failed:
+            values.update(status=FAILED, last_error=error or f"the provider reported it {status}")
+        OutboxMessage.update(values).where(OutboxMessage.id == row.id).execute()
+        if failed and row.conversation_id is not None:
+            events.emit("message.undelivered", Actor.system("delivery"), "outbox", row.id,
+                        {"status": (row.status, FAILED)}, conversation_id=row.conversation_id,
+                        error=values["last_error"])
+    return True
 
 
 def release(claimed, retry_at, error=None, count_attempt=False):

@@ -10,8 +10,6 @@ the sender's Pacer within whatever is sent.
 """
 import time
 
-from services.delivery.telegram import MISCONFIGURED
-
 _EPSILON = 1e-9  # float sums of refills that should make a whole message
 
 
@@ -65,7 +63,7 @@ class Prompt:
         result = self._send(limit)
         self.budget.spend(result.claimed - limit)  # what was not there to claim is kept
         self.more = result.claimed == limit
-        self.paused = any(kind == MISCONFIGURED for _, kind, _ in result.errors)
+        self.paused = result.misconfigured
         return result
 
     def step(self, timeout):

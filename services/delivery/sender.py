@@ -1,10 +1,11 @@
-"""Delivering outbox rows within Telegram's limits: a batch of notifications
-for the scheduler, or the replies to one update for the bot.
+"""Delivering outbox rows: a batch of notifications and client messages for the
+scheduler, or the replies to one update for the bot.
 
-The rules: a minimum gap between messages to one chat and an overall pace
-below Telegram's ~30 messages/s, both shared by every sending process
-(services/delivery/pacing.py); 429s honoured for that chat only, transient errors
-retried with exponential backoff, dead chats never retried.
+The rules, for every channel: 429s honoured for that destination only, transient errors
+retried with exponential backoff, permanent ones kept on the row, dead chats never
+retried, a channel that is off or refuses our settings left waiting. Telegram's messages
+also keep a minimum gap per chat and an overall pace below its ~30 messages/s, shared by
+every sending process (services/delivery/pacing.py), and are split to fit.
 """
 import datetime
 import json
@@ -13,10 +14,11 @@ import random
 from dataclasses import dataclass, field
 
 from models import utcnow
-from services.delivery import outbox
+from services.delivery import channels, outbox
+from services.delivery.channels import TELEGRAM, Transports
 from services.delivery.html import TELEGRAM_TEXT_LIMIT, split_html
 from services.delivery.pacing import Pacer
-from services.delivery.telegram import (
+from services.delivery.transport import (
     MISCONFIGURED,
     PERMANENT,
     RETRY_AFTER,
@@ -37,6 +39,9 @@ class DeliveryPolicy:
     backoff_base: float = 5.0
     backoff_cap: float = 1800.0
     lease_seconds: float = 600.0    # a claim older than this is taken back
+    # A channel that is off or refuses our settings (not Telegram's: that pauses the
+    # scheduler) is tried again this much later.
+    channel_retry_seconds: float = 300.0
 
     def backoff(self, attempts, rand=random.random):
         """Seconds to wait after the `attempts`-th failure, with ±20% jitter."""
@@ -51,6 +56,7 @@ class BatchResult:
     retrying: int = 0
     failed: int = 0
     errors: list = field(default_factory=list)
+    misconfigured: bool = False   # Telegram refused our token: every message would fail
 
 
 def split_for_telegram(text, parse_mode):
@@ -61,11 +67,11 @@ def split_for_telegram(text, parse_mode):
 
 
 def interleave(messages):
-    """Round-robin over chats, keeping each chat's order: one busy chat
+    """Round-robin over destinations, keeping each one's order: one busy chat
     must not hold up everyone else while its gap elapses."""
     queues = {}
     for message in messages:
-        queues.setdefault(message.chat_id, []).append(message)
+        queues.setdefault(message.destination, []).append(message)
     ordered = []
     while queues:
         for chat_id in list(queues):
@@ -75,55 +81,78 @@ def interleave(messages):
     return ordered
 
 
-def deliver_batch(transport, batch_size, policy=DeliveryPolicy(), pacer=None,
+def deliver_batch(transports, batch_size, policy=DeliveryPolicy(), pacer=None,
                   now=utcnow, stop=lambda: False, rand=random.random):
-    """Claim up to `batch_size` due notifications and try each once."""
+    """Claim up to `batch_size` due rows and try each once."""
     claimed = outbox.claim_batch(batch_size, now())
-    return deliver(transport, interleave(claimed), policy, pacer, now, stop, rand)
+    return deliver(transports, interleave(claimed), policy, pacer, now, stop, rand)
 
 
-def deliver(transport, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow,
+def deliver(transports, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow,
             stop=lambda: False, rand=random.random, chat_wait=None):
     """Try each claimed row once, in order; whatever is left when `stop()` turns
     true goes back to the queue. A chat busy for more than `chat_wait` seconds
-    (default: two gaps) has its rows put back until it is free."""
+    (default: two gaps) has its rows put back until it is free. `transports`: a
+    channels.Transports, or the Telegram transport alone."""
+    if not isinstance(transports, Transports):
+        transports = Transports(transports)
     chat_wait = 2 * policy.per_chat_gap if chat_wait is None else chat_wait
     pacer = pacer or Pacer(policy)
     result = BatchResult(claimed=len(claimed))
-    held_chats = {}  # chat -> retry time, after a 429 or a busy chat in this run
+    held = {}   # destination (or channel) -> retry time, after a 429, a busy chat, settings
     dead_chats = set()
+    fared = {}  # channel (not Telegram) -> its last error in this run, or None: it worked
     handled = len(claimed)
     for index, message in enumerate(claimed):
         if stop():
             handled = index
             break
-        if message.chat_id in held_chats:  # keep the chat's order: its later rows wait too
-            outbox.release(message, held_chats[message.chat_id])
+        waiting = held.get(message.destination) or held.get(message.channel)
+        if waiting is not None:  # keep the destination's order: its later rows wait too
+            outbox.release(message, waiting)
             result.retrying += 1
             continue
-        if message.chat_id in dead_chats:  # already failed with the chat
+        if message.destination in dead_chats:  # already failed with the chat
             result.failed += 1
             continue
         try:
-            busy_until = _send(transport, message, pacer, chat_wait)
+            busy_until = _send_on_channel(transports, message, pacer, chat_wait)
         except DeliveryError as error:
-            _record_failure(message, error, policy, now, held_chats, result, rand)
+            _record_failure(message, error, policy, now, held, result, rand)
+            if message.channel != TELEGRAM and error.kind != PERMANENT:
+                fared[message.channel] = error.description
             if error.kind == UNREACHABLE:
-                dead_chats.add(message.chat_id)
-            if error.kind == MISCONFIGURED:  # every other message would fail the same way
-                handled = index + 1
+                dead_chats.add(message.destination)
+            if error.kind == MISCONFIGURED and message.channel == TELEGRAM:
+                result.misconfigured = True
+                handled = index + 1   # every other message would fail the same way
                 break
         else:
             if busy_until is not None:
-                held_chats[message.chat_id] = busy_until
+                held[message.destination] = busy_until
                 outbox.release(message, busy_until)
                 result.retrying += 1
             else:
                 outbox.mark_sent(message, now())
                 result.sent += 1
+                if message.channel != TELEGRAM:
+                    fared.setdefault(message.channel, None)
     for message in claimed[handled:]:
         outbox.release(message, now())
+    for channel, error in fared.items():  # the panel shows each channel's last error
+        channels.record_ok(channel) if error is None else channels.record_error(channel, error)
     return result
+
+
+def _send_on_channel(transports, message, pacer, chat_wait):
+    transport = transports.get(message.channel)
+    if transport is None:
+        raise DeliveryError(MISCONFIGURED, channels.off_reason(message.channel))
+    if message.channel == TELEGRAM:
+        return _send(transport, message, pacer, chat_wait)
+    receipt = transport.send(message)
+    message.provider_id, message.provider_status = receipt.provider_id, receipt.status
+    return None
 
 
 def _send(transport, message, pacer, chat_wait):
@@ -164,24 +193,31 @@ def _send(transport, message, pacer, chat_wait):
     return None
 
 
-def _record_failure(message, error, policy, now, held_chats, result, rand):
-    log.warning("message %s to chat %s: %s: %s", message.id, message.chat_id,
-                error.kind, error.description)
+def _record_failure(message, error, policy, now, held, result, rand):
+    where = (f"chat {message.chat_id}" if message.channel == TELEGRAM
+             else f"{message.channel} {message.address}")
+    log.warning("message %s to %s: %s: %s", message.id, where, error.kind, error.description)
     result.errors.append((message.id, error.kind, error.description))
     if error.kind == RETRY_AFTER:
         retry_at = now() + datetime.timedelta(seconds=error.retry_after)
-        held_chats[message.chat_id] = retry_at
+        held[message.destination] = retry_at
         outbox.release(message, retry_at, error=error.description)
         result.retrying += 1
-    elif error.kind == UNREACHABLE:
+    elif error.kind == UNREACHABLE and message.channel == TELEGRAM:
         outbox.mark_unreachable(message, error.description)
         result.failed += 1
-    elif error.kind == PERMANENT:
+    elif error.kind in (PERMANENT, UNREACHABLE):
         outbox.mark_failed(message, error.description)
         result.failed += 1
-    elif error.kind == MISCONFIGURED:
+    elif error.kind == MISCONFIGURED and message.channel == TELEGRAM:
         # Not the message's fault: keep it, and its attempts, for when the token is fixed.
         outbox.release(message, now(), error=error.description)
+        result.retrying += 1
+    elif error.kind == MISCONFIGURED:
+        # The channel is off or refuses our login: its other rows wait with this one.
+        retry_at = now() + datetime.timedelta(seconds=policy.channel_retry_seconds)
+        held[message.channel] = retry_at
+        outbox.release(message, retry_at, error=error.description)
         result.retrying += 1
     elif message.attempts + 1 >= policy.max_attempts:
         outbox.mark_failed(message, f"gave up after {policy.max_attempts} attempts: {error.description}")

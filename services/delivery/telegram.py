@@ -8,21 +8,18 @@ import json
 import requests
 
 from services.delivery.telegram_http import BotApiHttp
-
-RETRY_AFTER, TRANSIENT, UNREACHABLE, PERMANENT, MISCONFIGURED = (
-    "retry_after", "transient", "unreachable", "permanent", "misconfigured")
+from services.delivery.transport import (
+    MISCONFIGURED,
+    PERMANENT,
+    RETRY_AFTER,
+    TRANSIENT,
+    UNREACHABLE,
+    DeliveryError,
+)
 
 # 400 descriptions that mean the chat itself is gone, not that the message was bad.
 _GONE_CHAT_MARKERS = ("chat not found", "peer_id_invalid", "user not found",
                       "bot was kicked", "have no rights to send")
-
-
-class DeliveryError(Exception):
-    def __init__(self, kind, description, retry_after=None):
-        super().__init__(description)
-        self.kind = kind
-        self.description = description
-        self.retry_after = retry_after
 
 
 def classify(status, payload):
@@ -46,6 +43,8 @@ _NO_PREVIEW = json.dumps({"is_disabled": True})
 
 
 class TelegramTransport:
+    channel = "telegram"
+
     def __init__(self, api_url, token, timeout=(5, 30)):
         self._token = token
         self._base = f"{api_url}/bot{token}/"

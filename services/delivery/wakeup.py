@@ -4,8 +4,8 @@ after it is queued rather than at the next SEND_INTERVAL_SECONDS tick.
 - Postgres: outbox.announce() NOTIFYs in the transaction that queues the rows, so word comes
   when (and only if) it commits; a Listener waits for it with select() on a connection of
   its own (LISTEN belongs to a session).
-- SQLite has no NOTIFY: a Poller asks outbox.notifications_due(), one indexed EXISTS, every
-  POLL_SECONDS.
+- SQLite has no NOTIFY: a Poller asks outbox.notifications_due() (the scheduler's adds
+  inbound events waiting: services/inbox/inbound.py), indexed EXISTS, every POLL_SECONDS.
 
 Both only say "work may be waiting"; how much is sent is the scheduler's budget
 (services/delivery/prompt.py). A wakeup never raises: when the database goes away it logs
@@ -24,9 +24,9 @@ RECONNECT_SECONDS = 5.0
 log = logging.getLogger("leadgram.wakeup")
 
 
-def for_database():
-    """The wakeup that suits the bound database."""
-    return Listener() if is_postgres() else Poller()
+def for_database(due=outbox.notifications_due):
+    """The wakeup that suits the bound database; on SQLite it polls `due()`."""
+    return Listener() if is_postgres() else Poller(due=due)
 
 
 class _Wakeup:

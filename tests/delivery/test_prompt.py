@@ -6,7 +6,7 @@ from services.delivery import outbox
 from services.delivery.pacing import Pacer
 from services.delivery.prompt import Budget, Prompt
 from services.delivery.sender import BatchResult, DeliveryPolicy, deliver_batch
-from services.delivery.telegram import MISCONFIGURED, TRANSIENT
+from services.delivery.transport import MISCONFIGURED, TRANSIENT
 from services.delivery.wakeup import POLL_SECONDS, Poller
 from tests.delivery.test_sender import FakeClock, FakeTransport
 
@@ -110,7 +110,8 @@ def test_after_a_failing_pass_prompt_sending_waits_for_the_interval_pass():
 
 def test_a_refused_token_leaves_the_retries_to_the_interval_pass():
     clock = FakeClock()
-    refused = BatchResult(claimed=SIZE, retrying=SIZE, errors=[(1, MISCONFIGURED, "Unauthorized")])
+    refused = BatchResult(claimed=SIZE, retrying=SIZE, errors=[(1, MISCONFIGURED, "Unauthorized")],
+                          misconfigured=True)
     send = FakeSend(refused, BatchResult(claimed=1, retrying=1, errors=[(2, TRANSIENT, "timeout")]))
     prompt = Prompt(send, Budget(SIZE, INTERVAL, clock=lambda: clock.now), AlwaysWakes(),
                     sleep=clock.sleep)

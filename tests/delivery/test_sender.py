@@ -7,13 +7,13 @@ from models import OutboxMessage, User, utcnow
 from services.delivery import outbox
 from services.delivery.pacing import Pacer
 from services.delivery.sender import DeliveryPolicy, deliver_batch
-from services.delivery.telegram import (
+from services.delivery.telegram import classify
+from services.delivery.transport import (
     PERMANENT,
     RETRY_AFTER,
     TRANSIENT,
     UNREACHABLE,
     DeliveryError,
-    classify,
 )
 
 

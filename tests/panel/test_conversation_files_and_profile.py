@@ -11,7 +11,8 @@ from cryptography.fernet import Fernet
 
 from models import Contact, Lead
 from services.crm import contacts, profile
-from services.delivery.telegram import PERMANENT, DeliveryError, TelegramTransport
+from services.delivery.telegram import TelegramTransport
+from services.delivery.transport import PERMANENT, DeliveryError
 from tests.fuzz_values import ODD_VALUES
 from tests.panel.conftest import log_in, text_of
 from tests.panel.inbox_helpers import (
