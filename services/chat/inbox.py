@@ -7,7 +7,7 @@ the team's answers to clients, come here.
 import logging
 from dataclasses import dataclass, field
 
-from models import Conversation, MessageTemplate, OutboxMessage
+from models import Conversation, Message, MessageTemplate, OutboxMessage
 from services.chat import buttons, dialogues
 from services.chat.inbox_alerts import conversation_buttons
 from services.chat.replies import Reply
@@ -17,7 +17,17 @@ from services.core.clock import to_local
 from services.core.inputs import MAX_ID, split_id
 from services.core.markup import h
 from services.crm import pipeline
-from services.inbox import attachments, clients, conversations, messages as inbox_messages, sending, templates
+from services.delivery.channels import LABELS, TELEGRAM
+from services.inbox import (
+    attachments,
+    clients,
+    consent,
+    conversations,
+    destinations,
+    messages as inbox_messages,
+    sending,
+    templates,
+)
 from services.inbox.reads import mark_read, reader_of, unread_conversations
 from services.inbox.sending import CannotSend
 
@@ -51,14 +61,15 @@ def from_client(ctx, user, command, incoming):
     actor = Actor.client(user)
     lead, created = clients.from_telegram(actor, user, ctx.clock())
     if command == "stop":
-        clients.opt_out(actor, lead, ctx.clock())
+        consent.opt_out(actor, lead, TELEGRAM, user.telegram_id, ctx.clock())
         return [Reply(inbox_messages.stopped(policy.current().company))]
     if command is None and not (incoming.text or "").strip() and not incoming.attachments:
         return [Reply(inbox_messages.UNSUPPORTED)]   # a poll, a dice, a game…
     if command is None:
-        clients.opt_in(actor, lead)
+        consent.opt_in(actor, lead, TELEGRAM, user.telegram_id)   # writing again is consent
         conversations.record_inbound(actor, lead, incoming.text, incoming.attachments,
-                                     external_id=incoming.message_id, now=ctx.clock())
+                                     external_id=incoming.message_id, now=ctx.clock(),
+                                     address=user.telegram_id)
     if created:
         _welcome(ctx, lead)
         return []
@@ -89,7 +100,7 @@ def _welcome(ctx, lead):
 # The team -----------------------------------------------------------------
 
 def _ask_reply(step, values, note=""):
-    text = inbox_messages.replying(values["name"])
+    text = inbox_messages.replying(values["name"], values.get("where", ""))
     return Reply(f"{note}\n\n{text}" if note else text)
 
 
@@ -100,42 +111,66 @@ REPLY_MODE = dialogues.Dialogue(
     doing="replying to a client")
 
 
+@dataclass(frozen=True)
+class Target:
+    """Whom a member's message answers: a conversation, and the channel of the client
+    alert they answered with Telegram's reply (None: where the client last wrote)."""
+    conversation_id: int
+    destination: destinations.Destination = None
+
+
 def reply_target(user, incoming):
-    """The conversation a member's non-command message answers: the client alert it
-    replies to (Telegram's reply), else the client they are in reply mode with."""
+    """What a member's non-command message answers (a Target, or None): the client alert
+    it replies to (Telegram's reply), on that message's channel, else the client they are
+    in reply mode with."""
     if incoming.reply_to_message_id and 0 < incoming.reply_to_message_id <= MAX_ID:
-        row = (OutboxMessage.select(OutboxMessage.conversation)
+        row = (OutboxMessage.select(OutboxMessage.conversation, OutboxMessage.about_message_id)
                .where(OutboxMessage.recipient == user.id,
                       OutboxMessage.sent_message_id == incoming.reply_to_message_id,
                       OutboxMessage.conversation.is_null(False))
                .first())
         if row is not None:
-            return row.conversation_id
+            return Target(row.conversation_id, _channel_of(row.about_message_id))
     state = REPLY_MODE.get(user)
-    return dialogues.data(state)["conversation_id"] if state else None
+    return Target(dialogues.data(state)["conversation_id"]) if state else None
 
 
-def relay(ctx, user, conversation_id, incoming, chat_id):
+def _channel_of(message_id):
+    """Where the client wrote the message an alert told of, if it can still be reached."""
+    message = Message.get_or_none(Message.id == message_id) if message_id else None
+    if message is None:
+        return None
+    return destinations.of_channel(message.conversation.lead_id, message.transport,
+                                   message.address)
+
+
+def relay(ctx, user, target, incoming, chat_id):
     """Send what a member wrote (or the media they sent, copied) to the client."""
     actor = Actor.member(user)
     try:
         if incoming.attachments:
-            message = sending.send_copy(actor, conversation_id, chat_id, incoming.message_id,
-                                        incoming.text, incoming.attachments, now=ctx.clock())
+            message = sending.send_copy(actor, target.conversation_id, chat_id,
+                                        incoming.message_id, incoming.text, incoming.attachments,
+                                        now=ctx.clock(), destination=target.destination)
         else:
-            message = sending.send_text(actor, conversation_id, incoming.text, now=ctx.clock())
+            message = sending.send_text(actor, target.conversation_id, incoming.text,
+                                        now=ctx.clock(), destination=target.destination)
     except CannotSend as exc:
         return [Reply(str(exc))]
     # 👌 on the member's own message: a "✓ Sent" message after each one would take the
     # chat's one message a second from the client's next alert.
-    return [Reply(inbox_messages.sent(message.conversation.lead.full_name), reaction=SENT)]
+    return [Reply(inbox_messages.sent(message.conversation.lead.full_name, _where(message)),
+                  reaction=SENT)]
 
 
 def start_reply(ctx, user, conversation_id):
     conversation = conversations.require(Actor.member(user), conversation_id)
     name = conversation.lead.full_name
-    REPLY_MODE.go(user, "writing", {"conversation_id": conversation.id, "name": name})
-    return Reply(inbox_messages.replying(name))
+    target = destinations.default_for(conversation)
+    where = "" if target is None or target.channel == TELEGRAM else target.label
+    REPLY_MODE.go(user, "writing", {"conversation_id": conversation.id, "name": name,
+                                    "where": where})
+    return Reply(inbox_messages.replying(name, where))
 
 
 def done(ctx, user, args):
@@ -195,7 +230,8 @@ def show_conversation(ctx, user, conversation_id):
             "↪️ " + h(message.sender_label)
         text = attachments.preview(message.text, attachments.loads(message.attachments), 300)
         state = f" ({_delivery(message)})" if message.direction == "out" else ""
-        lines.append(f"<i>{when}</i> {who}{state}: {h(text)}")
+        channel = "" if message.transport == TELEGRAM else f" [{LABELS[message.transport]}]"
+        lines.append(f"<i>{when}</i> {who}{channel}{state}: {h(text)}")
     if not history:
         lines.append("No messages yet.")
     keyboard = conversation_buttons(conversation.id, owned=lead.owner_id is not None,
@@ -210,6 +246,8 @@ def _delivery(message):
     row = message.outbox
     if row is None:
         return "not sent"
+    if row.status == "sent" and row.provider_status in ("delivered", "read"):
+        return f"✓✓ {row.provider_status}"
     return {"sent": "✓", "pending": "sending…", "sending": "sending…"}.get(
         row.status, h(f"✗ {row.status}: {row.last_error or ''}".strip()))
 
@@ -274,7 +312,13 @@ def _send_template(ctx, user, conversation_id, chosen, name, replace=False):
                                         agent=user, now=ctx.clock())
     except CannotSend as exc:
         return Reply(str(exc), replace=replace)
-    return Reply(inbox_messages.sent(message.conversation.lead.full_name), replace=replace)
+    return Reply(inbox_messages.sent(message.conversation.lead.full_name, _where(message)),
+                 replace=replace)
+
+
+def _where(message):
+    """"by email", "by SMS"…: where a message went, unless Telegram."""
+    return "" if message.transport == TELEGRAM else f"by {LABELS[message.transport]}"
 
 
 def pressed(ctx, user, action, conversation_id):

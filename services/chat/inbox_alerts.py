@@ -10,7 +10,8 @@ from services.chat.replies import keyboard
 from services.core import events
 from services.core.actors import SEE_ALL_ROLES
 from services.delivery import outbox
-from services.inbox import messages, reads
+from services.delivery.channels import TELEGRAM
+from services.inbox import destinations, messages, reads
 from services.inbox.sending import RELAY_MAX_AGE
 
 QUIET_INTERVAL = datetime.timedelta(minutes=1)
@@ -34,12 +35,15 @@ def on_message_received(event):
                                    event.data["message"])
     now = event.data.get("now") or utcnow()
     owner = User.get_or_none(User.id == lead.owner_id) if lead.owner_id else None
-    text = messages.client_message(lead, message, owner.display_name if owner else None)
+    channel = "" if message.transport == TELEGRAM else \
+        destinations.describe(message.transport, message.address)
+    text = messages.client_message(lead, message, owner.display_name if owner else None, channel)
     markup = keyboard(conversation_buttons(conversation.id, owned=owner is not None))
     for member in recipients(owner):
         if reads.claim_notification(f"member:{member.id}", conversation.id, QUIET_INTERVAL, now):
             outbox.enqueue(f"inbox:{message.id}:to:{member.id}", member, text,
                            reply_markup=markup, conversation=conversation,
+                           about_message_id=message.id,
                            expires_at=now + RELAY_MAX_AGE, next_attempt_at=now)
     return ()
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from peewee import fn
 
-from models import ROLES, Broadcast, OutboxMessage, User, db
+from models import ROLES, Broadcast, Contact, OutboxMessage, User, db
 from services.core import events
 from services.core.actors import Actor
 from services.core.inputs import one_newline, plain_text
@@ -112,8 +112,10 @@ def progress(broadcast_ids):
 def _audience(audience, test_mode):
     if test_mode:
         return User.team().where(User.role == "admin")
-    if audience == "everyone":
-        return User.select()
+    if audience == "everyone":   # clients too, but not those who sent the bot /stop
+        stopped = (Contact.select(Contact.value.cast("BIGINT"))
+                   .where(Contact.kind == "telegram", Contact.opted_out_at.is_null(False)))
+        return User.select().where(User.telegram_id.not_in(stopped))
     if audience == "team":
         return User.team()
     return User.team().where(User.role == audience.split(":", 1)[1])

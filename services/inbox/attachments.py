@@ -14,7 +14,7 @@ KINDS = tuple(LABELS)
 # The fields kept of each attachment; anything else Telegram sends is dropped.
 FIELDS = ("kind", "file_id", "file_unique_id", "file_name", "mime_type", "file_size",
           "width", "height", "duration", "emoji", "latitude", "longitude", "phone_number",
-          "first_name", "last_name")
+          "first_name", "last_name", "url")
 FILE_KINDS = frozenset(KINDS) - {"location", "contact"}
 
 

@@ -3,6 +3,8 @@
 Messages are never edited: an inbound one is stored as it came, an outbound one with
 the outbox row that delivers it (whose status is the message's delivery state).
 """
+import json
+
 from peewee import JOIN
 
 from models import Contact, Conversation, Lead, Message, OutboxMessage, User, db, utcnow
@@ -36,16 +38,21 @@ def open_for(lead, now=None):
 
 
 def record_inbound(actor, lead, text, attachments=(), external_id=None, transport="telegram",
-                   now=None):
-    """Store what a client sent, reopen their conversation, and emit message.received
-    (the team's notifications and the rules). Returns the Message."""
+                   now=None, address=None, external_ref=None, details=None):
+    """Store what a client sent on `transport` from `address` (the channel's ids of the
+    message: Telegram's `external_id`, else `external_ref`; `details`: what else the
+    channel tells, as a dict), reopen their conversation, and emit message.received (the
+    team's notifications and the rules). Returns the Message."""
     now = now or utcnow()
     with db.atomic():
         conversation = open_for(lead, now)
         message = Message.create(
             conversation=conversation, direction="in", sender_kind="client",
             sender_label=lead.full_name, transport=transport, text=text or None,
-            attachments=attached.dumps(attachments), external_id=external_id, created_at=now)
+            attachments=attached.dumps(attachments), external_id=external_id,
+            address=None if address is None else str(address), external_ref=external_ref,
+            details=json.dumps(details, ensure_ascii=False) if details else None,
+            created_at=now)
         _latest(conversation, message, inbound=True)
         events.emit("message.received", actor, "conversation", conversation.id,
                     {"message": (None, message.id)}, lead=lead, conversation=conversation,
@@ -53,15 +60,18 @@ def record_inbound(actor, lead, text, attachments=(), external_id=None, transpor
     return message
 
 
-def record_outbound(actor, conversation, text, attachments, outbox_row, now=None):
-    """Store what the team (or a rule) sent, as delivered by `outbox_row`; the sender has
-    read everything before it."""
+def record_outbound(actor, conversation, text, attachments, outbox_row, now=None,
+                    details=None):
+    """Store what the team (or a rule) sent, as delivered by `outbox_row` (on its channel,
+    to its address); the sender has read everything before it."""
     now = now or utcnow()
     member = actor.user if actor.kind == "member" else None
     message = Message.create(
         conversation=conversation, direction="out", sender_kind=actor.kind, sender=member,
-        sender_label=actor.label, transport="telegram", text=text or None,
-        attachments=attached.dumps(attachments), outbox=outbox_row, created_at=now)
+        sender_label=actor.label, transport=outbox_row.channel, text=text or None,
+        address=outbox_row.address, attachments=attached.dumps(attachments),
+        outbox=outbox_row, details=json.dumps(details, ensure_ascii=False) if details else None,
+        created_at=now)
     _latest(conversation, message)
     reads.mark_read(reads.reader_of(actor), conversation.id, message.id, now)
     events.emit("message.sent", actor, "conversation", conversation.id,
@@ -144,6 +154,40 @@ def history(conversation_id, limit=HISTORY_SIZE, after_id=0, before_id=None):
     if before_id is not None:
         rows = rows.where(Message.id < before_id)
     return list(reversed(list(rows)))
+
+
+def find_by_external_ref(transport, refs):
+    """The conversation of a message with one of the channel's ids `refs` (an email's
+    In-Reply-To and References): one the client sent, or one we sent, by the id its
+    provider gave it. None when there is none."""
+    refs = [ref for ref in refs if ref][:100]
+    if not refs:
+        return None
+    inbound = (Message.select(Message.conversation)
+               .where(Message.transport == transport, Message.external_ref.in_(refs)).first())
+    if inbound is not None:
+        return inbound.conversation
+    sent = (OutboxMessage.select(OutboxMessage.conversation)
+            .where(OutboxMessage.channel == transport, OutboxMessage.provider_id.in_(refs),
+                   OutboxMessage.conversation.is_null(False)).first())
+    return sent.conversation if sent is not None else None
+
+
+def has_message(transport, external_ref):
+    """Whether the client's message with this channel id is stored (a provider's retry)."""
+    return (Message.select().where(Message.transport == transport,
+                                   Message.external_ref == external_ref).exists())
+
+
+def last_inbound(lead_id, transport=None, address=None):
+    """The client's newest message (on `transport`, from `address`), or None."""
+    query = (Message.select(Message).join(Conversation)
+             .where(Conversation.lead == lead_id, Message.direction == "in"))
+    if transport is not None:
+        query = query.where(Message.transport == transport)
+    if address is not None:
+        query = query.where(Message.address == str(address))
+    return query.order_by(Message.id.desc()).first()
 
 
 def received_since(lead_id, since):

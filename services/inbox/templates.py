@@ -43,6 +43,7 @@ MAX_VALUE = 100           # each value filled in, at most
 TELEGRAM_LIMIT = 4096     # one Telegram message
 MAX_NAME = 32
 NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
 SHOWN = 30                # characters of an unknown placeholder quoted in a refusal
 # What the panel's preview fills in.
 SAMPLE_VALUES = {"first_name": "Alex", "last_name": "Morgan", "agent_name": "Sam Lee",
@@ -209,24 +210,38 @@ def all():  # noqa: A001 - the module's reading: templates.all()
     return list(MessageTemplate.select().order_by(MessageTemplate.name))
 
 
-def save(actor, name, text, template_id=None, now=None):
+def check_content_sid(value):
+    """A WhatsApp template's Twilio Content SID (HX and 32 hex digits), or None for none."""
+    value = (value or "").strip() if isinstance(value, str) or value is None else ""
+    if not value:
+        return None
+    if not CONTENT_SID.fullmatch(value):
+        raise TemplateError("A WhatsApp content SID is HX followed by 32 hexadecimal digits, as "
+                            "Twilio's Content Template Builder shows it.", "whatsapp_content_sid")
+    return "HX" + value[2:].lower()
+
+
+def save(actor, name, text, template_id=None, now=None, whatsapp_content_sid=None):
     """Add a template (template_id None) or change one (its name too, but not welcome's);
     returns the row as saved. TemplateError (with `field`) if it cannot be saved:
     DuplicateName, NoSuchTemplate, Protected. Nothing changed: no write."""
     name, text = check_name(name), check(text)
+    content_sid = check_content_sid(whatsapp_content_sid)
     now = now or utcnow()
     try:
         with db.atomic():
             if template_id is None:
                 _refuse_taken(name)
-                row = MessageTemplate.create(name=name, text=text, created_at=now, updated_at=now)
+                row = MessageTemplate.create(name=name, text=text, created_at=now, updated_at=now,
+                                             whatsapp_content_sid=content_sid)
                 events.emit("template.created", actor, ENTITY, row.id, events.created(row), now=now)
                 return row
             row = _get(template_id)
             if row.name == WELCOME and name != WELCOME:
                 raise Protected("renamed")
             _refuse_taken(name, except_id=row.id)
-            changes = events.changed(row, {"name": name, "text": text})
+            changes = events.changed(row, {"name": name, "text": text,
+                                           "whatsapp_content_sid": content_sid})
             if changes:
                 MessageTemplate.update(updated_at=now, **{k: after for k, (_, after) in changes.items()}
                                        ).where(MessageTemplate.id == row.id).execute()

@@ -17,7 +17,8 @@ import datetime
 from models import QUEUED_ORDER_STATUSES, CustomerProfile, Lead, Order, User, db, utcnow
 from services.core import events
 from services.core.inputs import plain_text
-from services.inbox import clients
+from services.delivery.channels import TELEGRAM
+from services.inbox import consent
 from services.shop import catalogue, messages, wallet
 from services.shop.access import client_lead_id, is_admin, is_operator
 from services.shop.queue import position, queue, swap, taken_by  # noqa: F401 - this API too
@@ -134,7 +135,7 @@ def _place(actor, lead_id, profile_id, package_id, email_confirmation, expected_
         rerun_of=rerun_of, created_by_kind=actor.kind, request_key=request_key, created_at=now,
         updated_at=now)
     if actor.kind == "client":  # ordering is writing to us again after a /stop: they hear of it
-        clients.opt_in(actor, lead)
+        consent.opt_in(actor, lead, TELEGRAM, actor.user.telegram_id)
     if price:
         wallet.move(actor, lead.id, "order", -price,
                     reference=messages.ORDER_REFERENCE.format(id=order.id), order=order, now=now)

@@ -14,7 +14,7 @@ from services.core.actors import Actor
 from services.crm import activities, team as team_service
 from services.delivery import outbox
 from services.followups import automation, rule_lines, rulebook, rules
-from services.inbox import conversations, sending, templates
+from services.inbox import consent, conversations, sending, templates
 from tests.chat.helpers import CTX, NOW, data_of, labels, press, say
 
 CLIENT_CTX = CTX
@@ -221,8 +221,9 @@ def test_stop_holds_messages_until_the_client_writes_again(team):
     conversation = Conversation.get()
     with pytest.raises(sending.CannotSend, match="asked not to get messages"):
         sending.send_text(Actor.member(team["admin"]), conversation.id, "Still there?")
+    assert consent.opted_out(Lead.get().id, "telegram", zoe.telegram_id)
     writes(zoe, "sorry, I do want answers")
-    assert Lead.get().opted_out_at is None
+    assert not consent.opted_out(Lead.get().id, "telegram", zoe.telegram_id)
     sending.send_text(Actor.member(team["admin"]), conversation.id, "Welcome back")
 
 

@@ -4,8 +4,8 @@ import logging
 
 import pytest
 
-from models import Lead, Message, Order, OutboxMessage, Package, User
-from services.inbox import clients
+from models import Message, Order, OutboxMessage, Package, User
+from services.inbox import consent
 from services.shop import orders, wallet
 from tests.shop.conftest import NOW, PANEL
 
@@ -59,9 +59,9 @@ def test_an_order_placed_for_the_customer_and_an_adjustment_are_announced(custom
 def test_a_customer_who_sent_stop_and_then_orders_hears_of_the_order_again(customer, package,
                                                                          staff):
     actor, lead, profile = customer(tokens=300)
-    clients.opt_out(actor, lead, NOW)
+    consent.opt_out(actor, lead, "telegram", actor.user.telegram_id, NOW)
     order = orders.place(actor, lead.id, profile.id, package.id, now=NOW)
-    assert Lead.get_by_id(lead.id).opted_out_at is None
+    assert not consent.opted_out(lead.id, "telegram", actor.user.telegram_id)
     orders.take(staff["olga"], order.id, now=NOW)
     assert [plain for _, plain in told(lead)] == [
         f"👷 An operator is now working on your order #{order.id} (100 sites)."]
@@ -103,7 +103,7 @@ def test_a_customer_who_cannot_be_reached_still_gets_their_order_done(customer, 
                                                                       caplog):
     actor, lead, profile = customer(tokens=100)
     order = orders.place(actor, lead.id, profile.id, package.id, now=NOW)
-    Lead.update(opted_out_at=NOW).where(Lead.id == lead.id).execute()
+    consent.opt_out(actor, lead, "telegram", actor.user.telegram_id, NOW)
     with caplog.at_level(logging.INFO, logger="leadgram.shop"):
         cancelled = orders.cancel(PANEL, order.id, now=NOW)
     assert cancelled.status == "cancelled" and wallet.balance(lead.id) == 100
