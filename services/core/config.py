@@ -254,13 +254,13 @@ def _channel_settings(env):
 
 
 def _security(env, ssl_name, starttls_name, default):
-    """ssl (TLS from the first byte), starttls, or none (loopback and tests only)."""
-    if _bool(env, ssl_name):
-        return "ssl"
-    starttls = env.get(starttls_name, "").strip()
-    if starttls == "":
-        return default
-    return "starttls" if _bool(env, starttls_name) else "none"
+    """ssl (TLS from the first byte), starttls, or none (loopback and tests only): the one
+    turned on, else `default` unless that one is turned off."""
+    ssl, starttls = _bool(env, ssl_name, None), _bool(env, starttls_name, None)
+    if ssl or starttls:
+        return "ssl" if ssl else "starttls"
+    turned_off = ssl is False if default == "ssl" else starttls is False
+    return "none" if turned_off else default
 
 
 def _url(env, name, default, example):

@@ -65,3 +65,45 @@ def test_settings_files_are_read_from_the_project_root():
     """.env is looked for, and init-env writes it, beside .env.example and bot.py (a module
     moving one folder down once made this services/)."""
     assert (PROJECT_ROOT / ".env.example").is_file() and (PROJECT_ROOT / "bot.py").is_file()
+
+
+# Email, SMS and WhatsApp (issue 14) -----------------------------------------------------
+
+@pytest.mark.parametrize("env, smtp, imap", [
+    ({}, ("starttls", 587), ("ssl", 993)),
+    ({"SMTP_SSL": "on"}, ("ssl", 465), ("ssl", 993)),
+    ({"SMTP_STARTTLS": "off", "SMTP_PORT": "2525"}, ("none", 2525), ("ssl", 993)),
+    ({"IMAP_SSL": "off"}, ("starttls", 587), ("none", 143)),
+    ({"IMAP_SSL": "off", "IMAP_STARTTLS": "on"}, ("starttls", 587), ("starttls", 143)),
+])
+def test_mail_security_follows_the_switches_and_picks_the_usual_port(env, smtp, imap):
+    settings = load_settings(env)
+    assert (settings.smtp_security, settings.smtp_port) == smtp
+    assert (settings.imap_security, settings.imap_port) == imap
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"EMAIL_FROM": "Acme Support"}, "EMAIL_FROM must be an email address"),
+    ({"PUBLIC_BASE_URL": "crm.example.com"}, "PUBLIC_BASE_URL must be a URL starting with https://"),
+    ({"TWILIO_API_URL": "ftp://x"}, "TWILIO_API_URL must be a URL"),
+    ({"SMS_MAX_SEGMENTS": "11"}, "SMS_MAX_SEGMENTS must be at most 10"),
+    ({"SMTP_SSL": "maybe"}, "SMTP_SSL must be on or off"),
+    ({"IMAP_POLL_SECONDS": "0"}, "IMAP_POLL_SECONDS must be at least 1.0"),
+])
+def test_bad_channel_settings_say_what_to_fix(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_a_channel_is_on_once_its_settings_are_there():
+    twilio = {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}
+    assert [load_settings({}).channel_on(c) for c in ("telegram", "email", "imap", "sms", "whatsapp")] == [
+        True, False, False, False, False]
+    assert load_settings({"SMTP_HOST": "smtp.x", "EMAIL_FROM": "a@x.example"}).channel_on("email")
+    assert not load_settings({"SMTP_HOST": "smtp.x"}).channel_on("email")
+    assert load_settings({"IMAP_HOST": "i", "IMAP_USERNAME": "u", "IMAP_PASSWORD": "p"}).channel_on("imap")
+    assert load_settings({**twilio, "TWILIO_SMS_FROM": "+15005550006"}).channel_on("sms")
+    whatsapp = load_settings({**twilio, "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886"})
+    assert whatsapp.channel_on("whatsapp") and not whatsapp.channel_on("sms")
+    assert whatsapp.twilio_whatsapp_from == "+14155238886"
+    assert not load_settings({"TWILIO_SMS_FROM": "+15005550006"}).channel_on("sms")

@@ -1,19 +1,23 @@
-"""Who gets in: every page needs the login but /health, the login page and static files.
+"""Who gets in: every page needs the login but /health, the login page, static files, and
+the pages that prove themselves otherwise: Twilio's webhooks (a signature) and the email
+unsubscribe pages (a signed link).
 
 The throttle on wrong passwords and tokens is in test_login_throttle.py, logging out in
 test_sessions.py, and where the login leads (`next`) in test_login_redirect.py."""
 import pytest
 
-from panel import create_app
+from panel import auth, create_app
 from services.core.config import ConfigError
 from tests.panel.conftest import PASSWORD, USERNAME, csrf_token, log_in, panel_settings, text_of
 
 PUBLIC = {"auth.login", "ops.health_check", "static", "admin.static"}
 
 
-def every_route(app):
+def every_route(app, public=False):
+    """(method, url) of every route that needs the login (`public`: of those that do not)."""
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in PUBLIC:
+        outside = rule.endpoint.split(".")[0] in auth.PUBLIC_BLUEPRINTS
+        if rule.endpoint in PUBLIC or outside != public:
             continue
         url = rule.rule.replace("<export_type>", "csv")
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -36,6 +40,17 @@ def test_every_page_but_the_public_ones_needs_a_login(client, app):
         else:
             assert response.status_code == 302, (method, url, response.status_code)
             assert response.headers["Location"].startswith("/login"), (method, url)
+
+
+def test_webhooks_and_unsubscribe_links_answer_for_themselves_without_a_login(client, app):
+    answers = {(method, url): client.open(url.replace("<token>", "not-a-token"), method=method)
+               for method, url in every_route(app, public=True)}
+    assert {url for _, url in answers} == {"/hooks/twilio/sms", "/hooks/twilio/whatsapp",
+                                          "/hooks/twilio/status", "/unsubscribe/<token>"}
+    for (method, url), response in answers.items():
+        # Refused by their own check (no signature, a link that is not ours), never a login page.
+        assert response.status_code == (403 if url.startswith("/hooks") else 404), (method, url)
+        assert "Location" not in response.headers
 
 
 def test_json_clients_get_401_not_a_redirect(client):
