@@ -1,12 +1,16 @@
-"""The scheduler process: delivers the outbox and runs the follow-up jobs on a
-`schedule` loop.
+"""The scheduler process: delivers the outbox on every channel, works through what
+providers told us, polls the mailbox and runs the follow-up jobs on a `schedule` loop.
 
-Notifications go out as soon as they are queued (a wakeup: Postgres NOTIFY, or a poll on
-SQLite), SEND_BATCH_SIZE per SEND_INTERVAL_SECONDS at most (services/delivery/prompt.py).
-Every SEND_INTERVAL_SECONDS it also recovers abandoned claims, drops the bot's expired
-replies, sends what the budget allows and beats. Every few seconds it runs the follow-up
-jobs whose time slot has come (services/followups/jobs.py: due rule actions, reminders, stale
-leads, the daily summary, cleanup). Run from the project root: `python scheduler.py`.
+Notifications and messages to clients (Telegram, email, SMS, WhatsApp) go out as soon as
+they are queued (a wakeup: Postgres NOTIFY, or a poll on SQLite), SEND_BATCH_SIZE per
+SEND_INTERVAL_SECONDS at most (services/delivery/prompt.py); Twilio's webhooks, stored by
+admin.py, are handled at the same wakeup (services/inbox/inbound.py). Every
+SEND_INTERVAL_SECONDS it also recovers abandoned claims, drops the bot's expired replies,
+retries inbound events that failed, sends what the budget allows and beats. Every
+IMAP_POLL_SECONDS it takes new mail from the IMAP mailbox, when one is set up. Every few
+seconds it runs the follow-up jobs whose time slot has come (services/followups/jobs.py:
+due rule actions, reminders, stale leads, the daily summary, cleanup). Run from the
+project root: `python scheduler.py`.
 """
 import collections
 import logging
@@ -19,11 +23,13 @@ from models import DatabaseUnavailable, bind, drop_connection, utcnow
 from services import subscriptions
 from services.core import policy
 from services.core.config import ConfigError, load_settings
-from services.delivery import outbox, wakeup
+from services.delivery import mailbox, outbox, wakeup
+from services.delivery.channels import CHANNELS, IMAP, Transports, off_reason
 from services.delivery.prompt import Budget, Prompt
 from services.delivery.sender import DeliveryPolicy, deliver_batch
 from services.delivery.telegram import TelegramTransport
 from services.followups import jobs, periodic
+from services.inbox import email_in, inbound
 from services.ops import heartbeat
 
 log = logging.getLogger("leadgram.scheduler")
@@ -36,12 +42,14 @@ class Scheduler:
         self.stopping = False
         self.prompt = Prompt(self.send_due, Budget(settings.send_batch_size,
                                                    settings.send_interval_seconds),
-                             wakeup.for_database())
+                             wakeup.for_database(due=_work_due))
         self.since_beat = collections.Counter()  # the batches' outcomes, for the heartbeat
         self.followup_jobs = jobs.scheduled_jobs(settings)
         self.jobs = schedule.Scheduler()
         self.jobs.every(settings.send_interval_seconds).seconds.do(self.guarded, self.send_outbox)
         self.jobs.every(FOLLOWUP_CHECK_SECONDS).seconds.do(self.guarded, self.run_followups)
+        if settings.channel_on(IMAP):
+            self.jobs.every(settings.imap_poll_seconds).seconds.do(self.guarded, self.poll_mailbox)
 
     def guarded(self, job):
         """A failing job is logged and tried again next time; the loop never dies."""
@@ -58,13 +66,18 @@ class Scheduler:
         expired = outbox.expire_replies()  # the bot's, should it be down for long
         if expired:
             log.warning("dropped %d bot replies that were never sent in time", expired)
+        inbound.process_pending(now=self.clock())   # retries too
         self.prompt.send()  # what no wakeup announced: retries come due, rows recovered
         done, self.since_beat = self.since_beat, collections.Counter()
         heartbeat.beat(heartbeat.SCHEDULER, f"sent={done['sent']} retrying={done['retrying']} "
                                   f"failed={done['failed']}")
 
     def send_due(self, limit):
-        """Up to `limit` due notifications, as the budget allows (self.prompt)."""
+        """What providers told us since the last pass, then up to `limit` due messages, as
+        the budget allows (self.prompt)."""
+        handled = inbound.process_pending(now=self.clock(), retries=False)
+        if handled:
+            log.info("handled %d inbound messages and delivery reports", handled)
         result = deliver_batch(self.transport, limit, self.delivery, stop=lambda: self.stopping)
         if result.claimed:
             log.info("batch: %d claimed, %d sent, %d to retry, %d failed",
@@ -77,6 +90,11 @@ class Scheduler:
         queued meanwhile, as the budget allows."""
         idle = self.jobs.idle_seconds
         self.prompt.step(min(max(idle if idle is not None else 1.0, 0.05), 1.0))
+
+    def poll_mailbox(self):
+        taken = mailbox.poll(self.settings, email_in.storer, self.clock())
+        if taken:
+            log.info("took %d new mails from %s", taken, self.settings.imap_host)
 
     def announce(self):
         heartbeat.beat(heartbeat.SCHEDULER, "started")
@@ -98,6 +116,11 @@ class Scheduler:
         log.info("stopped")
 
 
+def _work_due():
+    """Whether messages are due or providers told us something: the SQLite wakeup's poll."""
+    return outbox.notifications_due() or inbound.pending_exists()
+
+
 def _did_something(result):
     """Jobs return a count, or counts by kind."""
     return any(result.values()) if isinstance(result, dict) else bool(result)
@@ -115,8 +138,8 @@ def main(argv):
     except (ConfigError, DatabaseUnavailable, ValueError) as exc:
         print(f"Leadgram scheduler cannot start:\n{exc}", file=sys.stderr)
         return 2
-    scheduler = Scheduler(settings, TelegramTransport(settings.telegram_api_url,
-                                                      settings.bot_token))
+    telegram = TelegramTransport(settings.telegram_api_url, settings.bot_token)
+    scheduler = Scheduler(settings, Transports.from_settings(settings, telegram))
 
     def stop(*_):
         scheduler.stopping = True  # finishes the message in hand, releases the rest
@@ -124,6 +147,9 @@ def main(argv):
     signal.signal(signal.SIGINT, stop)
     log.info("delivering every %ss, %d at a time; within that, as soon as queued",
              settings.send_interval_seconds, settings.send_batch_size)
+    for channel in (*CHANNELS, IMAP):
+        if not settings.channel_on(channel):
+            log.info("%s", off_reason(channel))
     scheduler.run()
     return 0
 

@@ -4,6 +4,7 @@ its line here instead of being called from the code that emits them."""
 from services.chat import inbox_alerts, lead_alerts, menus
 from services.core import audit
 from services.followups import automation, rulebook
+from services.inbox import email_in, twilio_in
 from services.shop import notifications as shop_notifications
 
 
@@ -15,3 +16,5 @@ def register():
     inbox_alerts.register()  # a client's message tells the team
     menus.register()        # a member's command menu follows their role
     shop_notifications.register()  # customers hear of their orders and balance changes
+    email_in.register()     # mails the scheduler took from the mailbox (inbound events)
+    twilio_in.register()    # SMS, WhatsApp and delivery reports Twilio posted

@@ -99,7 +99,7 @@ def deliver(transports, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow
     chat_wait = 2 * policy.per_chat_gap if chat_wait is None else chat_wait
     pacer = pacer or Pacer(policy)
     result = BatchResult(claimed=len(claimed))
-    held = {}   # destination (or channel) -> retry time, after a 429, a busy chat, settings
+    held = {}   # destination (or channel) -> (retry time, error): a 429, a busy chat, settings
     dead_chats = set()
     fared = {}  # channel (not Telegram) -> its last error in this run, or None: it worked
     handled = len(claimed)
@@ -109,7 +109,7 @@ def deliver(transports, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow
             break
         waiting = held.get(message.destination) or held.get(message.channel)
         if waiting is not None:  # keep the destination's order: its later rows wait too
-            outbox.release(message, waiting)
+            outbox.release(message, *waiting)
             result.retrying += 1
             continue
         if message.destination in dead_chats:  # already failed with the chat
@@ -129,7 +129,7 @@ def deliver(transports, claimed, policy=DeliveryPolicy(), pacer=None, now=utcnow
                 break
         else:
             if busy_until is not None:
-                held[message.destination] = busy_until
+                held[message.destination] = (busy_until, None)
                 outbox.release(message, busy_until)
                 result.retrying += 1
             else:
@@ -200,7 +200,7 @@ def _record_failure(message, error, policy, now, held, result, rand):
     result.errors.append((message.id, error.kind, error.description))
     if error.kind == RETRY_AFTER:
         retry_at = now() + datetime.timedelta(seconds=error.retry_after)
-        held[message.destination] = retry_at
+        held[message.destination] = (retry_at, error.description)
         outbox.release(message, retry_at, error=error.description)
         result.retrying += 1
     elif error.kind == UNREACHABLE and message.channel == TELEGRAM:
@@ -216,7 +216,7 @@ def _record_failure(message, error, policy, now, held, result, rand):
     elif error.kind == MISCONFIGURED:
         # The channel is off or refuses our login: its other rows wait with this one.
         retry_at = now() + datetime.timedelta(seconds=policy.channel_retry_seconds)
-        held[message.channel] = retry_at
+        held[message.channel] = (retry_at, error.description)
         outbox.release(message, retry_at, error=error.description)
         result.retrying += 1
     elif message.attempts + 1 >= policy.max_attempts:
