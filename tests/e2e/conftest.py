@@ -2,6 +2,7 @@
 processes, talking to the Bot API emulator over HTTP like a deployment would."""
 import itertools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -9,12 +10,14 @@ import sys
 import time
 
 import pytest
+import requests
 
 import models
 from devtools.emulator_methods import SPEC
 from devtools.telegram_emulator import TelegramEmulator
 from models import OutboxMessage
 from tests.conftest import ROOT, fresh_postgres
+from tests.mailservers import imap_server, make_smtp_server  # noqa: F401 - fixtures (test_channels)
 
 TOKEN = "123456:E2E-TEST-TOKEN"
 BOT_USERNAME = "leadgram_e2e_bot"
@@ -231,3 +234,18 @@ def processes_any_db(request, emulator, tmp_path):
         print(output)  # pytest shows it when the test failed
         database.close()
     assert TOKEN.split(":")[1] not in output, "the bot token leaked into a log"
+
+
+def panel_session(base_url):
+    """A logged-in requests session on the panel, and a function giving a page's CSRF token."""
+    session = requests.Session()
+
+    def csrf(path):
+        page = session.get(f"{base_url}{path}", timeout=10)
+        assert page.status_code == 200, (path, page.status_code)
+        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    answer = session.post(f"{base_url}/login", data={
+        "username": PANEL_USER, "password": PANEL_PASSWORD, "csrf_token": csrf("/login")},
+        timeout=10)
+    assert answer.status_code == 200 and "Log out" in answer.text, answer.text[:500]
+    return session, csrf

@@ -9,11 +9,9 @@ An admin cancels a second, pending order in the panel and the refund shows in /t
 tests/chat/test_registration.py, test_ordering.py and test_operator_queue.py check each
 step in-process in more detail.
 """
-import re
 import signal
 
 import pytest
-import requests
 from cryptography.fernet import Fernet
 
 import models
@@ -21,10 +19,9 @@ from models import Contact, CustomerProfile, LedgerEntry, Order
 from services.shop import wallet
 from tests.e2e.conftest import (
     ADMIN_ID,
-    PANEL_PASSWORD,
-    PANEL_USER,
     button_labels,
     join_team,
+    panel_session,
     replies_settled,
     wait_until,
 )
@@ -51,21 +48,6 @@ def lead_id_of(telegram_id):
 
 def notices(emulator, chat_id, contains):
     return [m for m in emulator.sent_messages(chat_id) if contains in m.get("text", "")]
-
-
-def panel_session(base_url):
-    """A logged-in requests session on the panel, and a function giving a page's CSRF token."""
-    session = requests.Session()
-
-    def csrf(path):
-        page = session.get(f"{base_url}{path}", timeout=10)
-        assert page.status_code == 200, (path, page.status_code)
-        return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
-    answer = session.post(f"{base_url}/login", data={
-        "username": PANEL_USER, "password": PANEL_PASSWORD, "csrf_token": csrf("/login")},
-        timeout=10)
-    assert answer.status_code == 200 and "Log out" in answer.text, answer.text[:500]
-    return session, csrf
 
 
 def test_a_customer_registers_orders_and_is_served(processes_any_db, emulator, chat_with, shop_key):
