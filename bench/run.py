@@ -32,13 +32,18 @@ Prints figures, never asserts: see bench/README.md for what each one means.
              batches queued at once still take 2 intervals (SQLite and Postgres; ~3 minutes)
   kanban     ms per pipeline board page (/board/: both pipelines, filtered, a column's next
              cards) and per card move, through the WSGI app with 10,000 open leads
+  channels   ms of the scheduler's own time per email and per SMS (the real transports,
+             the provider answering at once; target <= 5 ms), 1,000 of each
+  webhooks   inbound Twilio webhooks stored per second: 1,000 signed POSTs to
+             /hooks/twilio/sms through the panel's app (target >= 200/s on SQLite)
 
-scheduler, claim, admin, followups, contacts, inbox, shop, relay and kanban run on SQLite and, when it
-answers, on Postgres
+scheduler, claim, admin, followups, contacts, inbox, shop, relay, kanban, channels and webhooks
+run on SQLite and, when it answers, on Postgres
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; a throwaway
 database is created there and dropped afterwards).
 
-  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|contacts|pacing|inbox|shop|relay|kanban]
+  .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|contacts|pacing|inbox|shop|
+                                        relay|kanban|channels|webhooks]
                                 [--users N] [--rows N] [--leads N] [--outbox-rows N] [--activities N]
                                 [--clients N] [--skip-save]
                                 [--profile-bot FILE] [--profile-admin FILE]
@@ -58,6 +63,7 @@ import time
 from pathlib import Path
 
 from admin_speed import MAX_LEADS, bench_admin
+from channels_speed import bench_channels
 from common import print_table, say
 from contacts_speed import MAX_CLIENTS, bench_contacts
 from followups_speed import bench_followups
@@ -84,6 +90,7 @@ from shop_speed import (
     bench_shop,
     check_arguments as check_shop_arguments,
 )
+from webhooks import bench_webhooks
 from wizard import bench_wizard
 
 
@@ -91,7 +98,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Leadgram speed measurements (see bench/README.md).")
     parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups",
                                            "contacts", "pacing", "inbox", "shop", "relay", "kanban",
-                                           "notify"))
+                                           "notify", "channels", "webhooks"))
     parser.add_argument("--users", type=int, default=300, help="wizard users (default 300)")
     parser.add_argument("--recipients", type=int, default=30,
                         help="members who get lead notifications (default 30)")
@@ -171,6 +178,10 @@ def main(argv=None):
         bench_notify(args.notify_members, args.notify_seconds)
     if args.only in (None, "kanban"):
         bench_kanban(args.kanban_leads)
+    if args.only in (None, "channels"):
+        bench_channels()
+    if args.only in (None, "webhooks"):
+        bench_webhooks()
     print_table()
     say(f"\ntotal {time.monotonic() - started:.0f} s")
     return 0
