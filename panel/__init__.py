@@ -31,12 +31,13 @@ from models import (
     bind,
     drop_connection,
 )
-from panel import auth, ops
+from panel import auth, ops, twilio_hooks, unsubscribe_views
 from panel.activity_views import ActivityView
 from panel.audit_views import AuditView
 from panel.base import local_time
 from panel.board_views import BoardView
 from panel.broadcast_views import BroadcastView
+from panel.channel_views import ChannelView
 from panel.conversation_views import ConversationView
 from panel.customer_views import CustomerView
 from panel.dashboard_views import DashboardView
@@ -111,10 +112,15 @@ def create_app(settings=None):
     app.add_template_filter(display_phone, "phone")   # {{ lead.phone|phone }}
     app.add_template_filter(contacts.shown, "contact")
 
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
     auth.login_manager.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(ops.bp)
+    # Called by Twilio and by clients' mail programs: each request proves itself (Twilio's
+    # signature, a signed unsubscribe link) instead of a login and a CSRF token.
+    for outside in (twilio_hooks.bp, unsubscribe_views.bp):
+        app.register_blueprint(outside)
+        csrf.exempt(outside)
     app.before_request(auth.require_login)
     panel.metrics = ops.install_metrics(app)
     _install_admin(app)
@@ -141,6 +147,7 @@ def _install_admin(app):
     admin.add_view(BroadcastView(name="Broadcasts", endpoint="broadcast", url="/broadcast"))
     admin.add_view(TemplateView(MessageTemplate, name="Templates", endpoint="templates"))
     admin.add_view(OutboxView(OutboxMessage, name="Outbox", endpoint="outbox"))
+    admin.add_view(ChannelView(name="Channels", endpoint="channels", url="/channels"))
     admin.add_view(AuditView(AuditEntry, name="Audit log", endpoint="audit"))
     if policy.current().shop:  # SHOP, as create_app configured the policy: no shop, no pages
         admin.add_view(OrderView(Order, name="Orders", endpoint="orders", category="Shop"))

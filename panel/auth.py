@@ -24,6 +24,9 @@ from services.ops import panel_login
 from services.ops.panel_login import FailureThrottle, address_key, user_key
 
 PUBLIC_ENDPOINTS = {"auth.login", "ops.health_check", "static", "admin.static"}
+# Twilio's webhooks and the email unsubscribe pages (panel/__init__.py: they prove
+# themselves by a signature or a signed link).
+PUBLIC_BLUEPRINTS = {"twilio_hooks", "unsubscribe"}
 TOO_MANY_PASSWORDS = "Too many wrong passwords. Wait a minute and try again."
 TOO_MANY_TOKENS = ("Too many wrong passwords or tokens from this address. "
                    "Wait a minute and try again.\n")
@@ -118,10 +121,11 @@ def logout():
 
 
 def require_login():
-    """before_request for the whole app: nothing but the login page, /health and
-    static files is served without a login (Flask-Admin views included); /metrics
-    also takes the metrics token."""
-    if request.endpoint in PUBLIC_ENDPOINTS or current_user.is_authenticated:
+    """before_request for the whole app: nothing but the login page, /health, static
+    files, Twilio's webhooks and the unsubscribe pages is served without a login
+    (Flask-Admin views included); /metrics also takes the metrics token."""
+    if (request.endpoint in PUBLIC_ENDPOINTS or request.blueprint in PUBLIC_BLUEPRINTS
+            or current_user.is_authenticated):
         return None
     if request.endpoint == "ops.metrics":
         return _check_metrics_token()

@@ -24,6 +24,8 @@ from models import User
 from services.core import clock
 from services.core.actors import Actor
 from services.core.inputs import MAX_PAGE, parse_bounded_int, parse_id, plain_text
+from services.delivery.channels import LABELS
+from services.inbox.destinations import CHANNEL_OF_KIND
 
 MAX_SEARCH_LENGTH = 200
 NOBODY = "none"  # the option for no one: no owner, no assignee
@@ -90,6 +92,15 @@ def local_time(value):
     if value is None:
         return ""  # an empty cell, where the bot writes "—"
     return clock.local_time(value, current_app.extensions["leadgram"].settings.timezone)
+
+
+def consent_note(contact):
+    """"Opted out of SMS on 2026-03-01 14:05", or "" for a contact that did not opt out
+    (services/inbox/consent.py)."""
+    if contact.opted_out_at is None:
+        return ""
+    channel = LABELS.get(CHANNEL_OF_KIND.get(contact.kind), contact.kind)
+    return f"Opted out of {channel} on {local_time(contact.opted_out_at)}"
 
 
 class IdFilter(FilterEqual):

@@ -1,6 +1,7 @@
 """Client conversations in the panel: the list (unread for this login, last message,
-owner; search by name or any contact), one conversation as chat bubbles with a composer
-and templates, the client's profile and contacts beside it, and the files clients sent,
+owner; search by name or any contact), one conversation as chat bubbles on every channel
+with a composer ("Send by" one of the client's contacts, templates, an SMS part counter),
+the client's profile and contacts beside it, and the files clients sent on Telegram,
 fetched from Telegram on demand.
 
 Every change goes through services/ as the logged-in deployer (Actor.panel); whatever
@@ -13,15 +14,27 @@ import io
 from flask import current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_admin import BaseView, expose
 
-from models import CONTACT_KINDS, GENDERS, Message, OutboxMessage, User
-from panel.base import MAX_SEARCH_LENGTH, local_time, login_required_view, panel_actor, query_number, shown
+from models import CONTACT_KINDS, GENDERS, Message, OutboxMessage, User, utcnow
+from panel.base import (
+    MAX_SEARCH_LENGTH,
+    consent_note,
+    local_time,
+    login_required_view,
+    panel_actor,
+    query_number,
+    shown,
+)
 from panel.conversation_bubbles import MAX_ATTACHMENTS, bubble, delivery_state, file_name
-from services.core import clock
-from services.core.inputs import MAX_ID, MAX_PAGE, parse_bounded_int, parse_id, plain_text
+from services.core import clock, policy
+from services.core.inputs import MAX_ID, MAX_PAGE, one_newline, parse_bounded_int, parse_id, plain_text
+from services.core.markup import h
 from services.crm import contacts, leads, profile
 from services.crm.access import AccessDenied
-from services.delivery.telegram import DeliveryError, TelegramTransport
-from services.inbox import attachments, conversations, reads, sending, templates
+from services.delivery import sms_segments
+from services.delivery.html import TELEGRAM_TEXT_LIMIT
+from services.delivery.telegram import TelegramTransport
+from services.delivery.transport import DeliveryError
+from services.inbox import attachments, conversations, destinations, reads, sending, templates
 
 PER_PAGE = 20
 HISTORY_LIMIT = 100     # bubbles on the page; "Older messages" shows the 100 before them
@@ -32,13 +45,20 @@ MAX_TEMPLATE_NAME = 64
 MAX_FORM_TEXT = 10_000  # a profile field as typed; the service says what is too long
 # What a file may be shown as inline; anything else is a download of bytes.
 INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
-FINAL_STATES = frozenset({"sent", "failed", "expired", "cancelled"})
+MAX_KEY = 300           # a "Send by" key as posted: "email:ann@example.com"
+UNKNOWN_DESTINATION = ("Not sent: {key} is not one of this client's contacts on a channel that "
+                       "is set up (it may have been removed). Choose one under “Send by”.")
 # Each a refusal to show, never a server error.
 REFUSALS = (sending.CannotSend, contacts.InvalidContact, contacts.DuplicateContact,
             AccessDenied, LookupError, ValueError)
 PROFILE_TEXT = ("first_name", "middle_name", "last_name", "gender", "date_of_birth", "address",
                 "passport_number", "tax_pin", "comments")
 FRAGMENT_HEADER = "X-Leadgram-Fragment"
+
+
+def _key(value):
+    """A destination key as a form or link gave it, bounded."""
+    return plain_text(str(value or "")).strip()[:MAX_KEY]
 
 
 class NotFound(LookupError):
@@ -114,26 +134,40 @@ class ConversationView(login_required_view(BaseView)):
             conversation = self._find(actor, conversation_id)
         except NotFound as exc:
             return error_page("No such conversation", str(exc), 404)
+        return self._page(actor, conversation, via=request.args.get("via"))
+
+    def _page(self, actor, conversation, draft="", via=None):
+        """The conversation's page; `draft` and `via` (a destination key): a refused
+        message, kept in the composer as the member left it."""
         lead = conversation.lead
         zone = _zone()
+        now = utcnow()
         # ?before=<message id>: an older page, which is only read, not polled or marked read.
         before = parse_id(request.args.get("before", ""))
         shown_messages = conversations.history(conversation.id, limit=HISTORY_LIMIT,
                                                before_id=before)
         if shown_messages and before is None:
             reads.mark_read(reads.reader_of(actor), conversation.id, shown_messages[-1].id)
-        bubbles = [bubble(conversation.id, m, zone) for m in shown_messages]
+        bubbles = [bubble(conversation.id, m, zone, now) for m in shown_messages]
         client = conversations.client_user(lead.id)
         owner = User.get_or_none(User.id == lead.owner_id) if lead.owner_id else None
+        choices = destinations.of_lead(lead.id)
+        chosen = destinations.find(lead.id, _key(via)) if via else None
+        chosen = chosen or destinations.default_for(conversation)
+        refusals = {d.key: _refusal(destinations.refusal(lead, d, False, now=now) or "")
+                    for d in choices}
+        no_channel = "" if choices else _refusal(destinations.refusal(lead, None, False, now=now))
         return self.render(
             "conversations/page.html", conversation=conversation, lead=lead, bubbles=bubbles,
             more_before=len(shown_messages) == HISTORY_LIMIT, before=before,
             first_id=shown_messages[0].id if shown_messages else 0,
             last_id=shown_messages[-1].id if shown_messages else 0,
             templates=templates.all(), contacts=contacts.of(lead.id), kinds=CONTACT_KINDS,
-            owner=owner, client=client, problem=_refusal(sending.why_not(lead, client) or ""),
+            owner=owner, client=client, choices=choices, chosen=chosen, refusals=refusals,
+            no_channel=no_channel, draft=draft, sms=sms_segments.count(one_newline(draft).strip()),
+            sms_max=policy.current().sms_max_segments, consent=consent_note,
             secrets={f: profile.masked(getattr(lead, f)) for f in profile.SECRET_FIELDS},
-            timezone=zone, max_text=4096)
+            timezone=zone, max_text=TELEGRAM_TEXT_LIMIT)
 
     @expose("/<conversation_id>/messages")
     def poll(self, conversation_id):
@@ -147,11 +181,12 @@ class ConversationView(login_required_view(BaseView)):
         after = parse_bounded_int(request.args.get("after") or "0", 0, MAX_ID)
         after = after or 0
         zone = _zone()
+        now = utcnow()
         newer = conversations.history(conversation.id, limit=POLL_LIMIT, after_id=after)
         if newer:
             reads.mark_read(reads.reader_of(actor), conversation.id, newer[-1].id)
         watched = [i for i in map(parse_id, request.args.getlist("pending")[:WATCHED_LIMIT]) if i]
-        states = [delivery_state(m) for m in (
+        states = [delivery_state(m, now) for m in (
             Message.select(Message, OutboxMessage)
             .join(OutboxMessage, on=(Message.outbox == OutboxMessage.id))
             .where(Message.conversation == conversation.id, Message.id.in_(watched),
@@ -161,7 +196,7 @@ class ConversationView(login_required_view(BaseView)):
                     if after and newer else None)
         previous_day = f"{clock.to_local(previous.created_at, zone):%Y-%m-%d}" if previous else ""
         body = render_template("conversations/poll.html",
-                               bubbles=[bubble(conversation.id, m, zone) for m in newer],
+                               bubbles=[bubble(conversation.id, m, zone, now) for m in newer],
                                states=states, previous_day=previous_day)
         headers = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
                    FRAGMENT_HEADER: "messages"}
@@ -234,19 +269,47 @@ class ConversationView(login_required_view(BaseView)):
 
     @expose("/<conversation_id>/send", methods=["POST"])
     def send(self, conversation_id):
-        def work(actor, conversation):
-            sending.send_text(actor, conversation.id, request.form.get("text", ""))
-        return self._act(conversation_id, work, anchor="composer")
+        text = request.form.get("text", "")
+
+        def work(actor, conversation, destination):
+            sending.send_text(actor, conversation.id, text, destination=destination)
+        return self._send(conversation_id, work, draft=text)
 
     @expose("/<conversation_id>/template", methods=["POST"])
     def send_template(self, conversation_id):
         name = plain_text(request.form.get("template", "")).strip()[:MAX_TEMPLATE_NAME]
 
-        def work(actor, conversation):
+        def work(actor, conversation, destination):
             if not name:
                 raise sending.CannotSend("Choose a template to send.")
-            sending.send_template(actor, conversation.id, name)  # COMPANY_NAME: the policy's
-        return self._act(conversation_id, work, anchor="composer")
+            # COMPANY_NAME: the policy's; on WhatsApp, the template's content SID if it has one.
+            sending.send_template(actor, conversation.id, name, destination=destination)
+        return self._send(conversation_id, work, draft=request.form.get("text", ""))
+
+    def _send(self, conversation_id, work, draft):
+        """Send to the contact the form's "Send by" names (`via`, a destination key; none:
+        where the client last wrote). Refused, the page comes back with the draft and the
+        choice as they were, and the reason; nothing is sent."""
+        actor = panel_actor()
+        try:
+            conversation = self._find(actor, conversation_id)
+        except NotFound as exc:
+            flash(str(exc), "error")
+            return redirect(url_for(".index"))
+        via = _key(request.form.get("via"))
+        try:
+            destination = None
+            if via:
+                destination = destinations.find(conversation.lead_id, via)
+                if destination is None:
+                    raise sending.CannotSend(UNKNOWN_DESTINATION.format(key=h(shown(via))))
+            work(actor, conversation, destination)
+        except REFUSALS as exc:
+            flash(_refusal(exc), "error")
+            draft = plain_text(draft or "")[:MAX_FORM_TEXT]
+            return self._page(actor, conversation, draft=draft, via=via)
+        return redirect(url_for(".page", conversation_id=conversation.id, via=via or None,
+                                _anchor="composer"))
 
     @expose("/<conversation_id>/close", methods=["POST"])
     def close(self, conversation_id):

@@ -1,6 +1,7 @@
 """Leads (the client records) in the panel: list, search, filters, CSV export, and edits
 through services.crm.leads (add_lead; edit_lead: contact and profile fields, details and
-owner at once). Passport numbers and tax PINs are masked everywhere but the edit form."""
+owner at once). Passport numbers and tax PINs are masked everywhere but the edit form.
+The details page lists every contact with its consent: a client opts out per channel."""
 from flask import current_app, flash, url_for
 from flask_admin import expose
 from flask_admin.actions import action
@@ -18,6 +19,7 @@ from panel.base import (
     NOBODY,
     MemberFilter,
     PanelModelView,
+    consent_note,
     local_time,
     member_options,
     panel_actor,
@@ -180,6 +182,20 @@ def _phone_cell(view, context, model, name):
     return display_phone(_first_contact(model, name)) or ""
 
 
+def _contacts_detail(view, context, model, name):
+    """Every contact of the lead, kind by kind, each with its consent."""
+    rows = contacts.of(model.id)
+    if not rows:
+        return "—"
+    items = Markup("").join(
+        Markup('<li><span class="badge badge-light mr-1">{}</span>{}{}</li>').format(
+            row.kind, contacts.shown(row),
+            Markup(' <small class="text-danger contact-consent">{}</small>').format(consent_note(row))
+            if row.opted_out_at else "")
+        for row in rows)
+    return Markup('<ul class="list-unstyled mb-0 lead-contacts">{}</ul>').format(items)
+
+
 def _exported_text(view, context, model, name):
     return _spreadsheet_safe(getattr(model, name))
 
@@ -198,15 +214,15 @@ class LeadView(PanelModelView):
                           "created_by", "created_at", "stage", "sales_stage", "source",
                           "business_domain", "owner", "priority", "value", "middle_name",
                           "gender", "date_of_birth", "address", "passport_number", "tax_pin",
-                          "comments", "opted_out_at"]
+                          "comments"]
     column_details_list = ["id", "first_name", "middle_name", "last_name", "email", "phone",
                            "country", "gender", "date_of_birth", "address", "passport_number",
                            "tax_pin", "comments", "stage", "source", "business_domain",
                            "priority", "value", "owner", "assigned_at", "last_activity_at",
-                           "opted_out_at", "created_by", "created_at"]
+                           "contacts", "created_by", "created_at"]
     column_labels = {"id": "#", "created_by": "Added by", "created_at": "Created",
                      "assigned_at": "Assigned", "last_activity_at": "Last activity",
-                     "tax_pin": "Tax PIN", "opted_out_at": "Opted out",
+                     "tax_pin": "Tax PIN", "contacts": "Contacts and consent",
                      "next_activity": "Next activity"}
     column_default_sort = ("id", True)
     # Not email or phone: a lead's first contact would be a subquery per row to sort by.
@@ -235,6 +251,7 @@ class LeadView(PanelModelView):
         "phone": _phone_cell,
         **dict.fromkeys(profile.SECRET_FIELDS, _masked),
     }
+    column_formatters_detail = {**column_formatters, "contacts": _contacts_detail}
     column_formatters_export = {
         "created_by": lambda v, c, m, n: _spreadsheet_safe(
             m.created_by.display_name if m.created_by_id else "Admin panel"),

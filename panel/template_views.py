@@ -1,5 +1,6 @@
 """Message templates in the panel: the canned texts the team sends clients (`/t name` in
-chat). Checked, saved and deleted by services.inbox.templates; the form shows the
+chat), each optionally with the WhatsApp template approved for it (its Twilio content
+SID). Checked, saved and deleted by services.inbox.templates; the form shows the
 placeholders and a preview filled in with sample values."""
 from flask import flash
 from flask_admin.actions import action
@@ -40,6 +41,14 @@ def _preview_cell(view, context, model, name):
         templates.render_plain(model.text, templates.SAMPLE_VALUES))
 
 
+def _content_sid_cell(view, context, model, name):
+    if not model.whatsapp_content_sid:
+        return Markup('<span class="text-muted" title="{}">—</span>').format(
+            "No WhatsApp template: outside 24 h of a client's WhatsApp message it cannot go there")
+    return Markup('<span class="badge badge-success" title="{}">WhatsApp</span>').format(
+        model.whatsapp_content_sid)
+
+
 def template_form(base):
     class TemplateForm(base):
         name = StringField("Name", description="Letters a-z, digits and _; the team sends it with "
@@ -47,21 +56,32 @@ def template_form(base):
         text = TextAreaField("Text", render_kw={"rows": 8, "maxlength": templates.MAX_TEXT},
                              description="Plain text, up to 3,500 characters. Placeholders are "
                                          "listed below.")
+        whatsapp_content_sid = StringField(
+            "WhatsApp content SID", render_kw={"maxlength": 40, "placeholder": "HX…",
+                                               "autocomplete": "off", "spellcheck": "false"},
+            description="Optional. The SID (HX and 32 hexadecimal digits) of the WhatsApp template "
+                        "approved for this text, from Twilio's Content Template Builder: more than "
+                        "24 hours after a client's last WhatsApp message, only such a template can "
+                        "be sent there. Its variables {{1}}, {{2}}… are this text's placeholders, "
+                        "in order.")
     return TemplateForm
 
 
 class TemplateView(PanelModelView):
     create_template = "message_template_create.html"
     edit_template = "message_template_edit.html"
-    column_list = ["name", "text", "updated_at"]
-    column_labels = {"updated_at": "Updated"}
+    column_list = ["name", "text", "whatsapp_content_sid", "updated_at"]
+    column_labels = {"updated_at": "Updated", "whatsapp_content_sid": "WhatsApp"}
     column_default_sort = ("name", False)
     column_sortable_list = ["name", "updated_at"]
     column_searchable_list = ["name", "text"]
-    column_formatters = {"name": _name_cell, "text": _text_cell}
-    column_details_list = ["id", "name", "text", "preview", "created_at", "updated_at"]
+    column_formatters = {"name": _name_cell, "text": _text_cell,
+                         "whatsapp_content_sid": _content_sid_cell}
+    column_details_list = ["id", "name", "text", "preview", "whatsapp_content_sid", "created_at",
+                           "updated_at"]
     column_formatters_detail = {"name": _name_cell, "text": _full_text, "preview": _preview_cell}
-    column_labels_detail = {"preview": "Preview (sample values)"}
+    column_labels_detail = {"preview": "Preview (sample values)",
+                            "whatsapp_content_sid": "WhatsApp content SID"}
 
     def render(self, template, **kwargs):
         kwargs.setdefault("reference", REFERENCE)
@@ -85,7 +105,8 @@ class TemplateView(PanelModelView):
         ok = super().validate_form(form)
         if not ok or not hasattr(form, "text"):  # the delete form has no fields of ours
             return ok
-        for field, check in (("name", templates.check_name), ("text", templates.check)):
+        for field, check in (("name", templates.check_name), ("text", templates.check),
+                             ("whatsapp_content_sid", templates.check_content_sid)):
             try:
                 check(getattr(form, field).data)
             except TemplateError as exc:
@@ -98,13 +119,15 @@ class TemplateView(PanelModelView):
 
     def create_model(self, form):
         try:
-            return templates.save(panel_actor(), form.name.data, form.text.data)
+            return templates.save(panel_actor(), form.name.data, form.text.data,
+                                  whatsapp_content_sid=form.whatsapp_content_sid.data)
         except TemplateError as exc:
             return self.refused(form, exc)
 
     def update_model(self, form, model):
         try:
-            templates.save(panel_actor(), form.name.data, form.text.data, template_id=model.id)
+            templates.save(panel_actor(), form.name.data, form.text.data, template_id=model.id,
+                           whatsapp_content_sid=form.whatsapp_content_sid.data)
         except TemplateError as exc:
             return self.refused(form, exc)
         return True

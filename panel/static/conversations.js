@@ -1,6 +1,7 @@
 // A conversation's page: newer messages (and delivery states) every 3 s without a
-// reload, from server-rendered, escaped HTML; Ctrl+Enter sends; confirmations; and the
-// profile form's Show buttons for the passport number and tax PIN.
+// reload, from server-rendered, escaped HTML; Ctrl+Enter sends; "Send by" shows why the
+// chosen contact cannot get a message and, for SMS, how many parts the text takes;
+// confirmations; and the profile form's Show buttons for the passport number and tax PIN.
 (function () {
   var POLL_MS = 3000;
   var history = document.getElementById("history");
@@ -77,6 +78,60 @@
       }
     });
   }
+
+  // SMS parts as carriers count them: services/delivery/sms_segments.py, the same rules.
+  var GSM7_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM7_EXTENSION = "^{}\\[~]|€\f";
+  var LIMITS = {"GSM-7": [160, 153], "UCS-2": [70, 67]};
+
+  function smsCount(value) {
+    var chars = Array.from(value);  // code points: an emoji is one, two UTF-16 units
+    var gsm = chars.every(function (ch) {
+      return GSM7_BASIC.indexOf(ch) >= 0 || GSM7_EXTENSION.indexOf(ch) >= 0;
+    });
+    var kind = gsm ? "GSM-7" : "UCS-2";
+    var sizes = chars.map(function (ch) {
+      return gsm ? (GSM7_EXTENSION.indexOf(ch) >= 0 ? 2 : 1) : ch.length;
+    });
+    var total = sizes.reduce(function (a, b) { return a + b; }, 0);
+    var parts = total ? 1 : 0;
+    if (total > LIMITS[kind][0]) {
+      var used = 0;
+      sizes.forEach(function (size) {
+        if (used + size > LIMITS[kind][1]) { parts += 1; used = 0; }  // never split a pair
+        used += size;
+      });
+    }
+    return {encoding: kind, characters: total, segments: parts};
+  }
+
+  var via = document.getElementById("composer-via");
+  var smsBox = document.getElementById("sms-count");
+
+  function showSmsCount() {
+    if (!smsBox || !text) { return; }
+    // The form posts "\r\n" as "\n" after plain_text: count what will be sent.
+    var counted = smsCount(text.value.replace(/\r\n?/g, "\n").trim());
+    document.getElementById("sms-count-text").textContent = counted.characters + " characters · " +
+      counted.segments + " SMS part" + (counted.segments === 1 ? "" : "s") + " (" + counted.encoding + ")";
+    document.getElementById("sms-too-long").hidden =
+      counted.segments <= parseInt(smsBox.getAttribute("data-max"), 10);
+  }
+
+  function showDestination() {
+    var chosen = via.options[via.selectedIndex];
+    Array.prototype.forEach.call(document.querySelectorAll("[data-refusal-for]"), function (el) {
+      var mine = el.getAttribute("data-refusal-for") === chosen.value;
+      el.hidden = !mine;
+      if (mine) { el.id = "send-problem"; } else { el.removeAttribute("id"); }
+    });
+    if (smsBox) { smsBox.hidden = chosen.getAttribute("data-channel") !== "sms"; }
+    showSmsCount();
+  }
+
+  if (via) { via.addEventListener("change", showDestination); }
+  if (text && smsBox) { text.addEventListener("input", showSmsCount); }
 
   Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
     form.addEventListener("submit", function (event) {

@@ -65,6 +65,12 @@ def _record(name, **values):
      .on_conflict(conflict_target=[ChannelState.name], update=values).execute())
 
 
+def failing(state):
+    """Whether a channel's ChannelState (or None) has an error newer than its last success."""
+    return bool(state is not None and state.error_at is not None
+                and (state.ok_at is None or state.error_at > state.ok_at))
+
+
 def states():
     """{name: ChannelState} of every channel that has a record."""
     return {state.name: state for state in ChannelState.select()}

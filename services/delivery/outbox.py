@@ -160,6 +160,19 @@ def counts_by_status(where=None):
     return counts
 
 
+def unfinished_by_channel():
+    """{channel: {"waiting": n, "failed": n}}: rows still to send, and rows that failed
+    (the status index reads only those), for the panel's Channels page."""
+    counts = {}
+    rows = (OutboxMessage.select(OutboxMessage.channel, OutboxMessage.status, fn.COUNT(OutboxMessage.id))
+            .where(OutboxMessage.status.in_([PENDING, SENDING, FAILED]))
+            .group_by(OutboxMessage.channel, OutboxMessage.status).tuples())
+    for channel, status, count in rows:
+        row = counts.setdefault(channel, {"waiting": 0, "failed": 0})
+        row["failed" if status == FAILED else "waiting"] += count
+    return counts
+
+
 _CLAIM_SQL = """
 UPDATE outbox SET status = 'sending', claimed_by = {p}, claimed_at = {p}
 WHERE id IN (

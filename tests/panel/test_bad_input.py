@@ -183,10 +183,12 @@ QUERY_KEYS = (["id", "page", "page_size", "sort", "desc", "search", "next", "url
               + [f"flt{n}_{i}" for n in (0, 1) for i in range(10)])
 FAMILIES = ["leads", "activities", "rules", "automation", "members", "outbox", "lead_pipeline",
             "pipeline", "broadcast", "audit", "templates", "conversations", "admin", "auth",
-            "ops", "board"]  # the endpoints' first part
-GET_ONLY = {"pipeline", "admin", "ops"}  # families that take no form
+            "ops", "board", "channels", "twilio_hooks", "unsubscribe"]  # the endpoints' first part
+GET_ONLY = {"pipeline", "admin", "ops", "channels"}  # families that take no form
+POST_ONLY = {"twilio_hooks"}  # families that take forms only (Twilio POSTs them)
 FUZZED = [(family, method) for family in FAMILIES for method in ("GET", "POST")
-          if not (method == "POST" and family in GET_ONLY)]
+          if not (method == "POST" and family in GET_ONLY)
+          and not (method == "GET" and family in POST_ONLY)]
 NOT_FUZZED = {"static", "admin.static", "auth.logout"}  # files; logging out ends the session
 NO_SCHEDULER = {"ops.health_check": 503}  # no scheduler runs here, and /health says so
 LEAD_FORM = {"email": "fuzz@example.com", "phone": "+442079460958", "first_name": "F",
