@@ -12,7 +12,7 @@ import uuid
 
 from models import OutboxMessage, User, db, utcnow
 from services.core import policy
-from services.core.inputs import plain_text
+from services.core.inputs import one_newline, plain_text
 from services.core.markup import h
 from services.delivery import outbox, sms_segments
 from services.delivery.channels import EMAIL, LABELS, SMS, TELEGRAM, WHATSAPP
@@ -32,7 +32,8 @@ class CannotSend(ValueError):
 def send_text(actor, conversation_id, text, now=None, destination=None):
     """A member's (or the panel's) typed reply, as plain text; `destination` (a
     destinations.Destination) picks the channel, else the client's last one."""
-    text = plain_text(text or "").strip()
+    # A line break is one character, as Telegram and the SMS count see it, however typed.
+    text = one_newline(plain_text(text or "")).strip()
     if not text:
         raise CannotSend(messages.EMPTY)
     if len(text) > TELEGRAM_TEXT_LIMIT:
