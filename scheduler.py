@@ -129,6 +129,7 @@ def _did_something(result):
 def main(argv):
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s scheduler %(levelname)s %(message)s")
+    logging.getLogger("twilio").setLevel(logging.WARNING)   # it logs every request at INFO
     try:
         settings = load_settings()
         settings.require_bot_token()
