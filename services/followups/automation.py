@@ -188,6 +188,8 @@ def _execute(row, now, recheck=False):
         try:
             with db.atomic():  # a failing action undoes only its own writes
                 result = _run(row, json.loads(row.action), rule_row, lead, now)
+        except sending.OptedOut as exc:   # the client asked for none: not a failure
+            status, result = CANCELLED, f"skipped: {exc}"
         except (rules.RuleError, AccessDenied, LookupError, ValueError) as exc:
             status, result = FAILED, f"failed: {exc}"
         except Exception as exc:  # noqa: BLE001 - recorded, and the rest go on

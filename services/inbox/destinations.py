@@ -78,6 +78,22 @@ def default_for(conversation):
     return choices[0] if choices else None
 
 
+def choose(conversation, automated, whatsapp_template=False, now=None):
+    """(destination, refusal or None) for a message the sender did not direct: where the
+    client last wrote. An automated one goes to the first of the client's destinations,
+    that one first, that takes it (so it skips a channel they opted out of); when none
+    does, the refusal is the first's."""
+    lead = conversation.lead
+    first = default_for(conversation)
+    refused = refusal(lead, first, automated, whatsapp_template, now)
+    if refused is None or not automated:
+        return first, refused
+    for other in of_lead(lead.id):
+        if other != first and refusal(lead, other, automated, whatsapp_template, now) is None:
+            return other, None
+    return first, refused
+
+
 def refusal(lead, destination, automated, whatsapp_template=False, now=None):
     """Why nothing can be sent to `destination` now (Telegram HTML), or None. `automated`:
     a rule, a notice or a greeting, which no opted-out contact gets; `whatsapp_template`:

@@ -29,6 +29,11 @@ class CannotSend(ValueError):
     pass
 
 
+class OptedOut(CannotSend):
+    """The client opted out of every channel that could take this (automated) message:
+    skipped, as they asked, rather than failed."""
+
+
 def send_text(actor, conversation_id, text, now=None, destination=None):
     """A member's (or the panel's) typed reply, as plain text; `destination` (a
     destinations.Destination) picks the channel, else the client's last one."""
@@ -77,12 +82,15 @@ def _send(actor, conversation_id, compose, attachments=(), copy_from=None, now=N
     with db.atomic():
         conversation = conversations.require(actor, conversation_id)
         lead = conversation.lead
-        target = destination or destinations.default_for(conversation)
+        automated = actor.kind in AUTOMATED
         whatsapp_template = bool(template and template.whatsapp_content_sid)
-        refusal = destinations.refusal(lead, target, actor.kind in AUTOMATED,
-                                       whatsapp_template, now)
+        if destination is None:
+            target, refusal = destinations.choose(conversation, automated, whatsapp_template, now)
+        else:
+            target = destination
+            refusal = destinations.refusal(lead, target, automated, whatsapp_template, now)
         if refusal is not None:
-            raise CannotSend(refusal)
+            raise (OptedOut if target is not None and target.opted_out else CannotSend)(refusal)
         html_text, plain = compose(lead)
         key = f"client:{conversation.id}:{uuid.uuid4().hex}"
         if target.channel == TELEGRAM:

@@ -193,3 +193,35 @@ def test_a_client_is_found_again_by_their_address(any_db, all_channels):
     again, created_again = clients.from_address(EMAIL_ACTOR, "phone", "+14155550100", "Other", NOW)
     assert (created, created_again, again.id) == (True, False, first.id)
     assert (first.first_name, first.last_name, first.source) == ("Ann", "Lee", "other")
+
+
+def test_an_automated_message_skips_a_channel_the_client_left_for_one_they_did_not(client):
+    lead, _, conversation = client
+    consent.opt_out(EMAIL_ACTOR, lead, "email", "zoe@example.com", NOW)
+    message = sending.send_template(Actor.system("welcome"), conversation.id, "welcome", now=NOW)
+    assert message.transport == "telegram"     # the next channel that takes it
+    for channel, address in (("telegram", "777"), ("sms", "+14155550100"),
+                             ("whatsapp", "+14155550100")):
+        consent.opt_out(EMAIL_ACTOR, lead, channel, address, NOW)
+    with pytest.raises(sending.OptedOut, match="opted out of Email"):
+        sending.send_template(Actor.system("welcome"), conversation.id, "welcome", now=NOW)
+    # A member's answer still goes where the client last wrote: their email.
+    answer = sending.send_text(Actor.panel(), conversation.id, "About your question", now=NOW)
+    assert answer.transport == "email"
+
+
+def test_a_rule_skips_a_client_who_opted_out_everywhere_rather_than_failing(client):
+    from models import RuleAction
+    from services.followups import automation, rule_lines, rulebook
+
+    lead, user, conversation = client
+    for channel, address in (("email", "zoe@example.com"), ("telegram", "777"),
+                             ("sms", "+14155550100"), ("whatsapp", "+14155550100")):
+        consent.opt_out(EMAIL_ACTOR, lead, channel, address, NOW)
+    rule = rulebook.create_rule(Actor.panel(), "Thanks", "message.received", [],
+                                rule_lines.parse_actions("send_template welcome to client"))
+    conversations.record_inbound(EMAIL_ACTOR, lead, "again", transport="email",
+                                 address="zoe@example.com", now=NOW)
+    [action] = RuleAction.select().where(RuleAction.rule == rule.id)
+    assert (action.status, action.result) == (
+        automation.CANCELLED, "skipped: Not sent: Zoë Quinn opted out of Email messages.")
