@@ -38,11 +38,14 @@ lint: $(VENV)/.installed
 	$(LINT_IMPORTS)
 	$(RUFF_CHECK)
 
+# Tests run in TEST_WORKERS processes (pytest-xdist): half the time on two cores, as the
+# end-to-end tests mostly wait for processes and servers. Each worker has its own databases.
+TEST_WORKERS ?= 2
 # The linters run first, but a failing one does not keep pytest from running:
 # every step runs, and make fails at the end naming the steps that failed.
 test: $(VENV)/.installed
 	@failed=""; \
-	for step in "$(LINT_IMPORTS)" "$(RUFF_CHECK)" "$(PY) -m pytest"; do \
+	for step in "$(LINT_IMPORTS)" "$(RUFF_CHECK)" "$(PY) -m pytest -n $(TEST_WORKERS)"; do \
 	  echo "$$step"; $$step || failed="$$failed  $$step;"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
