@@ -241,8 +241,7 @@ class ConversationView(login_required_view(BaseView)):
             conversation = self._find(actor, conversation_id)
         except NotFound as exc:
             if request.method == "POST":
-                flash(str(exc), "error")
-                return redirect(url_for(".index"))
+                return self._back_to_list(exc)
             return error_page("No such conversation", str(exc), 404)
         lead = conversation.lead
         values = {name: getattr(lead, name) for name in PROFILE_TEXT}
@@ -294,8 +293,7 @@ class ConversationView(login_required_view(BaseView)):
         try:
             conversation = self._find(actor, conversation_id)
         except NotFound as exc:
-            flash(str(exc), "error")
-            return redirect(url_for(".index"))
+            return self._back_to_list(exc)
         via = _key(request.form.get("via"))
         try:
             destination = None
@@ -341,6 +339,13 @@ class ConversationView(login_required_view(BaseView)):
     # Helpers --------------------------------------------------------------------------
 
     @staticmethod
+    def _back_to_list(refusal):
+        """A change asked of a conversation that is gone or not the actor's: the list,
+        saying why."""
+        flash(str(refusal), "error")
+        return redirect(url_for(".index"))
+
+    @staticmethod
     def _find(actor, conversation_id):
         key = parse_id(conversation_id)
         if key is None:
@@ -381,8 +386,7 @@ class ConversationView(login_required_view(BaseView)):
         try:
             conversation = self._find(actor, conversation_id)
         except NotFound as exc:
-            flash(str(exc), "error")
-            return redirect(url_for(".index"))
+            return self._back_to_list(exc)
         try:
             done = work(actor, conversation)
         except REFUSALS as exc:
