@@ -1,5 +1,5 @@
-"""The HTTP plumbing the local stand-ins share (the Bot API emulator, the fake Twilio): a
-threaded server on loopback that knows its open connections, so that stop() leaves no
+"""The HTTP plumbing the local stand-ins share (the Bot API emulator, the fake Twilio, the fake
+OxaPay): a threaded server on loopback that knows its open connections, so that stop() leaves no
 keep-alive handler behind, and a handler that tells it about them and logs nothing (the
 stand-ins record their calls themselves)."""
 from __future__ import annotations
