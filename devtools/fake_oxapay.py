@@ -24,6 +24,7 @@ from typing import Iterable
 
 from devtools.fake_oxapay_records import Call, Webhook, _Dropped, _Fault
 from devtools.fake_oxapay_server import INVOICE, PAYMENT, OxaPayError, Server, check_invoice, envelope
+from devtools.loopback_http import StandIn
 
 DEFAULT_KEY = "FAKE00-MERCHA-NTKEY0-000000"
 # OxaPay waits ~1 min, 3 min, 30 min, 3 h between its 5 attempts; the fake scales that down.
@@ -43,7 +44,10 @@ def _callback_status(status: str) -> str:
     return status.replace("_", " ").title().replace(" ", "_")
 
 
-class FakeOxaPay:
+class FakeOxaPay(StandIn):
+    server_class = Server  # start(), stop(), base_url, `with`: devtools/loopback_http.py
+    thread_name = "fake OxaPay"
+
     def __init__(self, merchant_api_key: str = DEFAULT_KEY, *, host: str = "127.0.0.1", port: int = 0,
                  retry_delays: Iterable[float] = DEFAULT_RETRY_DELAYS, step_delay: float = 0.01,
                  webhook_timeout: float = 5.0) -> None:
@@ -67,41 +71,6 @@ class FakeOxaPay:
         self._workers: list[threading.Thread] = []
         self._stopping = False
         self._track_ids = itertools.count(100_000_001 + secrets.randbelow(10_000_000) * 10)
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeOxaPay:
-        self._stopping = False
-        self._server = Server(self._address, self)
-        self._server.serve_in_background("fake-oxapay")
-        return self
-
-    @property
-    def base_url(self) -> str:
-        """What OXAPAY_API_URL should be: the fake's stand-in for https://api.oxapay.com (the API
-        lives under /v1, as there)."""
-        if self._server is None:
-            raise RuntimeError("the fake is not running: call start() first")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        """Stop serving; webhooks and retries not yet sent are dropped."""
-        if self._server is None:
-            return
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        for worker in list(self._workers):
-            worker.join(timeout=2)
-        self._server.stop()
-        self._server = None
-
-    def __enter__(self) -> FakeOxaPay:
-        return self if self._server else self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ scripting
 

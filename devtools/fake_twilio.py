@@ -23,6 +23,7 @@ from twilio.request_validator import RequestValidator
 
 from devtools.fake_twilio_records import Call, Webhook, _Dropped, _Fault
 from devtools.fake_twilio_server import MESSAGE, MESSAGES, Server, TwilioError, check_create, first, segments
+from devtools.loopback_http import StandIn
 
 API_VERSION = "2010-04-01"
 _DEFAULT_ERRORS = {429: (20429, "Too Many Requests"), 500: (20500, "Internal Server Error"),
@@ -38,7 +39,10 @@ def _now() -> str:
     return email.utils.format_datetime(datetime.now(timezone.utc).replace(microsecond=0))
 
 
-class FakeTwilio:
+class FakeTwilio(StandIn):
+    server_class = Server  # start(), stop(), base_url, `with`: devtools/loopback_http.py
+    thread_name = "fake Twilio"
+
     def __init__(self, account_sid: str | None = None, auth_token: str = "test-auth-token", *,
                  host: str = "127.0.0.1", port: int = 0, callback_delay: float = 0.01) -> None:
         """callback_delay: seconds before each status callback (after the create, then between them)."""
@@ -61,40 +65,6 @@ class FakeTwilio:
         self._workers: list[threading.Thread] = []
         self._stopping = False
         self._inbound_ids = itertools.count(1)
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeTwilio:
-        self._stopping = False
-        self._server = Server(self._address, self)
-        self._server.serve_in_background("fake-twilio")
-        return self
-
-    @property
-    def base_url(self) -> str:
-        """What TWILIO_API_URL should be: the fake's stand-in for https://api.twilio.com."""
-        if self._server is None:
-            raise RuntimeError("the fake is not running: call start() first")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        """Stop serving; status callbacks not yet sent are dropped."""
-        if self._server is None:
-            return
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        for worker in self._workers:
-            worker.join(timeout=2)
-        self._server.stop()
-        self._server = None
-
-    def __enter__(self) -> FakeTwilio:
-        return self if self._server else self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def client(self):
         """An official twilio.rest.Client for this account, pointed at the fake."""

@@ -64,3 +64,48 @@ class TrackedHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stand-ins record calls
         pass
+
+
+class StandIn:
+    """start(), stop(), base_url and `with` for a stand-in served by a TrackedServer.
+
+    A subclass names its `server_class` (called with the address and the stand-in) and
+    `thread_name`, and sets `_address` and `_cond` (a threading.Condition its waiters use);
+    the `_workers` threads it starts (webhooks, callbacks) are joined on stop()."""
+    server_class = None
+    thread_name = "stand-in"
+    _server = None
+    _stopping = False
+    _workers = ()
+
+    def start(self):
+        self._stopping = False
+        self._server = self.server_class(self._address, self)
+        self._server.serve_in_background(self.thread_name)
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """Where it serves: what the product's *_API_URL setting points at in tests."""
+        if self._server is None:
+            raise RuntimeError(f"the {self.thread_name} is not running: call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        """Stop serving; waiters return at once, and what is not yet sent is dropped."""
+        if self._server is None:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        for worker in list(self._workers):
+            worker.join(timeout=2)
+        self._server.stop()
+        self._server = None
+
+    def __enter__(self):
+        return self if self._server else self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

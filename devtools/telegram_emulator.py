@@ -20,12 +20,16 @@ from devtools.emulator_media import FILE_KINDS, MEDIA_KINDS, media_object, shown
 from devtools.emulator_methods import SPEC, STANDARD_ERRORS, ApiError, BotApiMethods, too_many_requests
 from devtools.emulator_records import Call, Download, HeldCall, Violation, _Fault
 from devtools.emulator_server import Server
+from devtools.loopback_http import StandIn
 
 # Telegram's bot-command pattern: "/cmd" or "/cmd@botname", not glued to a word, "/", "<" or ">".
 _BOT_COMMAND = re.compile(r"(?<![\w/<>])/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w/<>])")
 
 
-class TelegramEmulator(BotApiMethods):
+class TelegramEmulator(StandIn, BotApiMethods):
+    server_class = Server  # start(), stop(), base_url, `with`: devtools/loopback_http.py
+    thread_name = "emulator"
+
     def __init__(self, token: str = "123456:TEST", bot_username: str = "test_bot", *, port: int = 0,
                  host: str = "127.0.0.1", global_rate: int | None = 30, per_chat_rate: int | None = None,
                  on_call: Callable[[Call], None] | None = None) -> None:
@@ -42,37 +46,6 @@ class TelegramEmulator(BotApiMethods):
         self._abandoned: list[HeldCall] = []
         self._downloads: list[Download] = []
         self._callback_ids = itertools.count(7_000_000_001)
-
-    # ------------------------------------------------------------ lifecycle
-
-    def start(self) -> TelegramEmulator:
-        self._stopping = False
-        self._server = Server(self._address, self)
-        self._server.serve_in_background("telegram-emulator")
-        return self
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running: call start() first")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        """Stop serving; long polls in progress return at once."""
-        if self._server is None:
-            return
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._server.stop()
-        self._server = None
-
-    def __enter__(self) -> TelegramEmulator:
-        return self if self._server else self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ simulated users
 
