@@ -71,6 +71,12 @@ from schema.messaging import (  # noqa: F401
     ProcessedUpdate,
     SendPace,
 )
+from schema.payments import (  # noqa: F401
+    FINAL_PAYMENT_STATUSES,
+    PAYMENT_STATUSES,
+    PENDING_PAYMENT_STATUSES,
+    Payment,
+)
 from schema.shop import (  # noqa: F401
     LEDGER_KINDS,
     OPEN_ORDER_STATUSES,

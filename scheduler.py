@@ -7,7 +7,8 @@ SEND_INTERVAL_SECONDS at most (services/delivery/prompt.py); Twilio's webhooks, 
 admin.py, are handled at the same wakeup (services/inbox/inbound.py). Every
 SEND_INTERVAL_SECONDS it also recovers abandoned claims, drops the bot's expired replies,
 retries inbound events that failed, sends what the budget allows and beats. Every
-IMAP_POLL_SECONDS it takes new mail from the IMAP mailbox, when one is set up. Every few
+IMAP_POLL_SECONDS it takes new mail from the IMAP mailbox, when one is set up; with
+OxaPay set up, it asks about pending payments whose webhook may be lost. Every few
 seconds it runs the follow-up jobs whose time slot has come (services/followups/jobs.py:
 due rule actions, reminders, stale leads, the daily summary, cleanup). Run from the
 project root: `python scheduler.py`.
@@ -31,9 +32,11 @@ from services.delivery.telegram import TelegramTransport
 from services.followups import jobs, periodic
 from services.inbox import email_in, inbound
 from services.ops import heartbeat
+from services.payments import polling
 
 log = logging.getLogger("leadgram.scheduler")
 FOLLOWUP_CHECK_SECONDS = 10  # the finest job runs every minute
+PAYMENT_CHECK_SECONDS = 30   # which payments are due to be asked about (services/payments/polling.py)
 
 
 class Scheduler:
@@ -50,6 +53,9 @@ class Scheduler:
         self.jobs.every(FOLLOWUP_CHECK_SECONDS).seconds.do(self.guarded, self.run_followups)
         if settings.channel_on(IMAP):
             self.jobs.every(settings.imap_poll_seconds).seconds.do(self.guarded, self.poll_mailbox)
+        if settings.payments_on:
+            every = min(PAYMENT_CHECK_SECONDS, settings.payment_poll_seconds)
+            self.jobs.every(every).seconds.do(self.guarded, self.check_payments)
 
     def guarded(self, job):
         """A failing job is logged and tried again next time; the loop never dies."""
@@ -95,6 +101,12 @@ class Scheduler:
         taken = mailbox.poll(self.settings, email_in.storer, self.clock())
         if taken:
             log.info("took %d new mails from %s", taken, self.settings.imap_host)
+
+    def check_payments(self):
+        """Ask OxaPay about the pending payments whose time has come (lost webhooks)."""
+        counts = polling.check_due(self.clock())
+        if counts["changed"] or counts["failed"]:
+            log.info("payments: %s", counts)
 
     def announce(self):
         heartbeat.beat(heartbeat.SCHEDULER, "started")

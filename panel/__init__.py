@@ -26,12 +26,13 @@ from models import (
     Order,
     OutboxMessage,
     Package,
+    Payment,
     RuleAction,
     User,
     bind,
     drop_connection,
 )
-from panel import auth, ops, twilio_hooks, unsubscribe_views
+from panel import auth, ops, oxapay_hooks, twilio_hooks, unsubscribe_views
 from panel.activity_views import ActivityView
 from panel.audit_views import AuditView
 from panel.base import local_time
@@ -45,6 +46,7 @@ from panel.lead_views import LeadView
 from panel.order_views import OrderView
 from panel.outbox_views import OutboxView
 from panel.package_views import PackageView
+from panel.payment_views import PaymentView
 from panel.pipeline_views import LeadPipelineView, PipelineView
 from panel.rule_views import RuleActionView, RuleView
 from panel.team_views import MemberView
@@ -116,9 +118,9 @@ def create_app(settings=None):
     auth.login_manager.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(ops.bp)
-    # Called by Twilio and by clients' mail programs: each request proves itself (Twilio's
+    # Called by Twilio, OxaPay and clients' mail programs: each request proves itself (a
     # signature, a signed unsubscribe link) instead of a login and a CSRF token.
-    for outside in (twilio_hooks.bp, unsubscribe_views.bp):
+    for outside in (twilio_hooks.bp, oxapay_hooks.bp, unsubscribe_views.bp):
         app.register_blueprint(outside)
         csrf.exempt(outside)
     app.before_request(auth.require_login)
@@ -153,6 +155,7 @@ def _install_admin(app):
         admin.add_view(OrderView(Order, name="Orders", endpoint="orders", category="Shop"))
         admin.add_view(CustomerView(Lead, name="Customers", endpoint="customers", category="Shop"))
         admin.add_view(PackageView(Package, name="Packages", endpoint="packages", category="Shop"))
+        admin.add_view(PaymentView(Payment, name="Payments", endpoint="payments", category="Shop"))
 
 
 def _install_error_pages(app):

@@ -26,7 +26,7 @@ from services.ops.panel_login import FailureThrottle, address_key, user_key
 PUBLIC_ENDPOINTS = {"auth.login", "ops.health_check", "static", "admin.static"}
 # Twilio's webhooks and the email unsubscribe pages (panel/__init__.py: they prove
 # themselves by a signature or a signed link).
-PUBLIC_BLUEPRINTS = {"twilio_hooks", "unsubscribe"}
+PUBLIC_BLUEPRINTS = {"twilio_hooks", "oxapay_hooks", "unsubscribe"}
 TOO_MANY_PASSWORDS = "Too many wrong passwords. Wait a minute and try again."
 TOO_MANY_TOKENS = ("Too many wrong passwords or tokens from this address. "
                    "Wait a minute and try again.\n")

@@ -14,11 +14,13 @@ from peewee import (
 from database import SecretField, utcnow
 from schema.base import BaseModel, SearchKeyField
 from schema.crm import Lead, User
+from schema.payments import Payment
 
 ORDER_STATUSES = ("pending", "processing", "assigned", "completed", "cancelled")
 OPEN_ORDER_STATUSES = ("pending", "processing", "assigned")
 QUEUED_ORDER_STATUSES = ("pending", "processing")   # waiting for an operator
-LEDGER_KINDS = ("purchase", "order", "refund", "adjustment", "bonus")
+# purchase: tokens bought (a Payment); subscription: Premium paid from the balance.
+LEDGER_KINDS = ("purchase", "order", "refund", "adjustment", "bonus", "subscription")
 
 
 class Package(BaseModel):
@@ -41,6 +43,9 @@ class Wallet(BaseModel):
     lead = ForeignKeyField(Lead, unique=True, backref="wallets", on_delete="CASCADE")
     balance = IntegerField(default=0)
     premium_until = DateTimeField(null=True)   # a Premium subscriber until then
+    # The premium_until each alert was sent for: once per period (services/shop/premium.py).
+    premium_warned_for = DateTimeField(null=True)
+    premium_ended_for = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -117,6 +122,9 @@ class LedgerEntry(BaseModel):
     amount = IntegerField()                 # + credit, - debit
     balance_after = IntegerField()
     order = ForeignKeyField(Order, null=True, backref="ledger", on_delete="SET NULL")
+    # The top-up it credits; unique, so a payment is credited once whatever repeats it.
+    payment = ForeignKeyField(Payment, null=True, unique=True, backref="ledger",
+                              on_delete="SET NULL")
     reference = CharField(default="")       # "order #12", a payment id, a reason
     actor_kind = CharField()
     actor_label = CharField()               # who, as people read it
@@ -124,4 +132,4 @@ class LedgerEntry(BaseModel):
 
     class Meta:
         table_name = "ledger_entry"
-        indexes = ((("wallet", "id"), False),)
+        indexes = ((("wallet", "id"), False), (("kind", "payment"), False))

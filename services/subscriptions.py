@@ -1,7 +1,7 @@
 """Who listens to which domain events. Every process (bot, scheduler, panel) and the
 tests call `register()` once at start; a new capability that reacts to events adds
 its line here instead of being called from the code that emits them."""
-from services.chat import inbox_alerts, lead_alerts, menus
+from services.chat import balance_alerts, inbox_alerts, lead_alerts, menus, payment_notices
 from services.core import audit
 from services.followups import automation, rulebook
 from services.inbox import email_in, twilio_in
@@ -18,3 +18,5 @@ def register():
     shop_notifications.register()  # customers hear of their orders and balance changes
     email_in.register()     # mails the scheduler took from the mailbox (inbound events)
     twilio_in.register()    # SMS, WhatsApp and delivery reports Twilio posted
+    payment_notices.register()  # customers hear of their top-ups' payments
+    balance_alerts.register()   # …of Premium ending and of a low balance

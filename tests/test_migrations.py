@@ -69,7 +69,7 @@ def test_upgrading_from_the_first_release_keeps_every_row(backend, tmp_path, req
                                 "0005_panel_sessions", "0006_shared_pacing_and_durable_replies",
                                 "0007_audit_log", "0008_client_inbox", "0009_shop",
                                 "0010_search_keys", "0011_menu_updates",
-                                "0012_channels"]
+                                "0012_channels", "0013_payments"]
     if models.is_postgres():
         assert "lead_search_trgm" in {i.name for i in models.db.get_indexes("lead")}
     lead = models.Lead.get()
@@ -140,7 +140,7 @@ def test_upgrading_from_0007_moves_email_and_phone_to_contacts_and_keeps_dialogu
     before = _counts()
 
     assert models.migrate() == ["0008_client_inbox", "0009_shop", "0010_search_keys",
-                                "0011_menu_updates", "0012_channels"]
+                                "0011_menu_updates", "0012_channels", "0013_payments"]
 
     after = _counts()
     renamed = {"conversation": "dialogue_state"}
@@ -201,7 +201,7 @@ def test_upgrading_from_0008_adds_the_shop_and_keeps_edited_templates(backend, t
                           "WHERE name = 'welcome'")
     before = _counts()
     assert models.migrate() == ["0009_shop", "0010_search_keys", "0011_menu_updates",
-                                "0012_channels"]
+                                "0012_channels", "0013_payments"]
     after = _counts()
     assert all(after[table] == rows for table, rows in before.items()
                if table != "message_template")
@@ -288,7 +288,7 @@ def test_upgrading_from_0011_moves_a_telegram_stop_to_the_contact(backend, tmp_p
             search_value="s@example.com")
     before = _counts()
 
-    assert models.migrate() == ["0012_channels"]
+    assert models.migrate() == ["0012_channels", "0013_payments"]
 
     assert {table: rows for table, rows in _counts().items() if table in before} == before
     opted = {(c.lead_id, c.kind): c.opted_out_at for c in models.Contact.select()}

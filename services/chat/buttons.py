@@ -31,7 +31,7 @@ PIPELINES = ("lead", "sales")
 STAGES = tuple(dict.fromkeys(LEAD_STAGES + SALES_STAGES))
 NO_LONGER_VALID = "That button is no longer valid."
 # The shop: a client's menu under /start and /help, and what an operator does with an order.
-MENU_ITEMS = ("register", "order", "orders", "tokens", "profiles", "help", "topup")
+MENU_ITEMS = ("register", "order", "orders", "tokens", "profiles", "help", "topup", "premium")
 ORDER_ACTIONS = ("take", "open", "reveal", "complete", "note", "release")
 # A price a Confirm button carries: a package and its add-on cost at most 2,000,000 tokens
 # (services/shop/catalogue.MAX_PRICE each). A Word, so the handler reads the number itself.
@@ -186,6 +186,16 @@ KINDS = _declare({
     "orders": ((Page("page"),),),                    # /orders' Newer and Older
     # A completed order's Rerun asks; rerun:<order>:<price> confirms at the price shown.
     "rerun": ((Id("order_id"),), (Id("order_id"), Word("price", PRICE_WIDTH))),
+    # Top-ups (services/chat/topup.py): "topup:packs" shows the packs, "topup:<tokens>"
+    # makes the payment, "topup:other" asks for an amount, "topup:check:<payment>" asks OxaPay.
+    "topup": ((Choice("action", ["packs", "other", "cancel"]),),
+              (Choice("action", ["check"]), Id("payment_id")),
+              (Id("tokens"),)),
+    # Premium (services/chat/premium.py): "premium:" shows the offer, "premium:<price>"
+    # buys it at the price the offer showed, "premium:cancel" does not.
+    "premium": ((),
+                (Choice("action", ["cancel"]),),
+                (Word("price", PRICE_WIDTH),)),
     # The operators' /queue ("op:queue") and an order's Take, card, password, Complete,
     # Add note and Release.
     "op": ((Choice("action", ["queue"]),),

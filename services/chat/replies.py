@@ -17,7 +17,7 @@ REPLY_MAX_AGE = datetime.timedelta(minutes=2)
 @dataclass
 class Reply:
     text: str                                     # HTML parse mode, user data escaped
-    buttons: list = field(default_factory=list)   # rows of (label, callback data)
+    buttons: list = field(default_factory=list)   # rows of (label, callback data or Link)
     replace: bool = False                         # edit the message whose button was pressed
     # An emoji set as a reaction on the person's message instead of sending `text` (which
     # still says what it means): an acknowledgement that takes no message of the chat's
@@ -52,9 +52,14 @@ def queue(recipient, update_id, replies, pressed_message_id=None, now=None,
     return len(rows)
 
 
+class Link(str):
+    """A button's target that is a web page (the Pay link of a top-up), not callback data."""
+
+
 def keyboard(rows):
-    """Telegram's InlineKeyboardMarkup (JSON) for rows of (label, callback data)."""
+    """Telegram's InlineKeyboardMarkup (JSON) for rows of (label, callback data or Link)."""
     if not rows:
         return None
     return json.dumps({"inline_keyboard": [
-        [{"text": label, "callback_data": data} for label, data in row] for row in rows]})
+        [{"text": label, "url" if isinstance(data, Link) else "callback_data": str(data)}
+         for label, data in row] for row in rows]})

@@ -17,10 +17,12 @@ from services.chat import (
     leads as chat_leads,
     ordering,
     pipeline as chat_pipeline,
+    premium,
     queue as chat_queue,
     registration,
     shop as chat_shop,
     team as chat_team,
+    topup,
 )
 from services.chat.replies import Reply
 from services.core.actors import SEE_ALL_ROLES
@@ -102,7 +104,7 @@ ALIASES = {"newlead": "createlead"}
 # Telegram makes "/lead_12" tappable where "/lead 12" is not: a list's links.
 TAPPABLE = re.compile(r"(?P<command>lead)_(?P<id>[0-9]+)")
 # Buttons only clients are sent (with the shop on), and the shop's for the team.
-CLIENT_KINDS = frozenset({"menu", "order", "orders", "rerun", "reg"})
+CLIENT_KINDS = frozenset({"menu", "order", "orders", "rerun", "reg", "topup", "premium"})
 SHOP_KINDS = CLIENT_KINDS | {"op"}
 
 
@@ -341,6 +343,8 @@ _BUTTONS = {
     "order": ordering.pressed,
     "orders": lambda ctx, user, page: ordering.page(ctx, user, page, replace=True),
     "rerun": lambda ctx, user, order_id, price=None: ordering.rerun(ctx, user, order_id, price),
+    "topup": topup.pressed,
+    "premium": premium.pressed,
     # The operators' queue (on_button checks the role). Complete and Add note ask for a
     # note in a dialogue: not over another one.
     "op": lambda ctx, user, action, order_id=None: (

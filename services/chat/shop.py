@@ -8,7 +8,7 @@ does with the shop off.
 import datetime
 
 from models import utcnow
-from services.chat import buttons, inbox as chat_inbox, ordering, registration
+from services.chat import buttons, inbox as chat_inbox, ordering, premium, registration, topup
 from services.chat.replies import Reply
 from services.core import policy
 from services.inbox import messages as inbox_messages
@@ -19,6 +19,8 @@ COMMANDS = {
     "order": "New order",
     "orders": "My orders",
     "tokens": "My tokens",
+    "buy": "Buy tokens",
+    "premium": "Premium subscription",
     "profiles": "My profiles",
 }
 MENU = [[("📝 Register", buttons.encode("menu", item="register")),
@@ -30,8 +32,6 @@ MENU = [[("📝 Register", buttons.encode("menu", item="register")),
 # A registration left this long is probably forgotten: what the client writes then is
 # more likely a question for the team than the answer to the question asked long ago.
 IDLE = datetime.timedelta(hours=12)
-TOP_UP = ("Tokens are added to your balance by our team for now. Write here how many you "
-          "need, and they will top you up and tell you in this chat.")
 
 _ACTIONS = {   # the shop's commands and menu items: (ctx, user) -> Reply
     "register": registration.start,
@@ -39,6 +39,9 @@ _ACTIONS = {   # the shop's commands and menu items: (ctx, user) -> Reply
     "order": ordering.start,
     "orders": ordering.page,
     "tokens": ordering.tokens,
+    "buy": topup.start,
+    "topup": topup.start,
+    "premium": premium.offer,
     "back": lambda ctx, user: registration.WIZARD.back(user),
     "cancel": lambda ctx, user: registration.WIZARD.cancel(user),
 }
@@ -84,8 +87,4 @@ def pressed_menu(ctx, user, item):
     chat_inbox.client_of(ctx, user)
     if item == "help":
         return help_reply()
-    if item == "topup":
-        # The pressed message loses its buttons: these lead on from here.
-        return Reply(TOP_UP, [[("🪙 My tokens", buttons.encode("menu", item="tokens")),
-                               ordering.NEW_ORDER]])
     return _ACTIONS[item](ctx, user)

@@ -6,6 +6,7 @@ is documented in `.env.example` and the README.
 import ipaddress
 import os
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pycountry
@@ -16,6 +17,7 @@ from models import PROJECT_ROOT  # where .env and .env.example live
 from services.core.inputs import MAX_ID, parse_bounded_int
 
 DEFAULT_DATABASE_URL = "sqlite:///data/leadgram.db"
+MAX_TOKENS = 10_000_000   # a wallet moves at most this many at once (services/shop/wallet.py)
 # Telegram's limits on the bot's profile texts (setMyDescription: 0-512 characters,
 # setMyShortDescription: 0-120).
 DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120
@@ -93,6 +95,23 @@ class Settings:
     twilio_whatsapp_from: str = ""
     twilio_api_url: str = "https://api.twilio.com"
     sms_max_segments: int = 5
+    # Crypto top-ups through OxaPay (services/payments) and Premium (services/shop/premium.py).
+    oxapay_api_url: str = "https://api.oxapay.com"
+    oxapay_merchant_api_key: str = ""
+    oxapay_lifetime_minutes: int = 60
+    payment_poll_seconds: float = 120.0
+    token_price_usd: Decimal = Decimal("0.10")
+    topup_packs: tuple = (100, 250, 500, 1000)
+    topup_min_tokens: int = 50
+    topup_max_tokens: int = 100_000
+    subscription_price_tokens: int = 300
+    low_balance_tokens: int = 50
+
+    @property
+    def payments_on(self):
+        """Top-ups need the merchant key; without PUBLIC_BASE_URL OxaPay cannot call our
+        webhook, and the scheduler's polling alone notices payments."""
+        return bool(self.oxapay_merchant_api_key)
 
     def channel_on(self, channel):
         """Whether these settings turn a channel on: telegram, email (sending), imap
@@ -219,6 +238,7 @@ def load_settings(env=None):
         bot_description=_text(env, "BOT_DESCRIPTION", DESCRIPTION_LIMIT),
         bot_short_description=_text(env, "BOT_SHORT_DESCRIPTION", SHORT_DESCRIPTION_LIMIT),
         **_channel_settings(env),
+        **_payment_settings(env),
     )
 
 
@@ -251,6 +271,57 @@ def _channel_settings(env):
                                "https://api.twilio.com"),
         "sms_max_segments": _number(env, "SMS_MAX_SEGMENTS", 5, minimum=1, maximum=10),
     }
+
+
+def _payment_settings(env):
+    """OxaPay top-ups, their prices and limits, Premium and the low-balance alert."""
+    low = _number(env, "TOPUP_MIN_TOKENS", 50, minimum=1, maximum=MAX_TOKENS)
+    high = _number(env, "TOPUP_MAX_TOKENS", 100_000, minimum=low, maximum=MAX_TOKENS)
+    return {
+        "oxapay_api_url": _url(env, "OXAPAY_API_URL", "https://api.oxapay.com",
+                               "https://api.oxapay.com"),
+        "oxapay_merchant_api_key": env.get("OXAPAY_MERCHANT_API_KEY", "").strip(),
+        # OxaPay takes 15 to 2880 minutes.
+        "oxapay_lifetime_minutes": _number(env, "OXAPAY_LIFETIME_MINUTES", 60, minimum=15,
+                                           maximum=2880),
+        # The scheduler asks OxaPay about a young payment this often (later less often).
+        "payment_poll_seconds": _number(env, "PAYMENT_POLL_SECONDS", 120.0, minimum=1.0,
+                                        maximum=3600, kind=float),
+        "token_price_usd": _price(env, "TOKEN_PRICE_USD", "0.10"),
+        "topup_packs": _packs(env, low, high),
+        "topup_min_tokens": low,
+        "topup_max_tokens": high,
+        "subscription_price_tokens": _number(env, "SUBSCRIPTION_PRICE_TOKENS", 300, minimum=1,
+                                             maximum=MAX_TOKENS),
+        "low_balance_tokens": _number(env, "LOW_BALANCE_TOKENS", 50, minimum=0,
+                                      maximum=MAX_TOKENS),
+    }
+
+
+def _price(env, name, default):
+    raw = env.get(name, "").strip() or default
+    try:
+        price = Decimal(raw)
+    except InvalidOperation:
+        price = None
+    if price is None or not price.is_finite() or not Decimal("0.0001") <= price <= 1000:
+        raise ConfigError(f"{name} must be a price in US dollars from 0.0001 to 1000, like "
+                          f"0.10; got {raw!r}")
+    return price
+
+
+def _packs(env, low, high):
+    """TOPUP_PACKS: the token amounts offered as buttons, "100,250,500,1000"."""
+    raw = env.get("TOPUP_PACKS", "").strip() or "100,250,500,1000"
+    try:
+        packs = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        packs = ()
+    if not 1 <= len(packs) <= 8 or not all(low <= pack <= high for pack in packs):
+        raise ConfigError(f"TOPUP_PACKS must list 1 to 8 token amounts from TOPUP_MIN_TOKENS "
+                          f"({low}) to TOPUP_MAX_TOKENS ({high}), like 100,250,500,1000; "
+                          f"got {raw!r}")
+    return packs
 
 
 def _security(env, ssl_name, starttls_name, default):

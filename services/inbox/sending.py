@@ -55,10 +55,12 @@ def send_copy(actor, conversation_id, from_chat_id, message_id, caption, attachm
                  (from_chat_id, message_id), now, destination)
 
 
-def send_notice(actor, conversation_id, html_text, plain, now=None):
+def send_notice(actor, conversation_id, html_text, plain, now=None, reply_markup=None):
     """A notice Leadgram composed (the shop's order and wallet news): Telegram HTML with
-    user data already escaped, and its plain text for the conversation's history."""
-    return _send(actor, conversation_id, lambda lead: (html_text, plain), now=now)
+    user data already escaped, and its plain text for the conversation's history.
+    `reply_markup` (JSON, the bot's buttons) goes with it on Telegram only."""
+    return _send(actor, conversation_id, lambda lead: (html_text, plain), now=now,
+                 reply_markup=reply_markup)
 
 
 def send_template(actor, conversation_id, name, agent=None, now=None, destination=None):
@@ -76,7 +78,7 @@ def send_template(actor, conversation_id, name, agent=None, now=None, destinatio
 
 
 def _send(actor, conversation_id, compose, attachments=(), copy_from=None, now=None,
-          destination=None, template=None, agent=None):
+          destination=None, template=None, agent=None, reply_markup=None):
     """Queue what `compose(lead)` makes, (Telegram HTML, plain text), for the client."""
     now = now or utcnow()
     with db.atomic():
@@ -98,7 +100,8 @@ def _send(actor, conversation_id, compose, attachments=(), copy_from=None, now=N
             client = User.get(User.telegram_id == int(target.address))
             outbox.enqueue(key, client, html_text, conversation=conversation,
                            copy_from_chat_id=copy_chat, copy_message_id=copy_id,
-                           expires_at=now + RELAY_MAX_AGE, next_attempt_at=now)
+                           reply_markup=reply_markup, expires_at=now + RELAY_MAX_AGE,
+                           next_attempt_at=now)
         else:
             if copy_from is not None:
                 raise CannotSend(messages.MEDIA_TELEGRAM_ONLY.format(channel=LABELS[target.channel]))

@@ -67,10 +67,11 @@ def is_subscriber(lead_id, now=None):
     return until is not None and until > (now or utcnow())
 
 
-def move(actor, lead_id, kind, amount, reference="", order=None, now=None):
+def move(actor, lead_id, kind, amount, reference="", order=None, now=None, payment=None):
     """Add `amount` tokens (negative: take them) to the lead's wallet and write the ledger
-    row; InsufficientTokens, changing nothing, when the balance would go below zero, and
-    BalanceTooLarge when it would go past MAX_BALANCE."""
+    row (naming the order or the top-up `payment` it is for); InsufficientTokens, changing
+    nothing, when the balance would go below zero, and BalanceTooLarge when it would go
+    past MAX_BALANCE."""
     if kind not in LEDGER_KINDS:
         raise InvalidAdjustment(messages.BAD_LEDGER_KIND.format(kind=kind))
     if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
@@ -91,7 +92,8 @@ def move(actor, lead_id, kind, amount, reference="", order=None, now=None):
             raise InsufficientTokens(current, -amount)
         return LedgerEntry.create(
             wallet=wallet.id, kind=kind, amount=amount, balance_after=moved[0][0],
-            order=order, reference=plain_text(reference or "")[:255], actor_kind=actor.kind,
+            order=order, payment=payment, reference=plain_text(reference or "")[:255],
+            actor_kind=actor.kind,
             actor_label=actor.label or actor.kind, created_at=now)
 
 

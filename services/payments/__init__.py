@@ -1,0 +1,1 @@
+"""Crypto top-ups through OxaPay (issue 15): invoices, their webhooks and polling, reconciliation."""
