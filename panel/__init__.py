@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flask import Flask, render_template
 from flask_admin import Admin
+from flask_admin.menu import MenuLink
 from flask_admin.theme import Bootstrap4Theme
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from peewee import OperationalError
@@ -156,6 +157,8 @@ def _install_admin(app):
         admin.add_view(CustomerView(Lead, name="Customers", endpoint="customers", category="Shop"))
         admin.add_view(PackageView(Package, name="Packages", endpoint="packages", category="Shop"))
         admin.add_view(PaymentView(Payment, name="Payments", endpoint="payments", category="Shop"))
+        admin.add_link(MenuLink(name="Reconciliation", endpoint="payments.reconciliation_view",
+                                category="Shop"))
 
 
 def _install_error_pages(app):

@@ -12,7 +12,7 @@ from services.core import audit, clock
 
 ENTITIES = ("lead", "activity", "lead_score", "user", "invite", "follow_up_rule", "broadcast",
             "outbox", "rule_action", "conversation", "template", "panel_session", "order",
-            "customer_profile", "package", "wallet")
+            "customer_profile", "package", "wallet", "payment")
 ACTOR_KINDS = (("member", "Team member"), ("client", "Client"), ("panel", "Admin panel"),
                ("rule", "Rule"),
                ("job", "Scheduled job"), ("system", "Leadgram"))

@@ -40,7 +40,7 @@ def credits_without_payment():
             .join(Payment, JOIN.LEFT_OUTER, on=(LedgerEntry.payment == Payment.id))
             .where(LedgerEntry.kind == "purchase",
                    Payment.id.is_null() | (Payment.status != "paid"))
-            .order_by(LedgerEntry.id))
+            .order_by(LedgerEntry.id).objects())
 
 
 def unchecked():

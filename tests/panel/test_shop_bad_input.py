@@ -29,7 +29,7 @@ from tests.panel.test_bad_input import (
     _routes,
 )
 
-SHOP_FAMILIES = ["orders", "customers", "packages"]  # the views SHOP adds
+SHOP_FAMILIES = ["orders", "customers", "packages", "payments"]  # the views SHOP adds
 # The dashboard gains the shop's figures and charts with SHOP on.
 SHOP_FUZZED = [(family, method) for family in SHOP_FAMILIES for method in ("GET", "POST")] + [
     ("admin", "GET")]
