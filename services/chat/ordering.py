@@ -7,7 +7,7 @@ summary gone stale (a new price, Premium ended) is shown again instead of being 
 """
 import math
 
-from services.chat import buttons, inbox as chat_inbox
+from services.chat import buttons, inbox as chat_inbox, topup
 from services.chat.replies import Reply
 from services.core.actors import Actor
 from services.core.clock import local_date
@@ -55,6 +55,13 @@ def _request_key(user, ctx):
     if ctx.pressed_message_id is None:
         return None
     return f"telegram:{user.telegram_id}:{ctx.pressed_message_id}"
+
+
+def _top_up(shortfall):
+    """The rows a shortfall offers: buy exactly what is missing (when top-ups are on), and
+    Top up for the packs."""
+    missing = topup.buy_missing(shortfall)
+    return ([[missing]] if missing else []) + [[TOP_UP]]
 
 
 def _price_in(text):
@@ -167,7 +174,7 @@ def _summary(lead, profile, quote, note=""):
     else:
         lines.append(f"Your balance: {_tokens(balance)}: {_tokens(quote.price - balance)} short. "
                      f"Top up first, then confirm.")
-        rows.append([TOP_UP])
+        rows += _top_up(quote.price - balance)
     return Reply("\n".join(lines), rows, replace=True)
 
 
@@ -190,7 +197,8 @@ def _place(ctx, actor, lead, profile, quote, expected):
         return Reply(f"Not enough tokens: this order costs {_tokens(exc.needed)} and your "
                      f"balance is {_tokens(exc.balance)}, so you need <b>{exc.shortfall}</b> more. "
                      f"Nothing was charged.",
-                     [[TOP_UP], [("🔁 Try again", _confirm(profile, quote)), CANCEL]], replace=True)
+                     _top_up(exc.shortfall) + [[("🔁 Try again", _confirm(profile, quote)), CANCEL]],
+                     replace=True)
     return _placed(order, profile)
 
 
@@ -266,7 +274,7 @@ def rerun(ctx, user, order_id, price=None):
         return Reply(f"Not enough tokens: running order #{order_id} again costs "
                      f"{_tokens(exc.needed)} and your balance is {_tokens(exc.balance)}, so you "
                      f"need <b>{exc.shortfall}</b> more. Nothing was charged.",
-                     [[TOP_UP], [MY_ORDERS]], replace=True)
+                     _top_up(exc.shortfall) + [[MY_ORDERS]], replace=True)
     except (catalogue.CatalogueError, orders.OrderError) as exc:
         return Reply(h(str(exc)), [[MY_ORDERS]], replace=True)
     return _placed(order, order.profile, rerun_of=original.id)
@@ -283,7 +291,7 @@ def _rerun_question(lead, original, quote, note=""):
              ("✖️ Cancel", buttons.encode("orders", page=0))]]
     if balance < quote.price:
         lines.append(f"You need {_tokens(quote.price - balance)} more: top up first.")
-        rows.append([TOP_UP])
+        rows += _top_up(quote.price - balance)
     return Reply("\n".join(lines), rows, replace=True)
 
 

@@ -8,10 +8,19 @@ does with the shop off.
 import datetime
 
 from models import utcnow
-from services.chat import buttons, inbox as chat_inbox, ordering, premium, registration, topup
+from services.chat import (
+    buttons,
+    dialogues,
+    inbox as chat_inbox,
+    ordering,
+    premium,
+    registration,
+    topup,
+)
 from services.chat.replies import Reply
 from services.core import policy
 from services.inbox import messages as inbox_messages
+from services.payments import topups
 
 # What a client's command menu gains (services.chat.router.menu).
 COMMANDS = {
@@ -42,8 +51,9 @@ _ACTIONS = {   # the shop's commands and menu items: (ctx, user) -> Reply
     "buy": topup.start,
     "topup": topup.start,
     "premium": premium.offer,
-    "back": lambda ctx, user: registration.WIZARD.back(user),
-    "cancel": lambda ctx, user: registration.WIZARD.cancel(user),
+    # Whichever dialogue the client is in (the registration, a top-up's amount).
+    "back": lambda ctx, user: (dialogues.current(user) or registration.WIZARD).back(user),
+    "cancel": lambda ctx, user: (dialogues.current(user) or registration.WIZARD).cancel(user),
 }
 
 
@@ -65,9 +75,15 @@ def on_client(ctx, user, command, args, incoming):
 
 def _written(ctx, user, text, incoming):
     """Text (not a command) while a registration is open answers it; after IDLE it goes to
-    the team instead, with the offer to continue, so nothing the client wrote is lost."""
+    the team instead, with the offer to continue, so nothing the client wrote is lost.
+    Text while a top-up's amount is asked is the amount (services/chat/topup.py)."""
+    if incoming.attachments or not text:
+        return None
+    amount = topup.answer(ctx, user, text, incoming.message_id)
+    if amount is not None:
+        return [amount]
     state = registration.WIZARD.get(user)
-    if state is None or incoming.attachments or not text:
+    if state is None:
         return None
     # dialogues.save stamps updated_at with the wall clock, not ctx.clock().
     if utcnow() - state.updated_at > IDLE:
@@ -79,6 +95,10 @@ def _written(ctx, user, text, incoming):
 def help_reply():
     lines = [inbox_messages.client_help(policy.current().company), "", "<b>Orders</b>"]
     lines += [f"/{name} — {description}" for name, description in COMMANDS.items()]
+    lines += ["", "Orders are paid in tokens. " + (
+        "Buy them with /buy: you pay in cryptocurrency through OxaPay."
+        if topups.available() else
+        "To get some, write here how many you need and our team will top you up.")]
     return Reply("\n".join(lines), MENU)
 
 

@@ -42,7 +42,8 @@ class Outcome:
 def apply(track_id, reported, source, now=None):
     """Apply `reported` (oxapay.Information) to the payment with `track_id` (else the one
     whose reference is its order_id: the answer that gave us the track_id may have been
-    lost). `source`: "webhook" or "poll", for the log."""
+    lost). `source`: "webhook", "poll" (the scheduler) or "check" (the customer asked),
+    for the log and for whoever is told."""
     now = now or utcnow()
     try:
         with db.atomic():

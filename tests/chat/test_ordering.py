@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from models import LedgerEntry, Order, Package
-from services.chat import buttons
+from services.chat import buttons, topup
 from services.core.actors import Actor
 from services.shop import catalogue, orders, wallet
 from tests.chat.helpers import NOW, labels
@@ -129,7 +129,10 @@ def test_too_few_tokens_are_refused_with_the_shortfall_and_a_top_up(zoe):
                             "100 tokens, so you need <b>150</b> more. Nothing was charged.")
     assert Order.select().count() == 0 and LedgerEntry.select().count() == 1
     assert wallet.balance(lead_of(zoe).id) == 100
+    # Top-ups are off here: no invoice to offer, Top up says whom to ask.
+    assert labels(refused) == ["🪙 Top up", "🔁 Try again", "✖️ Cancel"]
     top_up = presses(zoe, button(refused, "🪙 Top up"))
+    assert top_up.text == "🪙 Your balance: <b>100 tokens</b>.\n" + topup.OFF
     assert "our team" in top_up.text and labels(top_up) == ["🪙 My tokens", "🛒 New order"]
     # Once the team has topped the balance up, the same Confirm goes through.
     fund(zoe, 150)

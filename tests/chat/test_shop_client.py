@@ -36,7 +36,8 @@ def test_the_menus_gain_the_shop_only_with_it_on():
     assert chat.menu(None, client_inbox=True) == [
         ("start", "Start the chat"), ("help", "How this chat works"), ("stop", "Stop messages from us")]
     client = [name for name, _ in chat.menu(None, client_inbox=True, shop=True)]
-    assert client == ["start", "help", "stop", "register", "order", "orders", "tokens", "profiles"]
+    assert client == ["start", "help", "stop", "register", "order", "orders", "tokens", "buy",
+                      "premium", "profiles"]
     for role in ("operator", "admin"):
         assert {"queue", "skip"} <= {name for name, _ in chat.menu(role, shop=True)}
         assert not {"queue", "skip"} & {name for name, _ in chat.menu(role)}
