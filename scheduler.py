@@ -8,7 +8,8 @@ admin.py, are handled at the same wakeup (services/inbox/inbound.py). Every
 SEND_INTERVAL_SECONDS it also recovers abandoned claims, drops the bot's expired replies,
 retries inbound events that failed, sends what the budget allows and beats. Every
 IMAP_POLL_SECONDS it takes new mail from the IMAP mailbox, when one is set up; with
-OxaPay set up, it asks about pending payments whose webhook may be lost. Every few
+OxaPay set up, it asks about pending payments whose webhook may be lost; with the shop on,
+every minute it tells customers whose Premium ends within 3 days or has ended. Every few
 seconds it runs the follow-up jobs whose time slot has come (services/followups/jobs.py:
 due rule actions, reminders, stale leads, the daily summary, cleanup). Run from the
 project root: `python scheduler.py`.
@@ -33,10 +34,12 @@ from services.followups import jobs, periodic
 from services.inbox import email_in, inbound
 from services.ops import heartbeat
 from services.payments import polling
+from services.shop import premium
 
 log = logging.getLogger("leadgram.scheduler")
 FOLLOWUP_CHECK_SECONDS = 10  # the finest job runs every minute
 PAYMENT_CHECK_SECONDS = 30   # which payments are due to be asked about (services/payments/polling.py)
+PREMIUM_ALERT_SECONDS = 60   # Premium ending soon or ended (services/shop/premium.py)
 
 
 class Scheduler:
@@ -56,6 +59,8 @@ class Scheduler:
         if settings.payments_on:
             every = min(PAYMENT_CHECK_SECONDS, settings.payment_poll_seconds)
             self.jobs.every(every).seconds.do(self.guarded, self.check_payments)
+        if settings.shop:
+            self.jobs.every(PREMIUM_ALERT_SECONDS).seconds.do(self.guarded, self.send_premium_alerts)
 
     def guarded(self, job):
         """A failing job is logged and tried again next time; the loop never dies."""
@@ -108,6 +113,12 @@ class Scheduler:
         if counts["changed"] or counts["failed"]:
             log.info("payments: %s", counts)
 
+    def send_premium_alerts(self):
+        """Premium ending within 3 days, or ended: each customer told once per period."""
+        counts = premium.send_alerts(self.clock())
+        if _did_something(counts):
+            log.info("premium alerts: %s", counts)
+
     def announce(self):
         heartbeat.beat(heartbeat.SCHEDULER, "started")
 
@@ -121,6 +132,8 @@ class Scheduler:
     def run(self):
         self.guarded(self.announce)
         self.guarded(self.run_followups)  # catch up on what came due while we were down
+        if self.settings.shop:
+            self.guarded(self.send_premium_alerts)
         self.guarded(self.send_outbox)  # don't make a restart wait a whole interval
         while not self.stopping:
             self.jobs.run_pending()
@@ -163,6 +176,8 @@ def main(argv):
     for channel in (*CHANNELS, IMAP):
         if not settings.channel_on(channel):
             log.info("%s", off_reason(channel))
+    if settings.shop and not settings.payments_on:
+        log.info("crypto top-ups are off: set OXAPAY_MERCHANT_API_KEY to turn them on")
     scheduler.run()
     return 0
 

@@ -4,7 +4,8 @@
 - `ledger_entry.payment_id`: the top-up a purchase credits; unique, so a payment is
   credited once however often OxaPay (or the scheduler's polling) reports it paid.
 - `wallet.premium_warned_for` / `premium_ended_for`: the Premium period each alert was
-  sent for, so each goes once per period.
+  sent for, so each goes once per period; an index on `premium_until` for finding them
+  (and the active subscribers).
 """
 from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, Model, TextField
 from playhouse.migrate import migrate
@@ -46,6 +47,7 @@ def up(migrator, db):
     migrate(
         migrator.add_column("wallet", "premium_warned_for", DateTimeField(null=True)),
         migrator.add_column("wallet", "premium_ended_for", DateTimeField(null=True)),
+        migrator.add_index("wallet", ("premium_until",)),
         migrator.add_column("ledger_entry", "payment_id",
                             ForeignKeyField(Payment, null=True, unique=True,
                                             on_delete="SET NULL", field=Payment.id)),

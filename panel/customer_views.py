@@ -2,7 +2,8 @@
 their balance, Premium and how many profiles and orders they have; each customer's page
 with their profiles (passwords masked), orders and ledger, and the forms that change
 them: adjust the balance or give a bonus (services.shop.wallet.adjust: the customer is
-told), set or clear Premium, edit or delete a profile (services.shop.profiles).
+told), grant 30 days of Premium or end it now (services.shop.premium: audited, the customer
+is told), set or clear its date, edit or delete a profile (services.shop.profiles).
 """
 from flask import flash, redirect, request, url_for
 from flask_admin import expose
@@ -26,12 +27,12 @@ from panel.shop_base import (
 from services.core import clock
 from services.core.inputs import MAX_PAGE, plain_text
 from services.crm import leads
-from services.shop import orders, profiles, wallet
+from services.shop import orders, premium, profiles, wallet
 
 PER_PAGE = 20
 MAX_FIELD = 400  # a profile field as typed; profile_fields refuses past 320
-REFUSALS = (wallet.WalletError, orders.OrderError, profiles.InvalidProfile,
-            profiles.NoSuchProfile, profiles.TooManyProfiles)
+REFUSALS = (wallet.WalletError, orders.OrderError, premium.PremiumError,
+            profiles.InvalidProfile, profiles.NoSuchProfile, profiles.TooManyProfiles)
 
 
 def _counted(model, *conditions):
@@ -124,7 +125,7 @@ class CustomerView(ShopListView):
             "order_count": orders.count_of_customer(lead.id), "orders_page": orders_page,
             "ledger": list(ledger.limit(PER_PAGE).offset(ledger_page * PER_PAGE)),
             "ledger_count": ledger.count(), "ledger_page": ledger_page, "per_page": PER_PAGE,
-            "kinds": wallet.ADJUSTMENT_KINDS, "timezone": zone(),
+            "kinds": wallet.ADJUSTMENT_KINDS, "timezone": zone(), "premium_days": premium.DAYS,
         }
 
     # Changing -------------------------------------------------------------------------
@@ -176,6 +177,37 @@ class CustomerView(ShopListView):
         else:
             flash(f"Premium until the end of {day:%Y-%m-%d} ({zone()})." if until else
                   "Premium cleared: the customer pays regular prices from now on.", "success")
+        return self._page(lead.id, "premium")
+
+    @expose("/premium/grant/", methods=["POST"])
+    def premium_grant_view(self):
+        """30 more days of Premium, free of charge (services.shop.premium.grant: audited,
+        the customer is told)."""
+        lead = self._customer()
+        if lead is None:
+            return not_found("customer", request.values.get("id", ""))
+        try:
+            ends = premium.grant(panel_actor(), lead.id, premium.DAYS)
+        except REFUSALS as exc:
+            refused(exc)
+        else:
+            flash(f"Premium granted: {premium.DAYS} days more, until {clock.local_time(ends, zone())} "
+                  f"({zone()}). The customer is told.", "success")
+        return self._page(lead.id, "premium")
+
+    @expose("/premium/end/", methods=["POST"])
+    def premium_end_view(self):
+        """Premium ended now (services.shop.premium.end: audited, the customer is told)."""
+        lead = self._customer()
+        if lead is None:
+            return not_found("customer", request.values.get("id", ""))
+        try:
+            premium.end(panel_actor(), lead.id)
+        except REFUSALS as exc:
+            refused(exc)
+        else:
+            flash("Premium ended: the customer pays regular prices from now on, and is told.",
+                  "success")
         return self._page(lead.id, "premium")
 
     def _profile(self):

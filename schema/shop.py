@@ -42,7 +42,7 @@ class Wallet(BaseModel):
     transaction (services/shop/wallet.py), so it always equals the ledger's sum."""
     lead = ForeignKeyField(Lead, unique=True, backref="wallets", on_delete="CASCADE")
     balance = IntegerField(default=0)
-    premium_until = DateTimeField(null=True)   # a Premium subscriber until then
+    premium_until = DateTimeField(null=True, index=True)   # a Premium subscriber until then
     # The premium_until each alert was sent for: once per period (services/shop/premium.py).
     premium_warned_for = DateTimeField(null=True)
     premium_ended_for = DateTimeField(null=True)

@@ -9,21 +9,15 @@ that asked for it, and so are those its Check payment found (source "check"): th
 not told again here. A customer who cannot be reached
 misses the notice; the payment goes ahead.
 """
-import html
-import logging
-import re
-
 from services.chat import buttons, topup
 from services.chat.replies import keyboard
 from services.core import events
 from services.core.actors import Actor
 from services.core.markup import h
-from services.inbox import conversations, sending
+from services.inbox import sending
 from services.shop import wallet
 
-log = logging.getLogger("leadgram.payments")
 SENDER = Actor.system("payments")
-TAG = re.compile(r"<[^>]+>")
 TOP_UP = ("🪙 Top up", buttons.encode("menu", item="topup"))
 ANSWERED = ("invoice", "check")   # moves the customer's own request already answers
 
@@ -62,18 +56,10 @@ def on_status_changed(event):
         return None
     payment = event.data["payment"]
     text, rows = notice(payment, event.data.get("entry"))
-    _tell(event.data["lead"], text, keyboard(rows), event.data.get("now"))
+    sending.tell(SENDER, event.data["lead"], text, event.data.get("now"), keyboard(rows))
     return None
 
 
 def register():
     events.subscribe("payment.status_changed", on_status_changed)
 
-
-def _tell(lead, html_text, markup, now):
-    conversation = conversations.open_for(lead, now)
-    plain = html.unescape(TAG.sub("", html_text))
-    try:
-        sending.send_notice(SENDER, conversation.id, html_text, plain, now, reply_markup=markup)
-    except sending.CannotSend as exc:
-        log.info("customer #%s was not told (%s): %s", lead.id, plain, exc)

@@ -291,8 +291,9 @@ def _payment_settings(env):
         "topup_packs": _packs(env, low, high),
         "topup_min_tokens": low,
         "topup_max_tokens": high,
+        # A Subscribe button carries the price in 7 digits (services/chat/buttons.py).
         "subscription_price_tokens": _number(env, "SUBSCRIPTION_PRICE_TOKENS", 300, minimum=1,
-                                             maximum=MAX_TOKENS),
+                                             maximum=9_999_999),
         "low_balance_tokens": _number(env, "LOW_BALANCE_TOKENS", 50, minimum=0,
                                       maximum=MAX_TOKENS),
     }

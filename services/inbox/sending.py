@@ -7,7 +7,10 @@ A Telegram row is the bot's: it sends it the moment the transaction commits. An 
 SMS or WhatsApp row is the scheduler's, which the commit wakes (services/delivery).
 """
 import datetime
+import html
 import json
+import logging
+import re
 import uuid
 
 from models import OutboxMessage, User, db, utcnow
@@ -23,6 +26,8 @@ from services.inbox import conversations, destinations, email_threads, messages,
 # day late is dropped, and its conversation shows it was not delivered.
 RELAY_MAX_AGE = datetime.timedelta(days=1)
 AUTOMATED = ("rule", "system", "job")   # actors whose messages opted-out contacts never get
+TAG = re.compile(r"<[^>]+>")
+log = logging.getLogger("leadgram.inbox")
 
 
 class CannotSend(ValueError):
@@ -61,6 +66,21 @@ def send_notice(actor, conversation_id, html_text, plain, now=None, reply_markup
     `reply_markup` (JSON, the bot's buttons) goes with it on Telegram only."""
     return _send(actor, conversation_id, lambda lead: (html_text, plain), now=now,
                  reply_markup=reply_markup)
+
+
+def tell(actor, lead, html_text, now=None, reply_markup=None):
+    """Tell the client `html_text` (Leadgram's news: their orders, wallet, payments,
+    Premium) in their conversation, opened if need be. A client who cannot be reached (no
+    chat, /stop, a blocked bot) is not told, and that is logged: the change told of goes
+    ahead. Returns whether the notice was queued."""
+    conversation = conversations.open_for(lead, now)
+    plain = html.unescape(TAG.sub("", html_text))
+    try:
+        send_notice(actor, conversation.id, html_text, plain, now, reply_markup=reply_markup)
+    except CannotSend as exc:
+        log.info("client #%s was not told (%s): %s", lead.id, plain, exc)
+        return False
+    return True
 
 
 def send_template(actor, conversation_id, name, agent=None, now=None, destination=None):

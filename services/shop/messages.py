@@ -35,6 +35,15 @@ ONLY_ADMINS_PREMIUM = "Only admins can change a Premium subscription."
 WALLET_PROBLEM = ("Wallet #{wallet} (customer #{lead}): balance {balance}, ledger total "
                   "{total}, last ledger balance {last}.")
 
+# Premium (services/shop/premium.py) ------------------------------------------------------
+PREMIUM_PRICE_CHANGED = "Premium now costs {price} tokens (it was {expected}); please confirm again."
+NOT_YOUR_PREMIUM = "You can buy Premium only for yourself."
+ONLY_CUSTOMERS_BUY_PREMIUM = "Premium is bought by the customer, or by an admin for them."
+BAD_PREMIUM_DAYS = "Premium is granted for a whole number of days from 1 to {limit}."
+NO_PREMIUM_TO_END = "Customer #{id} has no Premium to end."
+PREMIUM_REFERENCE = "Premium, {days} days"
+PREMIUM_RECEIPT = "Premium, {days} days (receipt {receipt})"
+
 # Refusals of orders (services/shop/orders.py) -------------------------------------------
 ALREADY_PLACED = "This confirmation already placed order #{id}."
 NO_SUCH_ORDER = "There is no order #{id}."
@@ -112,6 +121,41 @@ def wallet_adjusted(amount, reason, balance):
     verb = "added to" if amount > 0 else "taken from"
     return (f"💰 {_tokens(abs(amount))} {verb} your balance: {h(reason)}. "
             f"Your balance is now {_tokens(balance)}.")
+
+
+# Premium and the balance (services/chat/balance_alerts.py); `until` is a time as the
+# customer reads it, with its zone.
+def premium_expiring(until, price):
+    return (f"⭐ Your Premium ends on <b>{h(until)}</b>. Renew it for {_tokens(price)} to keep "
+            f"the subscriber prices and the front of the queue: renewing now adds 30 days to "
+            f"that date, so nothing is lost.")
+
+
+def premium_expired(price):
+    return (f"⭐ Your Premium has ended: from now on you pay the regular prices and your orders "
+            f"queue in turn. Renew it for {_tokens(price)} whenever you like.")
+
+
+def premium_granted(days, until):
+    return f"⭐ Our team gave you {_days(days)} of Premium: it is yours until <b>{h(until)}</b>."
+
+
+def premium_bought_for_you(price, until):
+    return (f"⭐ Our team bought you 30 days of Premium for {_tokens(price)} from your balance: "
+            f"it is yours until <b>{h(until)}</b>.")
+
+
+def premium_ended():
+    return "⭐ Our team ended your Premium: from now on you pay the regular prices."
+
+
+def low_balance(balance, threshold):
+    return (f"🪙 Your balance is down to <b>{_tokens(balance)}</b> (below {threshold}). Top up "
+            f"now so your next order is not held up.")
+
+
+def _days(count):
+    return f"{count} day" if count == 1 else f"{count} days"
 
 
 def _tokens(amount):

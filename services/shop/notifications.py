@@ -8,21 +8,16 @@ conversation, delivered by the outbox), so a change rolled back tells nobody. A 
 who cannot be reached (no Telegram chat, blocked the bot, /stop) misses the notice;
 the order goes ahead.
 """
-import html
-import logging
-import re
 import uuid
 
 from models import User
 from services.core import events
 from services.core.actors import Actor
 from services.delivery import outbox
-from services.inbox import conversations, sending
+from services.inbox import sending
 from services.shop import messages, queue
 
-log = logging.getLogger("leadgram.shop")
 SENDER = Actor.system("shop")
-TAG = re.compile(r"<[^>]+>")
 
 
 def on_order_created(event):
@@ -32,7 +27,7 @@ def on_order_created(event):
                                   User.unreachable == False)  # noqa: E712
     outbox.enqueue_for(operators, f"order:{order.id}:to:", messages.new_order_alert(order))
     if event.actor.kind != "client":
-        _tell(event.data["lead"], messages.order_created(order, queue.position(order)),
+        sending.tell(SENDER, event.data["lead"], messages.order_created(order, queue.position(order)),
               event.data.get("now"))
     return None
 
@@ -41,7 +36,7 @@ def on_status_changed(event):
     order = event.data["order"]
     text = messages.status_changed(order, order.status, position=queue.position(order),
                                    refunded=event.data.get("refunded", 0))
-    _tell(event.data["lead"], text, event.data.get("now"))
+    sending.tell(SENDER, event.data["lead"], text, event.data.get("now"))
     if order.status == "assigned" and order.operator_id != event.actor.user_id:
         # Given to an operator by someone else (an admin, the panel): they must hear of it.
         outbox.enqueue(f"order:{order.id}:given:{uuid.uuid4().hex}", order.operator_id,
@@ -50,7 +45,7 @@ def on_status_changed(event):
 
 
 def on_wallet_adjusted(event):
-    _tell(event.data["lead"], messages.wallet_adjusted(
+    sending.tell(SENDER, event.data["lead"], messages.wallet_adjusted(
         event.data["amount"], event.data["reason"], event.changes["balance"][1]),
         event.data.get("now"))
     return None
@@ -64,11 +59,3 @@ def register():
     for name, handler in HANDLERS.items():
         events.subscribe(name, handler)
 
-
-def _tell(lead, html_text, now):
-    conversation = conversations.open_for(lead, now)
-    plain = html.unescape(TAG.sub("", html_text))
-    try:
-        sending.send_notice(SENDER, conversation.id, html_text, plain, now)
-    except sending.CannotSend as exc:
-        log.info("customer #%s was not told (%s): %s", lead.id, plain, exc)

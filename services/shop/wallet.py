@@ -5,12 +5,13 @@ balance below zero, and the LedgerEntry holding the balance it left, in one tran
 The UPDATE itself is the lock (Postgres locks the row until commit and re-checks the
 WHERE against a concurrent writer's result; SQLite's writer lock is held from BEGIN
 IMMEDIATE), so two debits at once never overdraw and the ledger's running balance is
-the wallet's.
+the wallet's. A move that takes the balance below LOW_BALANCE_TOKENS emits
+wallet.low_balance in its transaction (services/chat/balance_alerts.py tells the customer).
 """
 from peewee import fn
 
 from models import LEDGER_KINDS, Lead, LedgerEntry, Wallet, db, utcnow
-from services.core import events
+from services.core import events, policy
 from services.core.inputs import parse_bounded_int, plain_text
 from services.shop import messages
 from services.shop.access import is_admin
@@ -90,11 +91,19 @@ def move(actor, lead_id, kind, amount, reference="", order=None, now=None, payme
             if current + amount > MAX_BALANCE:
                 raise BalanceTooLarge(current)
             raise InsufficientTokens(current, -amount)
-        return LedgerEntry.create(
-            wallet=wallet.id, kind=kind, amount=amount, balance_after=moved[0][0],
+        after = moved[0][0]
+        entry = LedgerEntry.create(
+            wallet=wallet.id, kind=kind, amount=amount, balance_after=after,
             order=order, payment=payment, reference=plain_text(reference or "")[:255],
             actor_kind=actor.kind,
             actor_label=actor.label or actor.kind, created_at=now)
+        low = policy.current().low_balance_tokens
+        # Only the step from at least LOW_BALANCE_TOKENS to below it: a customer who stays
+        # low hears nothing more until a top-up takes them above it and they fall again.
+        if low and after - amount >= low > after:
+            events.emit("wallet.low_balance", actor, lead_id=lead_id, wallet_id=wallet.id,
+                        balance=after, threshold=low, entry=entry, now=now)
+        return entry
 
 
 def adjust(actor, lead_id, amount, reason, now=None, kind="adjustment"):

@@ -50,6 +50,8 @@ SHOP_POST_FORMS = {
     "orders.action_view": {"action": "assign", "rowid": "1", "url": "/orders/"},
     "customers.adjust_view": {"id": "1", "amount": "5", "reason": "Fuzz", "kind": "bonus"},
     "customers.premium_view": {"id": "1", "until": "2030-01-01", "clear": ""},
+    "customers.premium_grant_view": {"id": "1"},
+    "customers.premium_end_view": {"id": "2"},
     "customers.profile_view": PROFILE_FORM,
     "customers.profile_delete_view": {"id": "2"},
     "customers.profile_reveal_view": {"id": "1"},

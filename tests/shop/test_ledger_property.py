@@ -1,8 +1,9 @@
 """The ledger's invariant under random use (services/shop/wallet.py, orders.py): after
 every step each wallet's balance equals the sum of its ledger amounts and the balance
 its newest ledger row left, is never negative, and is what the steps that succeeded
-add up to. A Hypothesis state machine drives one customer at a time; threads then do
-the same at once. On SQLite and Postgres."""
+add up to (orders, reruns, cancellations, adjustments and Premium bought from the
+balance, a confirmation pressed again buying once). A Hypothesis state machine drives
+one customer at a time; threads then do the same at once. On SQLite and Postgres."""
 import datetime
 import itertools
 import random
@@ -22,7 +23,7 @@ from peewee import fn
 import models
 from models import LedgerEntry, Order, User, Wallet
 from services.core.actors import Actor
-from services.shop import catalogue, orders, wallet
+from services.shop import catalogue, orders, premium, wallet
 from tests.shop.conftest import PANEL, new_customer
 
 CUSTOMERS = 3
@@ -32,6 +33,7 @@ _operator_ids = itertools.count(900_000)
 # What a step may be refused with, and nothing else: an unfunded order, a final order, a
 # race lost, an order nobody may take any more.
 REFUSALS = (wallet.InsufficientTokens, orders.OrderError)
+_request_keys = itertools.count()
 
 
 def make_operator():
@@ -63,6 +65,7 @@ class Shop(RuleBasedStateMachine):
         self.expected = {lead.id: START for _, lead, _ in self.customers}
         self.operator = make_operator()
         self.packages = catalogue.packages()[:3]
+        self.keys = {}   # customer -> their last Premium confirmation
 
     @rule(target=placed, who=st.integers(0, CUSTOMERS - 1), which=st.integers(0, 2),
           addon=st.booleans(), by_admin=st.booleans())
@@ -121,6 +124,20 @@ class Shop(RuleBasedStateMachine):
             return
         self.expected[lead.id] += amount
 
+    @rule(who=st.integers(0, CUSTOMERS - 1), again=st.booleans())
+    def buy_premium(self, who, again):
+        """Premium from the balance; `again` presses the last confirmation once more."""
+        actor, lead, _ = self.customers[who]
+        if not again or who not in self.keys:
+            self.keys[who] = f"premium-{next(_request_keys)}"
+        try:
+            bought = premium.buy(actor, lead.id, premium.price(), request_key=self.keys[who])
+        except wallet.InsufficientTokens as refused:
+            assert refused.needed > self.expected[lead.id]
+            return
+        if not bought.repeated:
+            self.expected[lead.id] -= premium.price()
+
     @rule(who=st.integers(0, CUSTOMERS - 1), premium=st.booleans())
     def premium(self, who, premium):
         until = models.utcnow() + datetime.timedelta(days=1) if premium else None
@@ -150,7 +167,8 @@ def test_random_steps_at_once_keep_every_wallet_equal_to_its_ledger(any_db):
         try:
             for _ in range(40):
                 actor, lead, profile = chance.choice(customers)
-                step = chance.choice(("place", "place", "cancel", "work", "adjust", "rerun"))
+                step = chance.choice(("place", "place", "cancel", "work", "adjust", "rerun",
+                                      "premium"))
                 try:
                     moved.extend(_step(step, chance, actor, lead, profile, operator, package_ids))
                 except REFUSALS:
@@ -177,6 +195,10 @@ def _step(step, chance, actor, lead, profile, operator, package_ids):
         order = orders.place(actor, lead.id, profile.id, chance.choice(package_ids),
                              email_confirmation=chance.random() < 0.3)
         return [(lead.id, -order.price)]
+    if step == "premium":
+        bought = premium.buy(actor, lead.id, premium.price(),
+                             request_key=f"{lead.id}-{chance.randrange(3)}")
+        return [] if bought.repeated else [(lead.id, -premium.price())]
     if step == "adjust":
         amount = chance.choice((-150, -50, 40, 200))
         wallet.adjust(PANEL, lead.id, amount, "random step")
