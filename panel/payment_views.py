@@ -2,7 +2,8 @@
 (customer, our reference, OxaPay's track id, tokens, amount, status, times, last error;
 filters, search, CSV of the filtered list), each payment's page with the ledger row that
 credited it and its history, and the reconciliation page: payments by status and whether
-the payments and the ledger agree (services.payments.reconciliation), with its CSV.
+the payments and the ledger agree (services.payments.reconciliation), with its CSV, and
+how OxaPay's webhook is doing (its URL, its last refusal and success).
 
 Read-only: a payment changes only through what OxaPay reports (the webhook and the
 scheduler's checks, services.payments.settlement); nothing here writes.
@@ -11,8 +12,9 @@ import csv
 import io
 import time
 from decimal import Decimal
+from types import SimpleNamespace
 
-from flask import Response, stream_with_context, url_for
+from flask import Response, current_app, stream_with_context, url_for
 from flask_admin import expose
 from flask_admin.contrib.peewee.filters import FilterEqual
 from markupsafe import Markup
@@ -29,7 +31,8 @@ from panel.base import IdFilter
 from panel.shop_base import CreatedBetweenFilter, ShopListView, exported, nulls_first, spreadsheet_safe, zone
 from services.core import audit, search
 from services.crm import leads
-from services.payments import reconciliation
+from services.delivery import channels
+from services.payments import reconciliation, topups
 from services.shop import wallet
 
 PENDING = "pending"
@@ -220,7 +223,7 @@ class PaymentView(ShopListView):
             "shop/payments_reconciliation.html", statuses=statuses,
             total=(sum(c for c, _ in counted.values()), money(sum(s for _, s in counted.values()))),
             lists=lists, ledger_problems=wallet.problems(), money=money, badges=BADGES,
-            shown_rows=SHOWN_ROWS, timezone=zone())
+            shown_rows=SHOWN_ROWS, timezone=zone(), hook=_webhook())
 
     @expose("/reconciliation/csv/")
     def reconciliation_csv_view(self):
@@ -228,6 +231,15 @@ class PaymentView(ShopListView):
         filename = f"reconciliation_{time.strftime('%Y-%m-%d_%H-%M-%S')}.csv"
         return Response(stream_with_context(_csv_lines()), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _webhook():
+    """OxaPay's webhook: on or off, the URL invoices name, its last refusal and success."""
+    settings = current_app.extensions["leadgram"].settings
+    state = channels.states().get(channels.OXAPAY_WEBHOOKS)
+    base = settings.public_base_url.rstrip("/")
+    return SimpleNamespace(on=settings.payments_on, url=base + topups.HOOK_PATH if base else "",
+                           state=state, failing=channels.failing(state))
 
 
 def _lead_id(payment):

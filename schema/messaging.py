@@ -233,7 +233,7 @@ class InboundEvent(BaseModel):
 class ChannelState(BaseModel):
     """How a channel last fared, for the log's reader and the panel (sending, polling
     the mailbox, refused webhooks), and where the mailbox poll stands (IMAP UIDs)."""
-    name = CharField(primary_key=True)    # email | imap | sms | whatsapp | twilio_webhooks
+    name = CharField(primary_key=True)    # email | imap | sms | whatsapp | twilio_webhooks | oxapay_webhooks
     ok_at = DateTimeField(null=True)
     error_at = DateTimeField(null=True)
     error = TextField(null=True)

@@ -134,7 +134,7 @@ def fake_project(tmp_path):
     """A services/ tree shaped like the real one, with this repository's .importlinter."""
     packages = ["services", "panel"] + [f"services/{p}" for p in
                                         ("core", "crm", "followups", "delivery", "chat", "ops",
-                                         "inbox", "shop")]
+                                         "inbox", "shop", "payments")]
     _write_tree(tmp_path, {f"{p}/__init__.py": "" for p in packages})
     (tmp_path / ".importlinter").write_text(CONFIG.read_text())
     return tmp_path

@@ -102,25 +102,13 @@ def start(ctx, user, replace=False, note=""):
     if not topups.available():
         return Reply(f"{prefix}{balance}\n{OFF}", [[MY_TOKENS, NEW_ORDER]], replace=replace)
     choices = [(f"{_tokens(pack.tokens)} · {pack.price}", buttons.encode("topup", tokens=pack.tokens))
-               for pack in _packs()]
+               for pack in topups.packs()]
     rows = [choices[at:at + PACKS_PER_ROW] for at in range(0, len(choices), PACKS_PER_ROW)]
     return Reply(f"{prefix}💳 <b>Buy tokens</b>\n{balance}\n"
                  f"1 token = {_unit_price()}. You pay in cryptocurrency on OxaPay's page; the "
                  f"tokens are added as soon as the payment is confirmed.\n"
                  f"Choose a pack, or another amount:",
                  rows + [[OTHER], [CANCEL]], replace=replace)
-
-
-def _packs():
-    """TOPUP_PACKS priced, leaving out one no top-up may buy (a pack whose price in cents
-    is past what a payment holds, with a very high TOKEN_PRICE_USD)."""
-    priced = []
-    for tokens in policy().topup_packs:
-        try:
-            priced.append(topups.quote(tokens))
-        except topups.TopUpError:
-            continue
-    return priced
 
 
 def buy_missing(shortfall):

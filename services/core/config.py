@@ -18,6 +18,7 @@ from services.core.inputs import MAX_ID, parse_bounded_int
 
 DEFAULT_DATABASE_URL = "sqlite:///data/leadgram.db"
 MAX_TOKENS = 10_000_000   # a wallet moves at most this many at once (services/shop/wallet.py)
+MAX_CENTS = 2**31 - 1     # the most one top-up's price may be, in cents (a Postgres INTEGER)
 # Telegram's limits on the bot's profile texts (setMyDescription: 0-512 characters,
 # setMyShortDescription: 0-120).
 DESCRIPTION_LIMIT, SHORT_DESCRIPTION_LIMIT = 512, 120
@@ -290,13 +291,21 @@ def _payment_settings(env):
         "token_price_usd": _price(env, "TOKEN_PRICE_USD", "0.10"),
         "topup_packs": _packs(env, low, high),
         "topup_min_tokens": low,
-        "topup_max_tokens": high,
+        "topup_max_tokens": _prices_fit(high, _price(env, "TOKEN_PRICE_USD", "0.10")),
         # A Subscribe button carries the price in 7 digits (services/chat/buttons.py).
         "subscription_price_tokens": _number(env, "SUBSCRIPTION_PRICE_TOKENS", 300, minimum=1,
                                              maximum=9_999_999),
         "low_balance_tokens": _number(env, "LOW_BALANCE_TOKENS", 50, minimum=0,
                                       maximum=MAX_TOKENS),
     }
+
+
+def _prices_fit(high, price):
+    """A top-up's price in cents is a 32-bit INTEGER column (Payment.amount_cents)."""
+    if high * price * 100 > MAX_CENTS:
+        raise ConfigError(f"TOPUP_MAX_TOKENS ({high}) at TOKEN_PRICE_USD ({price}) costs more "
+                          f"than one payment can hold (${MAX_CENTS / 100:,.2f}): lower one of them")
+    return high
 
 
 def _price(env, name, default):

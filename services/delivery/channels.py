@@ -15,6 +15,7 @@ LABELS = {TELEGRAM: "Telegram", EMAIL: "Email", SMS: "SMS", WHATSAPP: "WhatsApp"
 CONTACT_KIND = {TELEGRAM: "telegram", EMAIL: "email", SMS: "phone", WHATSAPP: "whatsapp"}
 # What else ChannelState tracks: receiving mail, and the webhooks Twilio calls.
 IMAP, TWILIO_WEBHOOKS = "imap", "twilio_webhooks"
+OXAPAY_WEBHOOKS = "oxapay_webhooks"   # refused OxaPay webhooks (panel/oxapay_hooks.py)
 # What a channel that is off needs, for the panel and the refusals.
 NEEDS = {
     EMAIL: "SMTP_HOST and EMAIL_FROM",

@@ -64,16 +64,27 @@ def _call(request):
         raise OxaPayError(f"OxaPay is not answering: {exc}", temporary=True) from None
     except OxaPayException as exc:   # 400, 401, 404: our request or our key
         raise OxaPayError(f"OxaPay refused: {exc}", temporary=False) from None
-    except ValueError as exc:         # a body that is not JSON
-        raise OxaPayError(f"OxaPay answered something unreadable: {exc}", temporary=True) from None
+    except (ValueError, AttributeError, TypeError) as exc:
+        # Not JSON, or JSON that is no object: the package reads the body with .get().
+        raise OxaPayError(f"OxaPay answered something unreadable: {exc}"[:300],
+                          temporary=True) from None
+
+
+def _answer(answer, *needed):
+    """`answer` when it is an object holding the `needed` fields, else OxaPayError (a proxy
+    or an outage page answering 200 for OxaPay)."""
+    if not isinstance(answer, dict) or not all(answer.get(name) for name in needed):
+        raise OxaPayError(f"OxaPay's answer is not what it sends: {answer!r}"[:300],
+                          temporary=True)
+    return answer
 
 
 def create_invoice(reference, amount, currency, description, callback_url, lifetime_minutes):
     """An invoice for `amount` (a Decimal) in `currency`, known to OxaPay as `reference`."""
     data = {"amount": float(amount), "currency": currency, "lifetime": lifetime_minutes,
             "order_id": reference, "description": description}
-    answer = _call(lambda: _endpoint(INVOICE_TIMEOUT).generate_invoice(
-        data, callback_url=callback_url or None))
+    answer = _answer(_call(lambda: _endpoint(INVOICE_TIMEOUT).generate_invoice(
+        data, callback_url=callback_url or None)))
     track_id, pay_url = str(answer.get("track_id") or ""), str(answer.get("payment_url") or "")
     if not track_id or not pay_url.startswith(("https://", "http://")):
         raise OxaPayError(f"OxaPay's answer has no track_id or payment_url: {answer!r}"[:300],
@@ -83,16 +94,21 @@ def create_invoice(reference, amount, currency, description, callback_url, lifet
 
 def information(track_id):
     """What OxaPay knows of the payment `track_id` now."""
-    answer = _call(lambda: _endpoint(INFORMATION_TIMEOUT).information(track_id))
+    answer = _answer(_call(lambda: _endpoint(INFORMATION_TIMEOUT).information(track_id)),
+                     "status")
     return read_information(answer)
 
 
 def read_information(answer):
-    """Information from a payment's information or a webhook's body (the same fields)."""
-    return Information(status=str(answer.get("status") or "").strip().lower(),
+    """Information from a payment's information or a webhook's body (the same fields).
+    Whatever the fields hold, the text is fit for a query (no NUL, which Postgres
+    refuses; no lone surrogate, which no driver can encode) and short."""
+    if not isinstance(answer, dict):
+        answer = {}
+    return Information(status=_text(answer.get("status")).lower(),
                        amount=_decimal(answer.get("amount")),
-                       currency=str(answer.get("currency") or "").upper(),
-                       order_id=str(answer.get("order_id") or ""),
+                       currency=_text(answer.get("currency"), 10).upper(),
+                       order_id=_text(answer.get("order_id"), 100),
                        paid=_received(answer))
 
 
@@ -109,10 +125,24 @@ def _received(answer):
     """The amount received in the invoice's currency: the webhook's `value`, else the sum
     of the transactions' values (payment information)."""
     if answer.get("value") not in (None, ""):
-        return str(answer["value"])
-    values = [_decimal(tx.get("value")) for tx in answer.get("txs") or () if isinstance(tx, dict)]
+        return _text(answer["value"])
+    txs = answer.get("txs")
+    values = [_decimal(tx.get("value")) for tx in txs if isinstance(tx, dict)] \
+        if isinstance(txs, list) else []
     values = [value for value in values if value is not None]
-    return str(sum(values)) if values else ""
+    try:
+        return _text(sum(values)) if values else ""
+    except ArithmeticError:   # past Decimal's exponent range: no amount anyone paid
+        return ""
+
+
+def _text(value, limit=50):
+    """`value` as one short line of text ("" for None): no control characters, lone
+    surrogates replaced."""
+    if value is None:
+        return ""
+    text = str(value).encode("utf-8", "replace").decode("utf-8")
+    return "".join(char for char in text if char.isprintable()).strip()[:limit]
 
 
 def _decimal(value):

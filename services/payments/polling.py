@@ -1,9 +1,10 @@
 """The fallback for lost webhooks: the scheduler asks OxaPay about pending payments.
 
 Often while a payment is young (people pay within minutes of asking), less often later,
-and once more just after it expires; then no more. Should OxaPay not answer, the
-scheduler keeps asking (at the slowest pace) until a day after expiry, and then leaves
-the payment to a person (the reconciliation page lists it).
+and once more just after it expires; then no more. A payment OxaPay still calls "paying"
+then (sent in time, confirming on its network) and one OxaPay does not answer about are
+asked about at the slowest pace until a day after expiry, and then left to a person (the
+reconciliation page lists them).
 """
 import datetime
 import logging
@@ -25,7 +26,8 @@ BATCH = 50
 def next_check(payment, now, answered=True):
     """When to ask about `payment` next after asking at `now`; None: never again."""
     final = payment.expires_at + AFTER_EXPIRY
-    if answered and now >= final:
+    # "paying" outlives the invoice: its "paid" (a webhook that may be lost) is still to come.
+    if answered and now >= final and payment.status != "paying":
         return None
     if now >= payment.expires_at + GIVE_UP:
         return None

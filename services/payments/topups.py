@@ -12,6 +12,8 @@ import secrets
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
+from peewee import IntegrityError
+
 from models import Lead, Payment, db, utcnow
 from services.core import events, policy
 from services.core.inputs import parse_bounded_int
@@ -50,11 +52,11 @@ def quote(tokens):
     """What `tokens` (a number, or text a customer wrote) cost; TopUpError when they are
     not a whole number within TOPUP_MIN_TOKENS..TOPUP_MAX_TOKENS."""
     terms = policy.current()
+    high = terms.topup_max_tokens    # its price fits amount_cents (services/core/config.py)
     count = tokens if type(tokens) is int else parse_bounded_int(
-        str(tokens).strip().replace(",", "").replace("_", ""), 1, terms.topup_max_tokens)
-    if count is None or not terms.topup_min_tokens <= count <= terms.topup_max_tokens:
-        raise TopUpError(messages.BAD_AMOUNT.format(low=terms.topup_min_tokens,
-                                                    high=terms.topup_max_tokens))
+        str(tokens).strip().replace(",", "").replace("_", ""), 1, high)
+    if count is None or not terms.topup_min_tokens <= count <= high:
+        raise TopUpError(messages.BAD_AMOUNT.format(low=terms.topup_min_tokens, high=high))
     cents = (Decimal(count) * terms.token_price_usd * 100).to_integral_value(ROUND_CEILING)
     return Quote(count, int(cents))
 
@@ -70,8 +72,10 @@ def available():
 def create(actor, lead_id, tokens, request_key=None, now=None):
     """A payment of `tokens` for the lead, with its invoice: the Payment (status
     "waiting", `pay_url` set). The same `request_key` (a pressed button) gives back the
-    payment it made. TopUpError when top-ups are off or the amount is refused,
-    InvoiceFailed (the payment kept as "failed") when OxaPay does not make the invoice."""
+    payment it made (InvoiceFailed again if that one failed; status "new", no pay_url
+    yet, while the first press still waits for OxaPay). TopUpError when top-ups are off
+    or the amount is refused, InvoiceFailed (the payment kept as "failed") when OxaPay
+    does not make the invoice."""
     terms = policy.current()
     if not terms.payments:
         raise TopUpError(messages.PAYMENTS_OFF)
@@ -82,12 +86,22 @@ def create(actor, lead_id, tokens, request_key=None, now=None):
         if request_key is not None:
             made = Payment.get_or_none(Payment.request_key == request_key)
             if made is not None:
-                return made
+                return _again(made)
         lead = Lead.get_by_id(lead_id)
-        payment = Payment.create(lead=lead, reference=f"LG-{secrets.token_hex(6)}",
-                                 tokens=priced.tokens, amount_cents=priced.cents,
-                                 currency=CURRENCY, expires_at=now + lifetime,
-                                 request_key=request_key, created_at=now, updated_at=now)
+        try:
+            with db.atomic():   # a savepoint: the caller's transaction goes on after a clash
+                payment = Payment.create(lead=lead, reference=f"LG-{secrets.token_hex(6)}",
+                                         tokens=priced.tokens, amount_cents=priced.cents,
+                                         currency=CURRENCY, expires_at=now + lifetime,
+                                         request_key=request_key, created_at=now, updated_at=now)
+        except IntegrityError:
+            # The same press at the same moment (Postgres: both found none, the other's
+            # row committed first): that one is this payment.
+            made = None if request_key is None else Payment.get_or_none(
+                Payment.request_key == request_key)
+            if made is None:
+                raise
+            return _again(made)
         events.emit("payment.created", actor, "payment", payment.id,
                     {"status": (None, "new"), "tokens": (None, priced.tokens),
                      "amount_cents": (None, priced.cents)}, payment=payment, lead=lead, now=now)
@@ -104,6 +118,14 @@ def create(actor, lead_id, tokens, request_key=None, now=None):
             pay_url=invoice.pay_url, expires_at=payment.expires_at,
             next_check_at=polling.next_check(payment, now))
     return Payment.get_by_id(payment.id)
+
+
+def _again(payment):
+    """The payment a press made before: the same answer again (InvoiceFailed when OxaPay
+    made no invoice for it; a new press asks anew)."""
+    if payment.status == "failed":
+        raise InvoiceFailed(payment)
+    return payment
 
 
 def _change(actor, payment, now, **values):

@@ -136,13 +136,6 @@ def test_the_packs_follow_the_settings(monkeypatch, fake, zoe, ctx):
     assert fake.invoice(payment.track_id)["amount"] == 5.0
 
 
-def test_a_pack_no_payment_could_hold_is_left_out(monkeypatch, fake, zoe, ctx):
-    # At $100,000 a token, 30,000 tokens cost more cents than a payment holds (2**31 - 1).
-    monkeypatch.setattr(policy, "_current", terms(
-        fake, token_price_usd=Decimal("100000"), topup_packs=(1, 30_000), topup_min_tokens=1))
-    assert labels(says(zoe, "/buy", ctx)) == ["1 token · $100,000.00", "✏️ Other amount", "✖️ Cancel"]
-
-
 def test_packs_and_cancel_edit_the_pressed_message(on, zoe, ctx):
     other = presses(zoe, "topup:other", ctx)
     assert other.replace and labels(presses(zoe, button(other, "◀ Packs"), ctx)) == PACK_LABELS

@@ -1,5 +1,5 @@
 """Who gets in: every page needs the login but /health, the login page, static files, and
-the pages that prove themselves otherwise: Twilio's webhooks (a signature) and the email
+the pages that prove themselves otherwise: Twilio's and OxaPay's webhooks (a signature) and the email
 unsubscribe pages (a signed link).
 
 The throttle on wrong passwords and tokens is in test_login_throttle.py, logging out in
@@ -46,10 +46,14 @@ def test_webhooks_and_unsubscribe_links_answer_for_themselves_without_a_login(cl
     answers = {(method, url): client.open(url.replace("<token>", "not-a-token"), method=method)
                for method, url in every_route(app, public=True)}
     assert {url for _, url in answers} == {"/hooks/twilio/sms", "/hooks/twilio/whatsapp",
-                                          "/hooks/twilio/status", "/unsubscribe/<token>"}
+                                          "/hooks/twilio/status", "/hooks/oxapay",
+                                          "/unsubscribe/<token>"}
     for (method, url), response in answers.items():
-        # Refused by their own check (no signature, a link that is not ours), never a login page.
-        assert response.status_code == (403 if url.startswith("/hooks") else 404), (method, url)
+        # Refused by their own check (no signature, a link that is not ours; OxaPay's
+        # webhook answers anything but POST with 405), never a login page.
+        expected = 404 if not url.startswith("/hooks") else (
+            405 if url == "/hooks/oxapay" and method != "POST" else 403)
+        assert response.status_code == expected, (method, url)
         assert "Location" not in response.headers
 
 

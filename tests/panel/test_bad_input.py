@@ -183,9 +183,9 @@ QUERY_KEYS = (["id", "page", "page_size", "sort", "desc", "search", "next", "url
               + [f"flt{n}_{i}" for n in (0, 1) for i in range(10)])
 FAMILIES = ["leads", "activities", "rules", "automation", "members", "outbox", "lead_pipeline",
             "pipeline", "broadcast", "audit", "templates", "conversations", "admin", "auth",
-            "ops", "board", "channels", "twilio_hooks", "unsubscribe"]  # the endpoints' first part
+            "ops", "board", "channels", "twilio_hooks", "oxapay_hooks", "unsubscribe"]  # the endpoints' first part
 GET_ONLY = {"pipeline", "admin", "ops", "channels"}  # families that take no form
-POST_ONLY = {"twilio_hooks"}  # families that take forms only (Twilio POSTs them)
+POST_ONLY = {"twilio_hooks", "oxapay_hooks"}  # families that take POSTs only (Twilio, OxaPay)
 FUZZED = [(family, method) for family in FAMILIES for method in ("GET", "POST")
           if not (method == "POST" and family in GET_ONLY)
           and not (method == "GET" and family in POST_ONLY)]

@@ -518,3 +518,22 @@ def test_the_list_counts_stay_right_after_the_settlement_moves_a_payment(shop):
     assert listed(shop.get("/payments/?flt0_0=pending")) == []
     assert listed(shop.get("/payments/?flt0_0=paid")) == [made.id]
     assert "All agree" in page(shop.get("/payments/reconciliation/"))
+
+
+def test_the_reconciliation_page_says_how_oxapay_s_webhook_is_doing(make_app):
+    off = make_app(SHOP="1").test_client()
+    log_in(off)
+    assert "Crypto top-ups are off" in page(off.get("/payments/reconciliation/"))
+
+    key = "panel-test-merchant-key"
+    client = make_app(SHOP="1", OXAPAY_MERCHANT_API_KEY=key,
+                      PUBLIC_BASE_URL="https://crm.example.com").test_client()
+    log_in(client)
+    text = page(client.get("/payments/reconciliation/"))
+    assert "https://crm.example.com/hooks/oxapay" in text and "Last accepted: never" in text
+    forged = client.post("/hooks/oxapay", data=b'{"track_id": "<b>1</b>"}',
+                         headers={"HMAC": "<script>alert(1)</script>"})
+    assert forged.status_code == 403
+    shown = client.get("/payments/reconciliation/").get_data(as_text=True)
+    refused = re.search(r'id="oxapay-webhook-refused">(.*?)</span>', shown, re.S).group(1)
+    assert "bad HMAC signature" in refused and "<script>" not in shown
