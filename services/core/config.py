@@ -278,6 +278,7 @@ def _payment_settings(env):
     """OxaPay top-ups, their prices and limits, Premium and the low-balance alert."""
     low = _number(env, "TOPUP_MIN_TOKENS", 50, minimum=1, maximum=MAX_TOKENS)
     high = _number(env, "TOPUP_MAX_TOKENS", 100_000, minimum=low, maximum=MAX_TOKENS)
+    price = _price(env, "TOKEN_PRICE_USD", "0.10")
     return {
         "oxapay_api_url": _url(env, "OXAPAY_API_URL", "https://api.oxapay.com",
                                "https://api.oxapay.com"),
@@ -288,10 +289,10 @@ def _payment_settings(env):
         # The scheduler asks OxaPay about a young payment this often (later less often).
         "payment_poll_seconds": _number(env, "PAYMENT_POLL_SECONDS", 120.0, minimum=1.0,
                                         maximum=3600, kind=float),
-        "token_price_usd": _price(env, "TOKEN_PRICE_USD", "0.10"),
+        "token_price_usd": price,
         "topup_packs": _packs(env, low, high),
         "topup_min_tokens": low,
-        "topup_max_tokens": _prices_fit(high, _price(env, "TOKEN_PRICE_USD", "0.10")),
+        "topup_max_tokens": _prices_fit(high, price),
         # A Subscribe button carries the price in 7 digits (services/chat/buttons.py).
         "subscription_price_tokens": _number(env, "SUBSCRIPTION_PRICE_TOKENS", 300, minimum=1,
                                              maximum=9_999_999),

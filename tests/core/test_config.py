@@ -1,4 +1,6 @@
 """Settings: defaults, parsing, and bad values refused with a reason."""
+from decimal import Decimal
+
 import pytest
 
 from services.core.config import PROJECT_ROOT, ConfigError, load_settings
@@ -107,3 +109,39 @@ def test_a_channel_is_on_once_its_settings_are_there():
     assert whatsapp.channel_on("whatsapp") and not whatsapp.channel_on("sms")
     assert whatsapp.twilio_whatsapp_from == "+14155238886"
     assert not load_settings({"TWILIO_SMS_FROM": "+15005550006"}).channel_on("sms")
+
+
+def test_payment_settings_default_and_parse():
+    default = load_settings({})
+    assert not default.payments_on and default.oxapay_api_url == "https://api.oxapay.com"
+    assert (default.token_price_usd, default.topup_packs, default.topup_min_tokens,
+            default.topup_max_tokens) == (Decimal("0.10"), (100, 250, 500, 1000), 50, 100_000)
+    assert (default.subscription_price_tokens, default.low_balance_tokens,
+            default.oxapay_lifetime_minutes, default.payment_poll_seconds) == (300, 50, 60, 120.0)
+    given = load_settings({"OXAPAY_MERCHANT_API_KEY": " KEY ", "OXAPAY_API_URL": "http://127.0.0.1:9/",
+                           "TOKEN_PRICE_USD": "0.25", "TOPUP_PACKS": "500, 100,100",
+                           "TOPUP_MIN_TOKENS": "10", "TOPUP_MAX_TOKENS": "5000",
+                           "LOW_BALANCE_TOKENS": "0", "OXAPAY_LIFETIME_MINUTES": "15"})
+    assert given.payments_on and given.oxapay_merchant_api_key == "KEY"
+    assert given.oxapay_api_url == "http://127.0.0.1:9" and given.topup_packs == (100, 500)
+    assert (given.token_price_usd, given.low_balance_tokens, given.oxapay_lifetime_minutes) == (
+        Decimal("0.25"), 0, 15)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"TOKEN_PRICE_USD": "ten cents"}, "TOKEN_PRICE_USD must be a price in US dollars"),
+    ({"TOKEN_PRICE_USD": "0"}, "TOKEN_PRICE_USD must be a price"),
+    ({"TOKEN_PRICE_USD": "NaN"}, "TOKEN_PRICE_USD must be a price"),
+    ({"TOPUP_PACKS": "100,abc"}, "TOPUP_PACKS must list 1 to 8 token amounts"),
+    ({"TOPUP_PACKS": "10"}, r"from TOPUP_MIN_TOKENS \(50\)"),
+    ({"TOPUP_PACKS": ",".join(str(100 + n) for n in range(9))}, "TOPUP_PACKS must list 1 to 8"),
+    ({"TOPUP_MIN_TOKENS": "500", "TOPUP_MAX_TOKENS": "100"}, "TOPUP_MAX_TOKENS must be at least 500"),
+    ({"OXAPAY_LIFETIME_MINUTES": "10"}, "OXAPAY_LIFETIME_MINUTES must be at least 15"),
+    ({"OXAPAY_LIFETIME_MINUTES": "3000"}, "OXAPAY_LIFETIME_MINUTES must be at most 2880"),
+    ({"OXAPAY_API_URL": "api.oxapay.com"}, "OXAPAY_API_URL must be a URL"),
+    ({"SUBSCRIPTION_PRICE_TOKENS": "10000000"}, "SUBSCRIPTION_PRICE_TOKENS must be at most 9999999"),
+    ({"PAYMENT_POLL_SECONDS": "0.5"}, "PAYMENT_POLL_SECONDS must be at least 1.0"),
+])
+def test_bad_payment_settings_say_what_to_fix(env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
