@@ -26,7 +26,8 @@ def new_customer(tokens=0, first_name="Zoë", last_name="<Doe>"):
     profile = CustomerProfile.create(lead=lead, first_name=first_name, last_name="Profile",
                                      email="p@example.com", created_at=NOW, updated_at=NOW)
     if tokens:
-        wallet.move(FUNDER, lead.id, "purchase", tokens, reference="test top-up", now=NOW)
+        # A bonus: a "purchase" names the paid top-up it credits (services/payments).
+        wallet.move(FUNDER, lead.id, "bonus", tokens, reference="test funds", now=NOW)
     return actor, lead, profile
 
 

@@ -8,6 +8,7 @@ import datetime
 import itertools
 import random
 import threading
+from decimal import Decimal
 
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import (
@@ -21,8 +22,9 @@ from hypothesis.stateful import (
 from peewee import fn
 
 import models
-from models import LedgerEntry, Order, User, Wallet
+from models import LedgerEntry, Order, Payment, User, Wallet
 from services.core.actors import Actor
+from services.payments import oxapay, reconciliation, settlement
 from services.shop import catalogue, orders, premium, wallet
 from tests.shop.conftest import PANEL, new_customer
 
@@ -34,6 +36,25 @@ _operator_ids = itertools.count(900_000)
 # race lost, an order nobody may take any more.
 REFUSALS = (wallet.InsufficientTokens, orders.OrderError)
 _request_keys = itertools.count()
+_track_ids = itertools.count(1)
+# What OxaPay may say of a top-up, in any order, any number of times (retried webhooks,
+# duplicates, the scheduler's polling).
+NEWS = ("waiting", "paying", "paid", "underpaid", "expired")
+
+
+def top_up(lead_id, tokens, news):
+    """A top-up of `tokens` for the lead and OxaPay's `news` of it applied in turn; returns
+    the tokens it credited (all of them once some news said paid, else none)."""
+    number = next(_track_ids)
+    now = models.utcnow()
+    payment = Payment.create(lead=lead_id, reference=f"LG-prop-{number}", track_id=f"prop-{number}",
+                             tokens=tokens, amount_cents=tokens * 10, status="waiting",
+                             expires_at=now + datetime.timedelta(hours=1), created_at=now,
+                             updated_at=now)
+    for status in news:
+        settlement.apply(payment.track_id, oxapay.Information(
+            status, Decimal(tokens) / 10, "USD", payment.reference, ""), "webhook")
+    return tokens if "paid" in news else 0
 
 
 def make_operator():
@@ -54,6 +75,7 @@ def assert_consistent(expected):
         assert ledger_of(lead_id) == (balance, balance, balance)
         assert balance >= 0
     assert wallet.problems() == []
+    assert reconciliation.summary().problems == 0
 
 
 class Shop(RuleBasedStateMachine):
@@ -138,6 +160,12 @@ class Shop(RuleBasedStateMachine):
         if not bought.repeated:
             self.expected[lead.id] -= premium.price()
 
+    @rule(who=st.integers(0, CUSTOMERS - 1), tokens=st.integers(1, 500),
+          news=st.lists(st.sampled_from(NEWS), min_size=1, max_size=6))
+    def top_up(self, who, tokens, news):
+        lead = self.customers[who][1]
+        self.expected[lead.id] += top_up(lead.id, tokens, news)
+
     @rule(who=st.integers(0, CUSTOMERS - 1), premium=st.booleans())
     def premium(self, who, premium):
         until = models.utcnow() + datetime.timedelta(days=1) if premium else None
@@ -168,7 +196,7 @@ def test_random_steps_at_once_keep_every_wallet_equal_to_its_ledger(any_db):
             for _ in range(40):
                 actor, lead, profile = chance.choice(customers)
                 step = chance.choice(("place", "place", "cancel", "work", "adjust", "rerun",
-                                      "premium"))
+                                      "premium", "topup"))
                 try:
                     moved.extend(_step(step, chance, actor, lead, profile, operator, package_ids))
                 except REFUSALS:
@@ -199,6 +227,9 @@ def _step(step, chance, actor, lead, profile, operator, package_ids):
         bought = premium.buy(actor, lead.id, premium.price(),
                              request_key=f"{lead.id}-{chance.randrange(3)}")
         return [] if bought.repeated else [(lead.id, -premium.price())]
+    if step == "topup":
+        news = chance.choices(NEWS, k=chance.randint(1, 5))
+        return [(lead.id, top_up(lead.id, chance.choice((100, 250)), news))]
     if step == "adjust":
         amount = chance.choice((-150, -50, 40, 200))
         wallet.adjust(PANEL, lead.id, amount, "random step")

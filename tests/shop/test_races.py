@@ -110,7 +110,7 @@ def test_two_confirmations_at_once_in_two_processes_make_one_order(any_db, packa
     assert said == [{"order": Order.get().id}, {"refused": 100}]
     assert wallet.balance(lead.id) == 0 and wallet.problems() == []
     assert [e.kind for e in LedgerEntry.select().join(Wallet).where(Wallet.lead == lead.id)] == [
-        "purchase", "order"]
+        "bonus", "order"]
 
 
 def test_two_operators_take_one_order_and_one_of_them_gets_it(any_db, package, staff):
