@@ -24,6 +24,9 @@ Prints figures, never asserts: see bench/README.md for what each one means.
   shop       ms for the dashboard's shop figures (services.shop.analytics.summary, each
              statement), the panel's dashboard with SHOP on and its orders list /order/,
              with 100,000 orders and 1,000,000 ledger rows
+  payments   ms for the dashboard's shop analytics with payments (analytics.summary and
+             growth, revenue.revenue, reconciliation.problems, and the panel's `/`) for 30,
+             90 and 366 days, with 100,000 payments, 100,000 orders and 1,000,000 ledger rows
   relay      end-to-end latency with the real `python bot.py` and the emulator: 200 clients
              writing to their 10 owners for 60 s, (a) client message -> the member's alert,
              (b) the member's Telegram reply -> the client (~2.5 minutes with Postgres)
@@ -37,19 +40,20 @@ Prints figures, never asserts: see bench/README.md for what each one means.
   webhooks   inbound Twilio webhooks stored per second: 1,000 signed POSTs to
              /hooks/twilio/sms through the panel's app (target >= 200/s on SQLite)
 
-scheduler, claim, admin, followups, contacts, inbox, shop, relay, kanban, channels and webhooks
+scheduler, claim, admin, followups, contacts, inbox, shop, payments, relay, kanban, channels and
+webhooks
 run on SQLite and, when it answers, on Postgres
 (BENCH_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/test; a throwaway
 database is created there and dropped afterwards).
 
   .venv/bin/python bench/run.py [--only wizard|scheduler|claim|admin|followups|contacts|pacing|inbox|shop|
-                                        relay|kanban|channels|webhooks]
+                                        payments|relay|kanban|channels|webhooks]
                                 [--users N] [--rows N] [--leads N] [--outbox-rows N] [--activities N]
                                 [--clients N] [--skip-save]
                                 [--profile-bot FILE] [--profile-admin FILE]
                                 [--messages N] [--chats N] [--schedulers N] [--postgres URL]
                                 [--inbox-conversations N] [--inbox-messages N]
-                                [--shop-orders N] [--shop-ledger N]
+                                [--shop-orders N] [--shop-ledger N] [--payments N]
                                 [--relay-clients N] [--relay-members N] [--relay-seconds S]
                                 [--relay-answer-share F]
                                 [--notify-members N] [--notify-seconds S]
@@ -80,6 +84,11 @@ from pacing import (
     bench_pacing,
     check_arguments as check_pacing_arguments,
 )
+from payments_speed import (
+    add_arguments as add_payments_arguments,
+    bench_payments,
+    check_arguments as check_payments_arguments,
+)
 from relay_latency import (
     add_arguments as add_relay_arguments,
     bench_relay,
@@ -97,7 +106,7 @@ from wizard import bench_wizard
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Leadgram speed measurements (see bench/README.md).")
     parser.add_argument("--only", choices=("wizard", "scheduler", "claim", "admin", "followups",
-                                           "contacts", "pacing", "inbox", "shop", "relay", "kanban",
+                                           "contacts", "pacing", "inbox", "shop", "payments", "relay", "kanban",
                                            "notify", "channels", "webhooks"))
     parser.add_argument("--users", type=int, default=300, help="wizard users (default 300)")
     parser.add_argument("--recipients", type=int, default=30,
@@ -121,11 +130,13 @@ def main(argv=None):
     add_pacing_arguments(parser)
     add_inbox_arguments(parser, prefix="inbox-")
     add_shop_arguments(parser, prefix="shop-")
+    add_payments_arguments(parser)
     add_relay_arguments(parser, prefix="relay-")
     add_notify_arguments(parser, prefix="notify-")
     args = parser.parse_args(argv)
     check_pacing_arguments(parser, args)
     check_shop_arguments(parser, args.shop_orders, args.shop_ledger, prefix="shop-")
+    check_payments_arguments(parser, args.payments)
     check_relay_arguments(parser, args.relay_clients, args.relay_members, args.relay_seconds,
                           args.relay_answer_share)
     check_notify_arguments(parser, args.notify_members, args.notify_seconds)
@@ -171,6 +182,8 @@ def main(argv=None):
         bench_inbox(args.inbox_conversations, args.inbox_messages)
     if args.only in (None, "shop"):
         bench_shop(args.shop_orders, args.shop_ledger)
+    if args.only in (None, "payments"):
+        bench_payments(args.payments, args.shop_orders, args.shop_ledger)
     if args.only in (None, "relay"):
         bench_relay(args.relay_clients, args.relay_members, args.relay_seconds,
                     answer_share=args.relay_answer_share)

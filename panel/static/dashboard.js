@@ -50,6 +50,43 @@
   });
 
   if (!data.ordersByStatus) { return; }  // the shop is off: no shop charts on the page
+  // A trend point is a day ("03-10"), or a week named by its first day; the year shows
+  // only when the points span more than one.
+  function pointLabels(rows) {
+    var years = {};
+    rows.forEach(function (row) { years[row[0].slice(0, 4)] = true; });
+    var sameYear = Object.keys(years).length <= 1;
+    return rows.map(function (row) {
+      var day = sameYear ? row[0].slice(5) : row[0];
+      return data.trendBy === "week" ? "wk " + day : day;
+    });
+  }
+  var dollars = new Intl.NumberFormat("en-US", {style: "currency", currency: "USD"});
+  draw("chart-revenue-trend", {
+    type: "line",
+    data: {
+      labels: pointLabels(data.revenueTrend),
+      datasets: [{label: "Revenue", data: data.revenueTrend.map(function (row) { return row[1]; }),
+                  borderColor: palette[1], backgroundColor: "rgba(119,179,0,0.15)",
+                  fill: true, cubicInterpolationMode: "monotone"}]
+    },
+    options: {plugins: {legend: {display: false},
+                        tooltip: {callbacks: {label: function (item) { return dollars.format(item.raw); }}}},
+              scales: {y: {beginAtZero: true, ticks: {callback: function (value) {
+                return dollars.format(value); }}}}}
+  });
+  draw("chart-user-growth", {
+    type: "line",
+    data: {
+      labels: pointLabels(data.userGrowth),
+      datasets: [{label: "New customers", data: data.userGrowth.map(function (row) { return row[1]; }),
+                  borderColor: palette[0], backgroundColor: palette[0], cubicInterpolationMode: "monotone"},
+                 {label: "First orders", data: data.userGrowth.map(function (row) { return row[2]; }),
+                  borderColor: palette[3], backgroundColor: palette[3], cubicInterpolationMode: "monotone"}]
+    },
+    options: {plugins: {legend: {position: "bottom"}},
+              scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}
+  });
   var orderColors = {pending: "#ffc107", processing: "#17a2b8", assigned: "#2a9fd6",
                      completed: "#28a745", cancelled: "#6c757d"};
   draw("chart-orders-by-status", {

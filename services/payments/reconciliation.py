@@ -6,9 +6,11 @@ reconciliation page shows them and the dashboard turns red when they are not.
 """
 from dataclasses import dataclass
 
-from peewee import JOIN, fn
+from peewee import JOIN, SQL, fn
 
 from models import PAYMENT_STATUSES, PENDING_PAYMENT_STATUSES, LedgerEntry, Payment, Wallet
+
+UNPAID = tuple(status for status in PAYMENT_STATUSES if status != "paid")
 
 
 @dataclass(frozen=True)
@@ -64,3 +66,23 @@ def summary():
     return Summary(by_status=by_status(), paid_without_credit=paid_without_credit().count(),
                    credits_without_payment=credits_without_payment().count(),
                    unchecked=unchecked().count())
+
+
+def problems():
+    """summary().problems for the dashboard's red card, cheaply. The two lists join every
+    purchase to its payment (~150 ms at 100,000 payments); when the purchases and the paid
+    payments are as many, and no purchase lacks a paid payment, both are empty (a purchase
+    names one payment, and no other purchase names it: LedgerEntry.payment is unique),
+    which four counts over indexes tell in a few ms. Only a disagreement pays for them."""
+    purchase = LedgerEntry.kind == "purchase"
+    purchases = LedgerEntry.select().where(purchase).count()
+    paid = Payment.select().where(Payment.status == "paid").count()
+    orphans = LedgerEntry.select().where(purchase, LedgerEntry.payment.is_null()).count()
+    credited_unpaid = (Payment.select()
+                       .where(Payment.status.in_(UNPAID),
+                              fn.EXISTS(LedgerEntry.select(SQL("1"))
+                                        .where(purchase, LedgerEntry.payment == Payment.id)))
+                       .count())
+    if purchases == paid and not orphans and not credited_unpaid:
+        return 0
+    return paid_without_credit().count() + credits_without_payment().count()

@@ -136,7 +136,7 @@ def test_the_shop_pages_fit_too(browser, processes, shop_data):
     panel = processes.start("admin.py", SHOP="on", DATA_ENCRYPTION_KEY=shop_browser.KEY)
     admin_browser.wait_for_page(base, panel, "/login")
     photographed_pages_fit(browser, base, {"shop-dashboard": "/", "orders": "/orders/",
-                                           "customers": "/customers/"}, charts=5)
+                                           "customers": "/customers/"}, charts=7)
 
 
 @pytest.mark.parametrize("width", WIDTHS.values())

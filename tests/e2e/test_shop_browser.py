@@ -58,7 +58,7 @@ def test_the_shop_in_the_panel(browser, processes, shop_data):
     page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
 
     # Dashboard: the lead charts and the shop's two, drawn with the orders' numbers.
-    page.wait_for_function("window.leadgramCharts && window.leadgramCharts.length === 5")
+    page.wait_for_function("window.leadgramCharts && window.leadgramCharts.length === 7")
     totals = page.evaluate("""() => Object.fromEntries(window.leadgramCharts.map(c =>
         [c.canvas.id, c.data.datasets[0].data.reduce((a, b) => a + b, 0)]))""")
     assert totals["chart-orders-by-status"] == 4 and totals["chart-package-popularity"] == 4
