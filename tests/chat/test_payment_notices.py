@@ -20,14 +20,13 @@ from services.chat import payment_notices, topup
 from services.core import events, policy
 from services.core.actors import Actor
 from services.payments import oxapay, polling, settlement
+from tests.chat.conftest import near_now
 from tests.chat.shop_helpers import fund, lead_of, presses
 from tests.chat.test_topup import (
     KEY,
     PACK_LABELS,
     balance,
     buy,
-    client,
-    near_now,
     oxapay_moves,
     terms,
 )
@@ -41,16 +40,6 @@ def on(monkeypatch):
     with FakeOxaPay(KEY, retry_delays=(), step_delay=0) as fake:
         monkeypatch.setattr(policy, "_current", terms(fake))
         yield fake
-
-
-@pytest.fixture
-def ctx():
-    return near_now()
-
-
-@pytest.fixture
-def zoe(any_db, make_user):
-    return client(make_user)
 
 
 def notices():

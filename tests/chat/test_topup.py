@@ -19,7 +19,7 @@ from services.core import policy
 from services.payments import messages as payment_messages, oxapay, settlement
 from services.shop import wallet
 from tests.chat.helpers import labels
-from tests.chat.shop_helpers import SHOP, add_profile, button, fund, lead_of, presses, writes
+from tests.chat.shop_helpers import add_profile, button, fund, lead_of, presses, writes
 from tests.fuzz_values import SWEEP
 
 KEY = "TEST-MERCHANT-KEY-0001"
@@ -37,17 +37,6 @@ def terms(fake=None, **values):
     return policy.Policy(company="Acme & Sons", shop=True, **values)
 
 
-def near_now():
-    """The shop's chat on a fixed clock near the wall clock's (the fake's invoices expire
-    by the wall clock)."""
-    now = utcnow().replace(microsecond=0)
-    return dataclasses.replace(SHOP, clock=lambda: now)
-
-
-def client(make_user):
-    return make_user(role=None, telegram_id=500, first_name="Zoë", last_name="<Client>")
-
-
 @pytest.fixture
 def fake():
     with FakeOxaPay(KEY, retry_delays=(), step_delay=0) as server:
@@ -58,16 +47,6 @@ def fake():
 def on(monkeypatch, fake):
     monkeypatch.setattr(policy, "_current", terms(fake))
     return fake
-
-
-@pytest.fixture
-def ctx():
-    return near_now()
-
-
-@pytest.fixture
-def zoe(any_db, make_user):
-    return client(make_user)
 
 
 @pytest.fixture

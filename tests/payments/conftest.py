@@ -5,13 +5,11 @@ webhook bodies signed as it signs them. On SQLite and Postgres (any_db)."""
 import dataclasses
 import datetime
 import json
-import threading
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 import models
 from devtools.fake_oxapay import FakeOxaPay, sign
@@ -22,6 +20,7 @@ from services.core.config import load_settings
 from services.payments import oxapay, topups
 from services.shop import wallet
 from tests.panel.conftest import make_app, panel_database_url  # noqa: F401 - the full panel
+from tests.serving import Served
 from tests.shop.conftest import new_customer
 
 KEY = "TEST15-MERCHA-NTKEY1-HOOKS0"
@@ -54,21 +53,6 @@ def hooks_app(settings, close_connections=False):
     if close_connections:
         app.teardown_request(lambda exc: models.db.close())
     return app
-
-
-class Served:
-    """An app served over HTTP on 127.0.0.1 in a thread (werkzeug's server)."""
-
-    def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture(autouse=True)
@@ -177,29 +161,6 @@ def balance(lead):
 
 def text(response):
     return response.get_data(as_text=True)
-
-
-def at_once(*calls):
-    """Run the calls in threads released together; their results (or what they raised)."""
-    results = [None] * len(calls)
-    start = threading.Barrier(len(calls))
-
-    def run(index, call):
-        start.wait()
-        try:
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - returned for the test to judge
-            results[index] = exc
-        finally:
-            models.db.close()
-
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 @pytest.fixture

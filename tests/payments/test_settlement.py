@@ -11,7 +11,6 @@ from services.payments import settlement
 from services.shop import wallet
 from tests.payments.conftest import (
     NOW,
-    at_once,
     balance,
     credits,
     customer,
@@ -20,6 +19,7 @@ from tests.payments.conftest import (
     stored_payment,
 )
 from tests.shop.conftest import FUNDER
+from tests.threads import at_once
 
 LATER = NOW + datetime.timedelta(minutes=5)
 

@@ -18,12 +18,12 @@ from tests.fuzz_values import ODD_VALUES
 from tests.payments.conftest import (
     KEY,
     NOW,
-    at_once,
     customer,
     oxapay_settings,
     reload,
     switch_on,
 )
+from tests.threads import at_once
 
 
 def terms(**values):

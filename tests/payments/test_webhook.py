@@ -18,7 +18,6 @@ from services.shop import wallet
 from tests.payments.conftest import (
     HOOK,
     KEY,
-    at_once,
     balance,
     credits,
     customer,
@@ -31,6 +30,7 @@ from tests.payments.conftest import (
     text,
     webhook_body,
 )
+from tests.threads import at_once
 
 
 def webhook_error():

@@ -7,7 +7,6 @@ and Postgres."""
 import dataclasses
 import datetime
 import json
-import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -19,6 +18,7 @@ from services.core.actors import Actor
 from services.shop import catalogue, orders, premium, queue, wallet
 from services.shop.default_catalogue import EMAIL_CONFIRMATION_PRICES
 from tests.shop.conftest import FUNDER, NOW, PANEL
+from tests.threads import at_once
 
 DAY = datetime.timedelta(days=1)
 MONTH = datetime.timedelta(days=30)
@@ -132,33 +132,17 @@ def test_buying_for_no_customer_is_refused(any_db):
         premium.buy(PANEL, 999, 300, now=NOW)
 
 
-def _at_once(count, step):
-    """Run step(i) in `count` threads started together: ([results], [exceptions])."""
-    start = threading.Barrier(count)
-    results, failures = [], []
-
-    def run(i):
-        start.wait()
-        try:
-            results.append(step(i))
-        except Exception as exc:  # noqa: BLE001 - what the test inspects
-            failures.append(exc)
-        finally:
-            models.db.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results, failures
+def split(outcomes):
+    """([results], [exceptions]) of what at_once gave back."""
+    return ([o for o in outcomes if not isinstance(o, Exception)],
+            [o for o in outcomes if isinstance(o, Exception)])
 
 
 def test_buyers_at_once_never_overdraw_and_each_extends_from_the_last_end(customer):
     actor, lead, _ = customer(tokens=700)
-    results, failures = _at_once(5, lambda i: premium.buy(actor, lead.id, 300,
-                                                          request_key=f"k{i}", now=NOW))
+    outcomes = at_once(*[lambda i=i: premium.buy(actor, lead.id, 300, request_key=f"k{i}", now=NOW)
+                         for i in range(5)])
+    results, failures = split(outcomes)
     assert len(results) == 2 and len(failures) == 3
     assert all(isinstance(f, wallet.InsufficientTokens) for f in failures), failures
     assert sorted(r.until for r in results) == [NOW + MONTH, NOW + 2 * MONTH]
@@ -168,8 +152,8 @@ def test_buyers_at_once_never_overdraw_and_each_extends_from_the_last_end(custom
 
 def test_one_confirmation_pressed_at_once_in_many_places_buys_once(customer):
     actor, lead, _ = customer(tokens=2000)
-    results, failures = _at_once(4, lambda i: premium.buy(actor, lead.id, 300,
-                                                          request_key="the-same", now=NOW))
+    results, failures = split(at_once(*[lambda: premium.buy(actor, lead.id, 300,
+                                                            request_key="the-same", now=NOW)] * 4))
     assert failures == [] and sorted(r.repeated for r in results) == [False, True, True, True]
     assert len({r.entry.id for r in results}) == 1
     assert wallet.balance(lead.id) == 1700 and until_of(lead) == NOW + MONTH

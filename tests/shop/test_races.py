@@ -7,14 +7,13 @@ import functools
 import json
 import subprocess
 import sys
-import threading
 import time
 
-import models
 from models import LedgerEntry, Order, Wallet
 from services.shop import orders, wallet
 from tests.conftest import ROOT
 from tests.shop.conftest import NOW, PANEL, new_customer
+from tests.threads import at_once
 
 # A child process: bind to the test's database, say it is ready, wait for "go", then
 # confirm the order as the customer; prints what happened as JSON.
@@ -40,29 +39,6 @@ try:
 except wallet.InsufficientTokens as refused:
     print(json.dumps({"refused": refused.shortfall}))
 """
-
-
-def at_once(*calls):
-    """Run the calls in threads released together; their results (or what they raised)."""
-    results = [None] * len(calls)
-    start = threading.Barrier(len(calls))
-
-    def run(index, call):
-        start.wait()
-        try:
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - returned for the test to judge
-            results[index] = exc
-        finally:
-            models.db.close()
-
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def assert_one_order_paid(lead, results):

@@ -1,18 +1,17 @@
 """SMS and WhatsApp tests: the fake Twilio (devtools/fake_twilio.py), settings pointing at
 it, and the webhook blueprint served over real HTTP on loopback."""
 import dataclasses
-import threading
 from types import SimpleNamespace
 
 import pytest
 from flask import Flask
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import make_server
 
 from devtools.fake_twilio import FakeTwilio
 from panel import twilio_hooks
 from services.core.config import load_settings
 from services.delivery.outbox import Claimed
+from tests.serving import Served
 
 ACCOUNT_SID, AUTH_TOKEN = "AC" + "0" * 31 + "7", "twilio-test-auth-token-f00d"
 SMS_FROM, WHATSAPP_FROM = "+15005550006", "+14155238886"
@@ -65,21 +64,6 @@ def fresh_ok_note():
     each test starts as a new process would."""
     twilio_hooks._last_ok["at"] = None
     yield
-
-
-class Served:
-    """An app served over HTTP on 127.0.0.1 in a thread (werkzeug's server)."""
-
-    def __init__(self, app):
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
 
 
 @pytest.fixture
