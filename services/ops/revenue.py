@@ -7,11 +7,11 @@ the shop, because the dashboard reads both.
 from dataclasses import dataclass
 from decimal import Decimal
 
-from peewee import SQL, fn
+from peewee import fn
 
 from models import PENDING_PAYMENT_STATUSES, Payment
 from services.payments.topups import CURRENCY
-from services.shop.analytics import local_day
+from services.shop.analytics import per_day
 
 
 def usd(cents):
@@ -38,19 +38,17 @@ class Revenue:
 
 def revenue(zone, period):
     """The period's revenue per trend point and in all, and the pending payments now:
-    two grouped statements (the paid ones over the period's range of paid_at)."""
-    since, until = period.since(zone), period.until(zone)
-    day = local_day(Payment.paid_at, zone, since, until)
-    rows = list(Payment.select(day, fn.SUM(Payment.amount_cents), fn.COUNT(Payment.id))
-                .where(Payment.paid_at >= since, Payment.paid_at < until,
-                       _unindexed(Payment.status) == "paid", _unindexed(Payment.currency) == CURRENCY)
-                .group_by(SQL("1")).tuples())
+    two statements (the paid ones over the period's range of paid_at)."""
+    rows = list(per_day(period, zone, Payment.paid_at, fn.SUM(Payment.amount_cents),
+                        fn.COUNT(Payment.id))
+                .where(_unindexed(Payment.status) == "paid",
+                       _unindexed(Payment.currency) == CURRENCY).tuples())
     pending, pending_cents = (Payment.select(fn.COUNT(Payment.id),
                                              fn.COALESCE(fn.SUM(Payment.amount_cents), 0))
                               .where(Payment.status.in_(PENDING_PAYMENT_STATUSES),
                                      Payment.currency == CURRENCY)
                               .tuples().get())
-    return Revenue(trend=period.per_bucket((d, int(cents)) for d, cents, _ in rows),
+    return Revenue(trend=period.per_bucket((day, int(cents)) for day, cents, _ in rows),
                    cents=sum(int(cents) for _, cents, _ in rows),
                    payments=sum(count for _, _, count in rows),
                    pending=pending, pending_cents=int(pending_cents))

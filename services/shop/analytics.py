@@ -10,7 +10,7 @@ import datetime
 import re
 from dataclasses import dataclass
 
-from peewee import JOIN, SQL, Case, fn
+from peewee import JOIN, SQL, Case, ValuesList, fn
 
 from models import (
     OPEN_ORDER_STATUSES,
@@ -24,7 +24,7 @@ from models import (
     is_postgres,
     utcnow,
 )
-from services.core.clock import FIRST_YEAR, LAST_YEAR, local_date, to_local, utc_midnight
+from services.core.clock import FIRST_YEAR, LAST_YEAR, local_date, utc_midnight
 from services.core.inputs import plain_text
 
 DAYS = 30
@@ -77,10 +77,11 @@ class Period:
         return list(dict.fromkeys(self.bucket(day) for day in days))
 
     def per_bucket(self, rows):
-        """{bucket: sum} for every bucket (0 included) from (local day, number) rows."""
+        """{bucket: sum} for every bucket (0 included) from (local day, number) rows (a
+        date, or its text as SQLite gives it; per_day() below)."""
         sums = dict.fromkeys(self.buckets(), 0)
         for day, number in rows:
-            day = _as_date(day)
+            day = datetime.date.fromisoformat(day) if isinstance(day, str) else day
             if self.first <= day <= self.last:
                 sums[self.bucket(day)] += number or 0
         return sums
@@ -144,53 +145,37 @@ def _whole_number(text):
     return int(text) if len(text) <= 4 and text.isascii() and text.isdigit() else None
 
 
-# Local days in SQL ----------------------------------------------------------------
+# Local days in SQL ---------------------------------------------------------------
 
-def offsets(zone, since, until):
-    """[(from, seconds)]: `zone`'s UTC offset in seconds from each naive-UTC moment `from`
-    on, between `since` and `until`, the first from `since`. One entry in most periods;
-    a daylight-saving change adds one."""
-    def offset(moment):
-        return int(to_local(moment, zone).utcoffset().total_seconds())
-    changes = [(since, offset(since))]
-    before, at = since, since + DAY
-    while before < until:
-        at = min(at, until)
-        if offset(at) != changes[-1][1]:
-            low, high = before, at    # the change lies in (low, high]: halve it to the second
-            while high - low > datetime.timedelta(seconds=1):
-                middle = low + (high - low) / 2
-                low, high = (low, middle) if offset(middle) != changes[-1][1] else (middle, high)
-            changes.append((high.replace(microsecond=0), offset(high)))
-        before, at = at, at + DAY
-    return changes
+def bounds(period, zone):
+    """[(first day, first moment, moment after)] of the period's trend points, the
+    moments as naive UTC. A local day (or week) is what zoneinfo says it is: 23 or 25
+    hours across a daylight-saving change, from a half-hour zone's midnight."""
+    firsts = period.buckets()
+    afters = firsts[1:] + [period.last + DAY]
+    return [(first, utc_midnight(first, zone), utc_midnight(after, zone))
+            for first, after in zip(firsts, afters)]
 
 
-def local_day(field, zone, since, until):
-    """SQL for the local date in `zone` of the naive-UTC timestamp `field`, exact for any
-    offset (whole hours, India's +5:30, a daylight-saving change) on rows between `since`
-    and `until`: SQLite gives 'YYYY-MM-DD' text, Postgres a date. Grouping by hour (as
-    services/ops/dashboard does) would misplace half-hour zones' midnights."""
-    changes = offsets(zone, since, until)
+def per_day(period, zone, field, *aggregates):
+    """(local day, *aggregates) over the rows whose `field` falls in the period, grouped
+    by the local day (with weekly trends, SQLite groups by the week's first day);
+    Period.per_bucket reads them; .where() picks the rows. Postgres converts each row's
+    time to the zone itself. SQLite cannot: it joins each trend point's bounds (a CTE) and
+    finds the point's rows through `field`'s index, which is twice as fast at 366 days
+    as computing an offset for each row (bench/payments_speed.py). Postgres would compare
+    every row with every point instead."""
     if is_postgres():
-        seconds = _by_moment(field, changes)
-        return (field + SQL("INTERVAL '1 second'") * seconds).cast("date")
-    # SQLite's date() rounds to the millisecond (23:59:59.9999 would be the next day): the
-    # stored text is cut to whole seconds first.
-    modifiers = [(start, f"{seconds:+d} seconds") for start, seconds in changes]
-    return fn.date(fn.substr(field, 1, 19), _by_moment(field, modifiers))
-
-
-def _by_moment(field, values):
-    """values[0][1], or the value of the last (from, value) whose `from` is <= `field`."""
-    if len(values) == 1:
-        return values[0][1]
-    return Case(None, [(field < start, value) for (_, value), (start, _) in zip(values, values[1:])],
-                values[-1][1])
-
-
-def _as_date(day):
-    return datetime.date.fromisoformat(day) if isinstance(day, str) else day
+        day = fn.timezone(zone, fn.timezone("UTC", field)).cast("date")
+        return (field.model.select(day, *aggregates)
+                .where(field >= period.since(zone), field < period.until(zone))
+                .group_by(SQL("1")))
+    point = ValuesList([(first.isoformat(), field.db_value(starts), field.db_value(ends))
+                        for first, starts, ends in bounds(period, zone)]
+                       ).cte("point", columns=("day", "starts", "ends"))
+    return (field.model.select(point.c.day, *aggregates).from_(point)
+            .join(field.model, on=(field >= point.c.starts) & (field < point.c.ends))
+            .group_by(point.c.day).with_cte(point))
 
 
 # The figures ----------------------------------------------------------------------
@@ -298,19 +283,13 @@ def growth(zone, period):
     profile, as the panel's Customers list) counts on the day their lead was made (their
     first message to the bot, or the team adding them), as that list's "Lead since"; and
     the customers whose first order (the lowest id: orders are numbered as placed) was
-    placed that day. Two grouped statements over the period's range of created_at."""
-    since, until = period.since(zone), period.until(zone)
-    joined = local_day(Lead.created_at, zone, since, until)
+    placed that day. Two statements, through each trend point's range of created_at."""
     customer = (fn.EXISTS(Wallet.select(SQL("1")).where(Wallet.lead == Lead.id))
                 | fn.EXISTS(CustomerProfile.select(SQL("1")).where(CustomerProfile.lead == Lead.id)))
-    registrations = (Lead.select(joined, fn.COUNT(Lead.id))
-                     .where(Lead.created_at >= since, Lead.created_at < until, customer)
-                     .group_by(SQL("1")).tuples())
-    ordered = local_day(Order.created_at, zone, since, until)
-    first = (Order.select(ordered, fn.COUNT(Order.id))
-             .where(_placed(since, until), _first_order(period.weekly))
-             .group_by(SQL("1")).tuples())
-    return Growth(period.per_bucket(registrations), period.per_bucket(first))
+    registrations = per_day(period, zone, Lead.created_at, fn.COUNT(Lead.id)).where(customer)
+    first = per_day(period, zone, Order.created_at, fn.COUNT(Order.id)).where(
+        _first_order(period.weekly))
+    return Growth(period.per_bucket(registrations.tuples()), period.per_bucket(first.tuples()))
 
 
 def _first_order(long):
@@ -318,8 +297,10 @@ def _first_order(long):
     period, no earlier order of the customer, looked up per order placed in it; for a
     long one, the customers' lowest ids at once from the (lead, id) index, which costs
     the same whatever the period (at 100,000 orders: 12 against 36 ms for 30 days, 85
-    against 48 ms for 366; bench/payments_speed.py)."""
+    against 48 ms for 366; bench/payments_speed.py). The id is compared as an expression
+    (id + 0): as a column, SQLite would read every listed id for each trend point instead
+    of the point's range of created_at (0.5 s at 366 days)."""
     if long:
-        return Order.id.in_(Order.select(fn.MIN(Order.id)).group_by(Order.lead))
+        return (Order.id + 0).in_(Order.select(fn.MIN(Order.id)).group_by(Order.lead))
     earlier = Order.alias("earlier")
     return ~fn.EXISTS(earlier.select(SQL("1")).where(earlier.lead == Order.lead, earlier.id < Order.id))

@@ -1,11 +1,14 @@
 """The dashboard's shop figures (services/shop/analytics.py) on a small known dataset."""
 import datetime
 import logging
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings, strategies as st
+from peewee import fn
 
 from models import CustomerProfile, Lead, Order, Package, Wallet
+from services.core.clock import local_date
 from services.shop import analytics
 
 NOW = datetime.datetime(2026, 3, 10, 12, 0)
@@ -211,17 +214,20 @@ def test_trends_go_by_day_up_to_62_days_then_by_week_from_monday():
         **dict.fromkeys(buckets, 0), D(2026, 1, 7): 3, D(2026, 1, 12): 4, D(2026, 3, 9): 8}
 
 
-# Local days in SQL --------------------------------------------------------------------
+# Trend points in SQL -------------------------------------------------------------------
 
-def test_the_offsets_of_a_period_find_a_daylight_saving_change_to_the_second():
-    since, until = datetime.datetime(2026, 3, 1), datetime.datetime(2026, 4, 1)
-    # Kyiv moves from UTC+2 to UTC+3 at 01:00 UTC on 29 March 2026.
-    assert analytics.offsets("Europe/Kyiv", since, until) == [
-        (since, 7200), (datetime.datetime(2026, 3, 29, 1, 0), 10800)]
-    assert analytics.offsets("Asia/Kolkata", since, until) == [(since, 19800)]
-    assert analytics.offsets("UTC", since, until) == [(since, 0)]
-    year = analytics.offsets("America/New_York", datetime.datetime(2026, 1, 1), datetime.datetime(2027, 1, 1))
-    assert [seconds for _, seconds in year] == [-18000, -14400, -18000]
+def test_each_point_runs_from_its_local_midnight_to_the_next():
+    """Kyiv moves from UTC+2 to UTC+3 at 01:00 UTC on 29 March 2026: that day has 23 hours."""
+    assert analytics.bounds(analytics.Period(D(2026, 3, 28), D(2026, 3, 30)), "Europe/Kyiv") == [
+        (D(2026, 3, 28), datetime.datetime(2026, 3, 27, 22), datetime.datetime(2026, 3, 28, 22)),
+        (D(2026, 3, 29), datetime.datetime(2026, 3, 28, 22), datetime.datetime(2026, 3, 29, 21)),
+        (D(2026, 3, 30), datetime.datetime(2026, 3, 29, 21), datetime.datetime(2026, 3, 30, 21))]
+    weekly = analytics.Period.ending(D(2026, 3, 10), 63)    # from Wednesday 7 January
+    first, second, *_, last = analytics.bounds(weekly, "Asia/Kolkata")
+    assert first == (D(2026, 1, 7), datetime.datetime(2026, 1, 6, 18, 30),
+                     datetime.datetime(2026, 1, 11, 18, 30))
+    assert second[1:] == (datetime.datetime(2026, 1, 11, 18, 30), datetime.datetime(2026, 1, 18, 18, 30))
+    assert last[2] == datetime.datetime(2026, 3, 10, 18, 30)
 
 
 # (zone, UTC moment, local date there): around midnight, +5:30, and a DST change.
@@ -238,16 +244,18 @@ BOUNDARIES = [
 ]
 
 
-def test_local_day_in_sql_is_the_local_date_on_both_databases(any_db, make_lead):
+def test_rows_count_on_their_local_day_on_both_databases(any_db, make_lead):
     for n, (_, moment, _) in enumerate(BOUNDARIES):
         make_lead(first_name=f"At{n}", created_at=moment)
+    period = analytics.Period(D(2026, 3, 20), D(2026, 4, 4))
     for zone in {zone for zone, _, _ in BOUNDARIES}:
-        since, until = datetime.datetime(2026, 3, 20), datetime.datetime(2026, 4, 5)
-        day = analytics.local_day(Lead.created_at, zone, since, until)
-        found = {moment: analytics._as_date(local)
-                 for moment, local in Lead.select(Lead.created_at, day).tuples()}
-        assert {moment: local for z, moment, local in BOUNDARIES if z == zone} \
-            == {moment: found[moment] for z, moment, _ in BOUNDARIES if z == zone}
+        counted = period.per_bucket(analytics.per_day(period, zone, Lead.created_at,
+                                                      fn.COUNT(Lead.id)).tuples())
+        expected = Counter(local_date(moment, zone) for _, moment, _ in BOUNDARIES)
+        assert counted == {day: expected[day] for day in period.buckets()}, zone
+        for z, moment, day in BOUNDARIES:   # the boundaries as written above
+            if z == zone:
+                assert local_date(moment, zone) == day
 
 
 # User growth ----------------------------------------------------------------------------
