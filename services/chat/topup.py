@@ -11,6 +11,7 @@ the customer.
 """
 import dataclasses
 import re
+import time
 from decimal import Decimal
 
 from models import PENDING_PAYMENT_STATUSES, Payment, utcnow
@@ -40,6 +41,10 @@ OFF = ("Buying tokens online is not set up here yet. Write in this chat how many
 CANCELLED = "Cancelled. Nothing was charged."
 UNREACHABLE = ("⚠️ Could not reach OxaPay just now. We keep checking this payment and will "
                "tell you here as soon as it changes.")
+# Check payment pressed again and again asks OxaPay about a payment at most this often
+# (seconds); in between it shows what is known. Per bot process, which is one.
+ASK_EVERY = 10.0
+_asked = {}   # payment id -> time.monotonic() of this process's last question about it
 # "250 tokens" is as good an answer as "250".
 _UNIT = re.compile(r"\s*tokens?\s*$", re.IGNORECASE)
 
@@ -197,7 +202,8 @@ def check(ctx, lead, payment_id):
     if payment is None:
         return Reply(buttons.NO_LONGER_VALID)
     note = ""
-    if payment.status in PENDING_PAYMENT_STATUSES and payment.track_id and topups.available():
+    if (payment.status in PENDING_PAYMENT_STATUSES and payment.track_id and topups.available()
+            and _may_ask(payment.id)):
         try:
             reported = oxapay.information(payment.track_id)
         except oxapay.OxaPayError:
@@ -207,6 +213,18 @@ def check(ctx, lead, payment_id):
             outcome = settlement.apply(payment.track_id, reported, "check", now=ctx.clock())
             payment = outcome.payment or payment
     return status(ctx, Payment.get_by_id(payment.id), note=note, replace=True)
+
+
+def _may_ask(payment_id):
+    """Whether this process may ask OxaPay about the payment now (ASK_EVERY)."""
+    now = time.monotonic()
+    for known, at in list(_asked.items()):
+        if now - at >= ASK_EVERY:
+            del _asked[known]
+    if payment_id in _asked:
+        return False
+    _asked[payment_id] = now
+    return True
 
 
 def describe(payment):

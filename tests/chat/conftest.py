@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 
 from models import utcnow
+from services.chat import topup
 from tests.chat.shop_helpers import SHOP
 
 
@@ -26,3 +27,11 @@ def ctx():
 @pytest.fixture
 def zoe(any_db, make_user):
     return client(make_user)
+
+
+@pytest.fixture(autouse=True)
+def check_payment_asks_every_time(monkeypatch):
+    """Check payment asks OxaPay on every press here (its throttle has a test of its own),
+    and no test inherits another's questions (payment ids repeat between databases)."""
+    monkeypatch.setattr(topup, "ASK_EVERY", 0.0)
+    monkeypatch.setattr(topup, "_asked", {})

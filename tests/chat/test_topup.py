@@ -329,6 +329,20 @@ def test_check_payment_asks_oxapay_and_shows_where_it_stands(on, zoe, ctx):
     assert LedgerEntry.select().where(LedgerEntry.payment == payment.id).count() == 1
 
 
+def test_check_payment_pressed_again_and_again_asks_oxapay_once_in_a_while(monkeypatch, on, zoe, ctx):
+    monkeypatch.setattr(topup, "ASK_EVERY", 10.0)
+    _, payment = buy(zoe, ctx, 250)
+    asked = len(on.calls)
+    for _ in range(3):   # within 10 s: OxaPay is asked the first time only
+        presses(zoe, f"topup:check:{payment.id}", ctx)
+    assert len(on.calls) == asked + 1
+    on.pay(payment.track_id, ("paid",))
+    on.wait_for_webhooks()
+    topup._asked[payment.id] -= 10.0    # as if those 10 s had passed
+    assert "✅ Paid" in presses(zoe, f"topup:check:{payment.id}", ctx).text
+    assert len(on.calls) == asked + 2 and balance(zoe) == 250
+
+
 def test_check_payment_when_oxapay_is_unreachable(on, zoe, ctx):
     invoice, payment = buy(zoe, ctx, 250)
     on.pay(payment.track_id, ("paying", "paid"))
