@@ -20,16 +20,16 @@ from services.chat import payment_notices, topup
 from services.core import events, policy
 from services.core.actors import Actor
 from services.payments import oxapay, polling, settlement
-from tests.chat.conftest import near_now
-from tests.chat.shop_helpers import fund, lead_of, presses
-from tests.chat.test_topup import (
+from tests.chat.conftest import (
     KEY,
     PACK_LABELS,
     balance,
     buy,
+    near_now,
     oxapay_moves,
     terms,
 )
+from tests.chat.shop_helpers import fund, lead_of, presses
 
 SENDER = payment_notices.SENDER.label
 TAG = re.compile(r"<[^>]+>")
