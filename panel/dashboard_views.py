@@ -12,6 +12,7 @@ from models import utcnow
 from panel.base import login_required_view
 from services.core import policy
 from services.core.clock import local_date
+from services.core.markup import usd
 from services.delivery import channels
 from services.ops import dashboard, revenue
 from services.payments import reconciliation
@@ -55,7 +56,7 @@ class ShopFigures:
         """The average order value in USD at TOKEN_PRICE_USD, or None."""
         if self.orders.average_order_value is None:
             return None
-        return revenue.usd(round(self.orders.average_order_value * float(self.token_price_usd) * 100))
+        return usd(round(self.orders.average_order_value * float(self.token_price_usd) * 100))
 
     def preset(self, days):
         """Whether the period is the preset of the last `days` days."""

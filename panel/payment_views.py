@@ -30,6 +30,7 @@ from models import (
 from panel.base import IdFilter
 from panel.shop_base import CreatedBetweenFilter, ShopListView, exported, nulls_first, spreadsheet_safe, zone
 from services.core import audit, search
+from services.core.markup import usd
 from services.crm import leads
 from services.delivery import channels
 from services.payments import reconciliation, topups
@@ -55,8 +56,9 @@ CSV_COLUMNS = ("Problem", "Payment #", "Reference", "OxaPay track id", "Customer
 
 def money(cents, currency="USD"):
     """"$12.50" (other currencies: "12.50 EUR")."""
-    amount = Decimal(cents or 0) / 100
-    return f"${amount:,.2f}" if currency == "USD" else f"{amount:,.2f} {currency}"
+    if currency == "USD":
+        return usd(cents or 0)
+    return f"{Decimal(cents or 0) / 100:,.2f} {currency}"
 
 
 def decimal_amount(cents):

@@ -12,7 +12,7 @@ from services.chat.replies import Reply
 from services.core.actors import Actor
 from services.core.clock import local_date
 from services.core.inputs import parse_bounded_int
-from services.core.markup import h
+from services.core.markup import h, token_amount
 from services.core.policy import current as policy
 from services.shop import catalogue, messages as shop_messages, orders, profiles, wallet
 
@@ -35,10 +35,6 @@ STATUSES = {
 
 def _short(text, limit=LABEL):
     return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _tokens(amount):
-    return f"{amount} token" if amount == 1 else f"{amount} tokens"
 
 
 def _day(moment):
@@ -120,7 +116,7 @@ def _packages(ctx, lead, profile):
     choices = []
     for package in offered:
         price = package.subscriber_price if subscriber else package.price
-        line = f"• {h(package.name)}: <b>{_tokens(price)}</b>"
+        line = f"• {h(package.name)}: <b>{token_amount(price)}</b>"
         if subscriber and package.price > price:
             line += f" (you save {package.price - price})"
         elif not subscriber and package.subscriber_price < price:
@@ -145,7 +141,7 @@ def _addon(ctx, lead, profile, package_id):
     def choice(answer):
         return buttons.encode("order", profile_id=profile.id, package_id=package_id, addon=answer)
     return Reply(f"🛒 <b>{h(quote.package.name)}</b> for {h(profile.full_name)}\n"
-                 f"Step 3 of 3: add an email confirmation for <b>{_tokens(price)}</b>{premium}?",
+                 f"Step 3 of 3: add an email confirmation for <b>{token_amount(price)}</b>{premium}?",
                  [[(f"✅ Yes, +{price}", choice("yes")), ("No, thanks", choice("no"))], [CANCEL]],
                  replace=True)
 
@@ -153,7 +149,7 @@ def _addon(ctx, lead, profile, package_id):
 def _summary(lead, profile, quote, note=""):
     """The order as it would be placed, with Confirm carrying its price."""
     balance = wallet.balance(lead.id)
-    price = f"Price: <b>{_tokens(quote.price)}</b>"
+    price = f"Price: <b>{token_amount(quote.price)}</b>"
     if quote.subscriber and quote.saving:
         price += f" (⭐ Premium: you save {quote.saving})"
     elif not quote.subscriber:
@@ -169,10 +165,10 @@ def _summary(lead, profile, quote, note=""):
         price]
     rows = [[("✅ Confirm", _confirm(profile, quote)), CANCEL]]
     if balance >= quote.price:
-        lines.append(f"Your balance: {_tokens(balance)}, {_tokens(balance - quote.price)} after "
+        lines.append(f"Your balance: {token_amount(balance)}, {token_amount(balance - quote.price)} after "
                      f"this order.")
     else:
-        lines.append(f"Your balance: {_tokens(balance)}: {_tokens(quote.price - balance)} short. "
+        lines.append(f"Your balance: {token_amount(balance)}: {token_amount(quote.price - balance)} short. "
                      f"Top up first, then confirm.")
         rows += _top_up(quote.price - balance)
     return Reply("\n".join(lines), rows, replace=True)
@@ -194,8 +190,8 @@ def _place(ctx, actor, lead, profile, quote, expected):
         return _summary(lead, profile, exc.quote, note=f"⚠️ {h(str(exc))}")
     except wallet.InsufficientTokens as exc:
         # Top up, and the same Confirm to press once the balance covers it.
-        return Reply(f"Not enough tokens: this order costs {_tokens(exc.needed)} and your "
-                     f"balance is {_tokens(exc.balance)}, so you need <b>{exc.shortfall}</b> more. "
+        return Reply(f"Not enough tokens: this order costs {token_amount(exc.needed)} and your "
+                     f"balance is {token_amount(exc.balance)}, so you need <b>{exc.shortfall}</b> more. "
                      f"Nothing was charged.",
                      _top_up(exc.shortfall) + [[("🔁 Try again", _confirm(profile, quote)), CANCEL]],
                      replace=True)
@@ -207,7 +203,7 @@ def _placed(order, profile, rerun_of=None):
     again = f" (a rerun of #{rerun_of})" if rerun_of else ""
     lines = [f"✅ Order #{order.id}{again} is confirmed: {h(order.package_name)}"
              f"{' + email confirmation' if order.email_confirmation else ''} for "
-             f"{h(profile.full_name)}, {_tokens(order.price)}."]
+             f"{h(profile.full_name)}, {token_amount(order.price)}."]
     if position:
         lines.append(f"Its position in the queue: <b>{position}</b>.")
     lines.append("We will tell you here when it is done.")
@@ -245,7 +241,7 @@ def _line(order):
     if position:
         status += f", position {position}"
     return (f"<b>#{order.id}</b> · {_day(order.created_at)} · {h(order.package_name)}{extra}\n"
-            f"for {h(order.profile.full_name)} · {_tokens(order.price)} · {status}")
+            f"for {h(order.profile.full_name)} · {token_amount(order.price)} · {status}")
 
 
 def rerun(ctx, user, order_id, price=None):
@@ -269,10 +265,10 @@ def rerun(ctx, user, order_id, price=None):
         return _placed(exc.order, exc.order.profile, rerun_of=exc.order.rerun_of_id)
     except orders.PriceChanged as exc:
         return _rerun_question(lead, original, exc.quote, note="⚠️ The price has changed "
-                               f"since: it is now {_tokens(exc.quote.price)}.")
+                               f"since: it is now {token_amount(exc.quote.price)}.")
     except wallet.InsufficientTokens as exc:
         return Reply(f"Not enough tokens: running order #{order_id} again costs "
-                     f"{_tokens(exc.needed)} and your balance is {_tokens(exc.balance)}, so you "
+                     f"{token_amount(exc.needed)} and your balance is {token_amount(exc.balance)}, so you "
                      f"need <b>{exc.shortfall}</b> more. Nothing was charged.",
                      _top_up(exc.shortfall) + [[MY_ORDERS]], replace=True)
     except (catalogue.CatalogueError, orders.OrderError) as exc:
@@ -286,11 +282,11 @@ def _rerun_question(lead, original, quote, note=""):
     lines = ([note, ""] if note else []) + [
         f"🔁 Run order #{original.id} again?",
         f"{h(original.package_name)}{extra} for {h(original.profile.full_name)}",
-        f"Today's price: <b>{_tokens(quote.price)}</b>. Your balance: {_tokens(balance)}."]
+        f"Today's price: <b>{token_amount(quote.price)}</b>. Your balance: {token_amount(balance)}."]
     rows = [[("✅ Confirm", buttons.encode("rerun", order_id=original.id, price=str(quote.price))),
              ("✖️ Cancel", buttons.encode("orders", page=0))]]
     if balance < quote.price:
-        lines.append(f"You need {_tokens(quote.price - balance)} more: top up first.")
+        lines.append(f"You need {token_amount(quote.price - balance)} more: top up first.")
         rows += _top_up(quote.price - balance)
     return Reply("\n".join(lines), rows, replace=True)
 
@@ -301,7 +297,7 @@ def tokens(ctx, user, replace=False):
     """The balance, Premium, and the newest ledger lines."""
     lead, _ = _customer(ctx, user)
     account = wallet.wallet_of(lead.id)
-    lines = [f"🪙 <b>Your balance: {_tokens(account.balance)}</b>"]
+    lines = [f"🪙 <b>Your balance: {token_amount(account.balance)}</b>"]
     if account.premium_until is not None and account.premium_until > ctx.clock():
         lines.append(f"⭐ Premium until {_day(account.premium_until)}: you pay the subscriber prices.")
     entries = wallet.history(lead.id, limit=HISTORY)

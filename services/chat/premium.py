@@ -6,26 +6,17 @@ gone stale (SUBSCRIPTION_PRICE_TOKENS changed) is shown again instead of being c
 and the pressed message is the purchase's request key, so pressing twice buys once.
 """
 from services.chat import buttons, inbox as chat_inbox, ordering
+from services.chat.balance_alerts import when
 from services.chat.replies import Reply
-from services.core import clock
 from services.core.actors import Actor
 from services.core.inputs import parse_bounded_int
-from services.core.markup import h
-from services.core.policy import current as policy
+from services.core.markup import h, token_amount
 from services.shop import catalogue, premium, wallet
 
 CANCEL = ("✖️ Cancel", buttons.encode("premium", action="cancel"))
 MY_TOKENS = ("🪙 My tokens", buttons.encode("menu", item="tokens"))
-LARGEST_PRICE = 10 ** buttons.PRICE_WIDTH - 1   # what a button can carry
-
-
-def _tokens(amount):
-    return f"{amount} token" if amount == 1 else f"{amount} tokens"
-
-
-def _when(moment):
-    zone = policy().timezone
-    return f"{clock.local_time(moment, zone)} ({h(zone)})"
+# What a button can carry: SUBSCRIPTION_PRICE_TOKENS is at most this (services/core/config.py).
+LARGEST_PRICE = 10 ** buttons.PRICE_WIDTH - 1
 
 
 def _request_key(user, ctx):
@@ -45,24 +36,21 @@ def offer(ctx, user, replace=False, note=""):
     ends = premium.until(lead.id, now)
     lines = ([note, ""] if note else []) + ["⭐ <b>Premium</b>"]
     if ends is not None:
-        lines.append(f"You have Premium until <b>{_when(ends)}</b>.")
+        lines.append(f"You have Premium until <b>{h(when(ends))}</b>.")
     else:
         lines.append("You do not have Premium now.")
     lines += ["", f"For {premium.DAYS} days:"] + _benefits() + [
-        "", f"Price: <b>{_tokens(cost)}</b> for {premium.DAYS} days, paid from your balance."]
+        "", f"Price: <b>{token_amount(cost)}</b> for {premium.DAYS} days, paid from your balance."]
     if ends is not None:
         lines.append(f"Renewing now adds {premium.DAYS} days to the end: Premium until "
-                     f"{_when(premium.PERIOD + ends)}.")
-    if cost > LARGEST_PRICE:  # SUBSCRIPTION_PRICE_TOKENS past what a button carries
-        lines.append("Please write to us here to subscribe.")
-        return Reply("\n".join(lines), [[MY_TOKENS]], replace=replace)
+                     f"{h(when(premium.PERIOD + ends))}.")
     verb = "Renew" if ends is not None else "Subscribe"
-    rows = [[(f"✅ {verb} for {_tokens(cost)}", buttons.encode("premium", price=str(cost)))],
+    rows = [[(f"✅ {verb} for {token_amount(cost)}", buttons.encode("premium", price=str(cost)))],
             [CANCEL]]
     if balance >= cost:
-        lines.append(f"Your balance: {_tokens(balance)}, {_tokens(balance - cost)} after this.")
+        lines.append(f"Your balance: {token_amount(balance)}, {token_amount(balance - cost)} after this.")
     else:
-        lines.append(f"Your balance: {_tokens(balance)}: {_tokens(cost - balance)} short. Top up "
+        lines.append(f"Your balance: {token_amount(balance)}: {token_amount(cost - balance)} short. Top up "
                      f"first, then {verb.lower()}.")
         rows.insert(1, [ordering.TOP_UP])
     return Reply("\n".join(lines), rows, replace=replace)
@@ -73,13 +61,13 @@ def _benefits():
     lines = []
     cheaper = next((p for p in catalogue.packages() if p.subscriber_price < p.price), None)
     if cheaper is not None:
-        lines.append(f"• subscriber prices: {h(cheaper.name)} for {_tokens(cheaper.subscriber_price)} "
+        lines.append(f"• subscriber prices: {h(cheaper.name)} for {token_amount(cheaper.subscriber_price)} "
                      f"instead of {cheaper.price}, and less on every package")
     else:
         lines.append("• the subscriber prices of the packages")
     extra = catalogue.addon()
     if extra is not None and extra.subscriber_price < extra.price:
-        lines.append(f"• the {h(extra.name.lower())} for {_tokens(extra.subscriber_price)} "
+        lines.append(f"• the {h(extra.name.lower())} for {token_amount(extra.subscriber_price)} "
                      f"instead of {extra.price}")
     lines.append("• your orders go first in the queue")
     return lines
@@ -102,15 +90,15 @@ def pressed(ctx, user, action=None, price=None):
     except premium.PriceChanged as exc:
         return offer(ctx, user, replace=True, note=f"⚠️ {h(str(exc))}")
     except wallet.InsufficientTokens as exc:
-        return Reply(f"Not enough tokens: Premium costs {_tokens(exc.needed)} and your balance is "
-                     f"{_tokens(exc.balance)}, so you need <b>{exc.shortfall}</b> more. Nothing was "
+        return Reply(f"Not enough tokens: Premium costs {token_amount(exc.needed)} and your balance is "
+                     f"{token_amount(exc.balance)}, so you need <b>{exc.shortfall}</b> more. Nothing was "
                      f"charged.",
                      [[ordering.TOP_UP], [("🔁 Try again", buttons.encode("premium", price=price)),
                                           CANCEL]], replace=True)
     except (premium.PremiumError, wallet.WalletError) as exc:
         return Reply(h(str(exc)), [[MY_TOKENS]], replace=True)
     balance = wallet.balance(lead.id)
-    return Reply(f"⭐ <b>Premium is yours until {_when(bought.until)}.</b>\n"
-                 f"{_tokens(-bought.entry.amount)} came from your balance, which is now "
-                 f"{_tokens(balance)}. You pay the subscriber prices and your orders go first "
+    return Reply(f"⭐ <b>Premium is yours until {h(when(bought.until))}.</b>\n"
+                 f"{token_amount(-bought.entry.amount)} came from your balance, which is now "
+                 f"{token_amount(balance)}. You pay the subscriber prices and your orders go first "
                  f"in the queue.", [[ordering.NEW_ORDER, MY_TOKENS]], replace=True)

@@ -18,7 +18,7 @@ from models import PENDING_PAYMENT_STATUSES, Payment, utcnow
 from services.chat import buttons, dialogues, inbox as chat_inbox
 from services.chat.replies import Link, Reply
 from services.core.actors import Actor
-from services.core.markup import h
+from services.core.markup import h, usd
 from services.core.policy import current as policy
 from services.payments import oxapay, settlement, topups
 from services.shop import wallet
@@ -66,10 +66,6 @@ ASK = dialogues.Dialogue(
 
 def _tokens(amount):
     return f"{amount:,} token" if amount == 1 else f"{amount:,} tokens"
-
-
-def _usd(cents):
-    return f"${Decimal(cents) / 100:,.2f}"
 
 
 def _unit_price():
@@ -229,7 +225,7 @@ def _may_ask(payment_id):
 
 def describe(payment):
     """"250 tokens for $25.00 (LG-1a2b3c)": what a payment buys, for its messages."""
-    return f"{_tokens(payment.tokens)} for {_usd(payment.amount_cents)} ({h(payment.reference)})"
+    return f"{_tokens(payment.tokens)} for {usd(payment.amount_cents)} ({h(payment.reference)})"
 
 
 def received(payment):
@@ -241,7 +237,7 @@ def status(ctx, payment, note="", replace=True):
     """A payment as its customer sees it: the invoice with its Pay link while it can be
     paid, else where it stands and what to do next."""
     prefix = f"{note}\n\n" if note else ""
-    title = f"🧾 <b>Invoice for {_tokens(payment.tokens)}: {_usd(payment.amount_cents)}</b>"
+    title = f"🧾 <b>Invoice for {_tokens(payment.tokens)}: {usd(payment.amount_cents)}</b>"
     reference = f"Reference: <code>{h(payment.reference)}</code>"
     checking = ("🔄 Check payment", buttons.encode("topup", action="check", payment_id=payment.id))
     if payment.status == "waiting" and payment.pay_url:
@@ -253,7 +249,7 @@ def status(ctx, payment, note="", replace=True):
             return Reply(f"{prefix}{title}\nPay within <b>{within}</b> with cryptocurrency on OxaPay's page: "
                          f"press 💳 Pay. The tokens are added as soon as the payment is confirmed, "
                          f"and we tell you here.\n{reference}",
-                         [[(f"💳 Pay {_usd(payment.amount_cents)}", Link(payment.pay_url))],
+                         [[(f"💳 Pay {usd(payment.amount_cents)}", Link(payment.pay_url))],
                           [checking]], replace=replace)
         return Reply(f"{prefix}{title}\n⌛ The time to pay is over. If you paid just now, press "
                      f"Check payment in a minute.\n{reference}", [[checking], [TOP_UP]],
@@ -282,6 +278,6 @@ def status(ctx, payment, note="", replace=True):
 def underpaid_text(payment):
     got = received(payment)
     what = f"only {got}" if got else "less than the invoice asked"
-    return (f"⚠️ OxaPay received {what}, short of the {_usd(payment.amount_cents)} the invoice "
+    return (f"⚠️ OxaPay received {what}, short of the {usd(payment.amount_cents)} the invoice "
             f"asked, so <b>nothing was credited</b>. Write to us here with the reference and "
             f"the team will sort it out with you (OxaPay can refund what was sent).")

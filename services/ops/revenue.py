@@ -5,18 +5,13 @@ each on the local day OxaPay confirmed it (paid_at). Here in ops, above both pay
 the shop, because the dashboard reads both.
 """
 from dataclasses import dataclass
-from decimal import Decimal
 
 from peewee import fn
 
 from models import PENDING_PAYMENT_STATUSES, Payment
+from services.core.markup import usd
 from services.payments.topups import CURRENCY
 from services.shop.analytics import per_day
-
-
-def usd(cents):
-    """'$1,234.50' for 123450 cents."""
-    return f"${Decimal(cents) / 100:,.2f}"
 
 
 @dataclass(frozen=True)

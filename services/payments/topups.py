@@ -17,6 +17,7 @@ from peewee import IntegrityError
 from models import Lead, Payment, db, utcnow
 from services.core import events, policy
 from services.core.inputs import parse_bounded_int
+from services.core.markup import usd
 from services.payments import messages, oxapay, polling
 
 CURRENCY = "USD"
@@ -45,7 +46,7 @@ class Quote:
     @property
     def price(self):
         """"$12.50"."""
-        return f"${self.usd:,.2f}"
+        return usd(self.cents)
 
 
 def quote(tokens):

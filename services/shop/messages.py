@@ -2,7 +2,7 @@
 user data escaped with h()) and the refusals the services raise (plain text: whoever
 shows one escapes it for their page or parse mode). One place, so a translation is a
 catalogue."""
-from services.core.markup import h
+from services.core.markup import day_count, h, token_amount
 
 # Refusals of the catalogue (services/shop/catalogue.py) ---------------------------------
 NO_SUCH_PACKAGE = "There is no package #{id} on offer."
@@ -105,7 +105,7 @@ def order_created(order, position):
     """An order someone on the team placed for the customer."""
     where = f" It is number {position} in the queue." if position else ""
     return (f"🧾 Order #{order.id} for <b>{h(order.package_name)}</b> was placed for you "
-            f"({_tokens(order.price)}).{where}")
+            f"({token_amount(order.price)}).{where}")
 
 
 def status_changed(order, to_status, position=None, refunded=0):
@@ -113,35 +113,35 @@ def status_changed(order, to_status, position=None, refunded=0):
     if to_status in ("pending", "processing") and position:
         text += f" It is number {position} in the queue."
     if refunded:
-        text += f" {_tokens(refunded)} went back to your balance."
+        text += f" {token_amount(refunded)} went back to your balance."
     return text
 
 
 def wallet_adjusted(amount, reason, balance):
     verb = "added to" if amount > 0 else "taken from"
-    return (f"💰 {_tokens(abs(amount))} {verb} your balance: {h(reason)}. "
-            f"Your balance is now {_tokens(balance)}.")
+    return (f"💰 {token_amount(abs(amount))} {verb} your balance: {h(reason)}. "
+            f"Your balance is now {token_amount(balance)}.")
 
 
 # Premium and the balance (services/chat/balance_alerts.py); `until` is a time as the
 # customer reads it, with its zone.
 def premium_expiring(until, price):
-    return (f"⭐ Your Premium ends on <b>{h(until)}</b>. Renew it for {_tokens(price)} to keep "
+    return (f"⭐ Your Premium ends on <b>{h(until)}</b>. Renew it for {token_amount(price)} to keep "
             f"the subscriber prices and the front of the queue: renewing now adds 30 days to "
             f"that date, so nothing is lost.")
 
 
 def premium_expired(price):
     return (f"⭐ Your Premium has ended: from now on you pay the regular prices and your orders "
-            f"queue in turn. Renew it for {_tokens(price)} whenever you like.")
+            f"queue in turn. Renew it for {token_amount(price)} whenever you like.")
 
 
 def premium_granted(days, until):
-    return f"⭐ Our team gave you {_days(days)} of Premium: it is yours until <b>{h(until)}</b>."
+    return f"⭐ Our team gave you {day_count(days)} of Premium: it is yours until <b>{h(until)}</b>."
 
 
 def premium_bought_for_you(price, until):
-    return (f"⭐ Our team bought you 30 days of Premium for {_tokens(price)} from your balance: "
+    return (f"⭐ Our team bought you 30 days of Premium for {token_amount(price)} from your balance: "
             f"it is yours until <b>{h(until)}</b>.")
 
 
@@ -150,13 +150,6 @@ def premium_ended():
 
 
 def low_balance(balance, threshold):
-    return (f"🪙 Your balance is down to <b>{_tokens(balance)}</b> (below {threshold}). Top up "
+    return (f"🪙 Your balance is down to <b>{token_amount(balance)}</b> (below {threshold}). Top up "
             f"now so your next order is not held up.")
 
-
-def _days(count):
-    return f"{count} day" if count == 1 else f"{count} days"
-
-
-def _tokens(amount):
-    return f"{amount} token" if amount == 1 else f"{amount} tokens"

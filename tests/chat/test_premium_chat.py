@@ -193,8 +193,3 @@ def test_a_catalogue_without_savings_or_add_on_still_offers_the_queue(zoe):
     assert "email confirmation" not in offer.text and "first in the queue" in offer.text
 
 
-def test_a_price_too_large_for_a_button_asks_to_write_to_us(zoe, monkeypatch):
-    set_policy(monkeypatch, subscription_price_tokens=10_000_000)
-    offer = says(zoe, "/premium")
-    assert "Please write to us here to subscribe." in offer.text and labels(offer) == ["🪙 My tokens"]
-

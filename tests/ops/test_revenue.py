@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from models import PAYMENT_STATUSES, LedgerEntry, Payment, Wallet
+from services.core import markup
 from services.core.actors import Actor
 from services.ops import revenue
 from services.payments import reconciliation
@@ -70,7 +71,7 @@ def test_no_payments_no_revenue(any_db):
 
 @pytest.mark.parametrize("cents, shown", [(0, "$0.00"), (5, "$0.05"), (123_456_789, "$1,234,567.89")])
 def test_usd(cents, shown):
-    assert revenue.usd(cents) == shown
+    assert markup.usd(cents) == shown
 
 
 def test_problems_count_what_the_ledger_and_the_payments_disagree_on(pay):
