@@ -11,7 +11,6 @@ polling) repeats the news; each such answer is "ok", so OxaPay stops retrying.
 """
 import json
 import logging
-import time
 
 from flask import Blueprint, Response, current_app, request
 from peewee import DatabaseError, InterfaceError
@@ -30,10 +29,6 @@ SIGNATURE_HEADER = "HMAC"
 # OxaPay's bodies are a few KB (the payment and its transactions): more is not OxaPay's.
 MAX_BODY = 64 * 1024
 MAX_TRACK_ID = 100
-# A working webhook clears the panel's last error, but at most this often per process (as
-# panel/twilio_hooks.py: one more write per webhook is not worth it).
-OK_EVERY_SECONDS = 60.0
-_last_ok = {"at": None}
 # Every method routes here, so that anything but POST is told 405 rather than sent to the
 # login page (the login runs before Flask's own 405 for a URL it cannot match a method of).
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -113,7 +108,6 @@ def _refuse(short, reason):
         # The refusal stands without the note; the database's trouble is logged.
         log.error("could not note the refused OxaPay webhook for the panel: %s", exc)
         drop_connection()
-    _last_ok["at"] = None
     return _plain(f"Forbidden: {short}", 403)
 
 
@@ -142,16 +136,12 @@ def _track_id(payload):
 
 
 def _note_ok():
-    now = time.monotonic()
-    if _last_ok["at"] is None or now - _last_ok["at"] >= OK_EVERY_SECONDS:
-        try:
-            channels.record_ok(WEBHOOKS)
-        except DATABASE_TROUBLE as exc:
-            # The payment is applied: OxaPay must hear "ok" whether or not the note is kept.
-            log.error("could not note the working OxaPay webhook for the panel: %s", exc)
-            drop_connection()
-            return
-        _last_ok["at"] = now
+    try:
+        channels.note_ok(WEBHOOKS)
+    except DATABASE_TROUBLE as exc:
+        # The payment is applied: OxaPay must hear "ok" whether or not the note is kept.
+        log.error("could not note the working OxaPay webhook for the panel: %s", exc)
+        drop_connection()
 
 
 def _plain(text, status_code, **headers):

@@ -8,7 +8,6 @@ at once with empty TwiML: the work happens later (services/inbox/inbound.py), we
 within Twilio's 15-second timeout.
 """
 import logging
-import time
 
 from flask import Blueprint, Response, current_app, request
 from twilio.request_validator import RequestValidator
@@ -21,10 +20,6 @@ log = logging.getLogger("leadgram.twilio")
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 SIGNATURE_HEADER = "X-Twilio-Signature"
-# A working webhook clears the panel's last error, but at most this often per process:
-# one more write per webhook would halve how many a second are stored.
-OK_EVERY_SECONDS = 60.0
-_last_ok = {"at": None}
 
 
 @bp.post("/hooks/twilio/sms")
@@ -50,7 +45,6 @@ def _receive(source):
         short, reason = refused
         log.warning("refused a Twilio webhook: %s", reason)
         channels.record_error(channels.TWILIO_WEBHOOKS, f"Refused a webhook: {reason}")
-        _last_ok["at"] = None
         return _plain(f"Forbidden: {short}", 403)
     payload = request.form.to_dict()
     sid = payload.get("MessageSid", "").strip()
@@ -61,7 +55,7 @@ def _receive(source):
                       400)
     reference = f"{sid}:{payload['MessageStatus'].strip()}" if source == "status" else sid
     inbound.store(source, reference, payload)
-    _note_ok()
+    channels.note_ok(channels.TWILIO_WEBHOOKS)
     return Response(EMPTY_TWIML, 200, mimetype="text/xml")
 
 
@@ -89,13 +83,6 @@ def _refusal(settings, url):
         return (f"bad {SIGNATURE_HEADER}", f"bad {SIGNATURE_HEADER} for {url}: Twilio must "
                 "call this URL (PUBLIC_BASE_URL) and sign with this account's TWILIO_AUTH_TOKEN")
     return None
-
-
-def _note_ok():
-    now = time.monotonic()
-    if _last_ok["at"] is None or now - _last_ok["at"] >= OK_EVERY_SECONDS:
-        channels.record_ok(channels.TWILIO_WEBHOOKS)
-        _last_ok["at"] = now
 
 
 def _plain(text, status_code):

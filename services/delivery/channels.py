@@ -6,6 +6,8 @@ Telegram is always on (the bot needs its token). Email sends when SMTP_HOST and 
 are set, and receives when IMAP_HOST, IMAP_USERNAME and IMAP_PASSWORD are; SMS and WhatsApp
 need the Twilio account (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN) and their sender.
 """
+import time
+
 from models import ChannelState, utcnow
 from services.core.policy import CHANNELS
 
@@ -59,6 +61,22 @@ def record_ok(name, now=None):
 
 def record_error(name, error, now=None):
     _record(name, error_at=now or utcnow(), error=error)
+    _noted_ok.pop(name, None)   # the next success is news again
+
+
+# A webhook that works would cost one more write per request: its success is noted at
+# most this often per process (an error in between lets the next one through at once).
+NOTE_OK_EVERY_SECONDS = 60.0
+_noted_ok = {}   # name -> time.monotonic() of this process's last noted success
+
+
+def note_ok(name):
+    """record_ok, at most once every NOTE_OK_EVERY_SECONDS for `name` in this process."""
+    now = time.monotonic()
+    last = _noted_ok.get(name)
+    if last is None or now - last >= NOTE_OK_EVERY_SECONDS:
+        record_ok(name)
+        _noted_ok[name] = now
 
 
 def _record(name, **values):

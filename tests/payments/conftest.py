@@ -17,6 +17,7 @@ from models import LedgerEntry, Payment
 from panel import oxapay_hooks
 from services.core import events, policy
 from services.core.config import load_settings
+from services.delivery import channels
 from services.payments import oxapay, topups
 from services.shop import wallet
 from tests.panel.conftest import make_app, panel_database_url  # noqa: F401 - the full panel
@@ -59,7 +60,7 @@ def hooks_app(settings, close_connections=False):
 def fresh_ok_note():
     """The webhook notes a working webhook at most once a minute per process; each test
     starts as a new process would."""
-    oxapay_hooks._last_ok["at"] = None
+    channels._noted_ok.clear()
     yield
 
 
